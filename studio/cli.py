@@ -1,0 +1,47 @@
+"""`python -m studio`: the command line.
+
+Each subcommand lives in `studio/commands/<name>.py` with `HELP`, `add_arguments(parser)` and
+`run(args) -> int`. Modules import their heavy dependencies (torch, transformers, diffusers)
+inside `run`, so `--help`, `spec` and `compose` stay fast.
+
+A `StudioError` (bad input or configuration) is printed to stderr as one line, with exit code 2;
+it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import StudioError
+
+# Subcommand name -> module under studio.commands (dashes become underscores).
+COMMANDS = ("spec", "compose", "config", "tiny-models")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m studio",
+        description="CHAI Cinematic Prompt Studio: caption, refine, compose and compare cinematic shot prompts.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"studio.commands.{name.replace('-', '_')}")
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""One module per `python -m studio` subcommand (see studio/cli.py for the contract)."""

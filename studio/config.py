@@ -1,0 +1,161 @@
+"""The studio's configuration: one typed object.
+
+Every setting is a field of `StudioConfig`. Each field maps onto an environment variable
+(`CHAI_STUDIO_<NAME>`) and a command-line flag (`--<name-with-dashes>`); precedence is
+flag > environment > default. The README's configuration table is generated from the same field
+metadata (`python -m studio config --markdown`), so documentation and code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import InputError
+
+ENV_PREFIX = "CHAI_STUDIO_"
+
+DEFAULT_CAPTIONER = "chancharikm/CHAI_SFT_model_8b"
+ZERO_SHOT_CAPTIONER = "Qwen/Qwen3-VL-8B-Instruct"
+DEFAULT_BASELINE = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
+
+
+def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    captioner: str = _setting(
+        DEFAULT_CAPTIONER,
+        "CHAI captioner: hub id or local folder of a Qwen3-VL checkpoint "
+        f"(`{ZERO_SHOT_CAPTIONER}` gives the zero-shot captioner for A/B comparisons).",
+    )
+    baseline: str = _setting(
+        DEFAULT_BASELINE,
+        "Zero-shot Wan2.2 diffusers pipeline: hub id or local folder. It also supplies the text "
+        "encoder, tokenizer, VAE and scheduler shared with the finetuned run.",
+    )
+    finetuned: str = _setting(
+        "",
+        "CHAI-finetuned Wan2.2 weights (required to generate; none is public yet): a diffusers "
+        "folder or hub id, a transformer `.safetensors` file, or a LoRA `.safetensors` file/folder.",
+    )
+    lora_scale: float = _setting(1.0, "Strength of a LoRA finetune (0-2).")
+    device: str = _setting("auto", "Where models run.", ("auto", "cuda", "cpu"))
+    dtype: str = _setting(
+        "auto", "Model precision; auto = bfloat16 on CUDA, float32 on CPU.",
+        ("auto", "bfloat16", "float16", "float32"),
+    )
+    output_dir: Path = _setting(Path("outputs"), "Where run directories (videos, run.json) are written.")
+    max_clip_seconds: float = _setting(60.0, "Longest reference clip accepted; longer clips must be trimmed.")
+    max_upload_mb: int = _setting(500, "Largest file the web page accepts.")
+    max_aspect_chars: int = _setting(6000, "Longest text accepted for one caption aspect.")
+    prompt_words: int = _setting(260, "Word budget of the composed prompt (hard cap 320).")
+    tiny: bool = _setting(False, "Use the tiny random-weight checkpoints (offline wiring checks; outputs are noise).")
+    tiny_dir: Path = _setting(Path(".tiny-models"), "Where the tiny checkpoints are written and read.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "StudioConfig":
+        """Defaults, then `CHAI_STUDIO_*` variables, then explicit overrides (CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f, raw, source=ENV_PREFIX + f.name.upper())
+        for name, value in overrides.items():
+            if value is not None:
+                f = next(x for x in fields(cls) if x.name == name)
+                values[name] = _convert(f, value, source="--" + name.replace("_", "-"))
+        return cls(**values)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+        """Add one flag per setting. Defaults stay None so the environment is not overridden."""
+        group = parser.add_argument_group("studio settings (also CHAI_STUDIO_* environment variables)")
+        for f in fields(cls):
+            if only is not None and f.name not in only:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if f.type in (bool, "bool"):
+                group.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+            else:
+                group.add_argument(flag, default=None, choices=f.metadata["choices"], help=f.metadata["help"])
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> "StudioConfig":
+        overrides = {f.name: getattr(args, f.name, None) for f in fields(cls)}
+        return cls.from_env(environ, **overrides)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lora_scale <= 2.0:
+            raise InputError(f"must be between 0 and 2, got {self.lora_scale}", "lora_scale")
+        if not 20 <= self.prompt_words <= 320:
+            raise InputError(f"must be between 20 and 320 words, got {self.prompt_words}", "prompt_words")
+        for name in ("max_clip_seconds", "max_upload_mb", "max_aspect_chars"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"must be positive, got {getattr(self, name)}", name)
+
+    def replace(self, **changes: Any) -> "StudioConfig":
+        return dataclasses.replace(self, **changes)
+
+    def resolved_device(self) -> str:
+        """'cuda' when asked for or available, else 'cpu'. Imports torch: call only when loading models."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def resolved_dtype(self):
+        """bfloat16 on CUDA and float32 on CPU unless set explicitly. Imports torch."""
+        import torch
+
+        if self.dtype != "auto":
+            return getattr(torch, self.dtype)
+        return torch.bfloat16 if self.resolved_device() == "cuda" else torch.float32
+
+    @classmethod
+    def markdown_table(cls) -> str:
+        rows = ["| setting | flag | environment variable | default | meaning |", "|---|---|---|---|---|"]
+        for f in fields(cls):
+            default = f.default if f.default != "" else "(none)"
+            choices = f" One of: {', '.join(f.metadata['choices'])}." if f.metadata["choices"] else ""
+            rows.append(
+                f"| `{f.name}` | `--{f.name.replace('_', '-')}` | `{ENV_PREFIX}{f.name.upper()}` | "
+                f"`{default}` | {f.metadata['help']}{choices} |"
+            )
+        return "\n".join(rows)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(f: dataclasses.Field, raw: Any, source: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in _TRUE | _FALSE:
+                raise ValueError
+            return text in _TRUE
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+    except ValueError:
+        raise InputError(f"expected a {kind} value, got {raw!r}", source) from None
+    value = str(raw)
+    if f.metadata["choices"] and value not in f.metadata["choices"]:
+        raise InputError(f"must be one of {', '.join(f.metadata['choices'])}, got {value!r}", source)
+    return value
