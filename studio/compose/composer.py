@@ -25,6 +25,7 @@ How it chooses (deterministic):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -149,6 +150,8 @@ def _select(sentences: list[_Sentence], aspect_content: dict[str, frozenset[str]
     for _ in range(MAX_SWAP_ROUNDS):
         if not selection.improve_by_swapping():
             break
+    if selection.drop_redundant():
+        selection.fill()
 
 
 def _utility(recall: float) -> float:
@@ -226,6 +229,28 @@ class _Selection:
             *_, s, add = best
             self._keep(s, add, True)
             added.append((s, add))
+
+    def drop_redundant(self) -> bool:
+        """Drop kept pieces whose every content word is also said elsewhere in the prompt.
+
+        Greedy order can keep a short sentence first and later a longer one that repeats it with
+        more detail; the short one then says nothing of its own.
+        """
+        dropped = False
+        for s in sorted(self.sentences, key=lambda s: -s.order):
+            if not s.is_kept:
+                continue
+            pieces = [[k] for k in range(len(s.kept) - 1, 0, -1) if s.kept[k]]
+            if s.order not in self.pinned:
+                pieces.append([k for k in range(len(s.kept)) if s.kept[k]])
+            for piece in pieces:
+                if not all(s.kept[k] for k in piece):
+                    continue
+                own = Counter(w for k in piece for w in s.clause_content[k])
+                if all(self.word_uses[w] > n for w, n in own.items()):
+                    self._keep(s, piece, False)
+                    dropped = True
+        return dropped
 
     def improve_by_swapping(self) -> bool:
         """Try dropping each kept piece and refilling the budget; keep the first swap that helps."""
