@@ -154,7 +154,8 @@ def _convert(f: dataclasses.Field, raw: Any, source: str) -> Any:
         if kind == "Path":
             return Path(raw).expanduser()
     except ValueError:
-        raise InputError(f"expected a {kind} value, got {raw!r}", source) from None
+        expected = {"bool": "true/false (1/0, yes/no, on/off)", "int": "a whole number", "float": "a number"}[kind]
+        raise InputError(f"expected {expected}, got {raw!r}", source) from None
     value = str(raw)
     if f.metadata["choices"] and value not in f.metadata["choices"]:
         raise InputError(f"must be one of {', '.join(f.metadata['choices'])}, got {value!r}", source)
