@@ -1,0 +1,1 @@
+"""Package data: the CHAI vocabulary (vocabulary.json), loaded with importlib.resources."""
