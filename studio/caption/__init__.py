@@ -1,5 +1,20 @@
 """The structured CHAI caption and its vocabulary of primitives."""
 
 from .structured import ASPECTS, AspectCaption, Provenance, Revision, StructuredCaption
+from .vocabulary import (
+    AspectInfo,
+    Primitive,
+    PrimitiveGroup,
+    SubAspect,
+    Vocabulary,
+    apply_primitive,
+    load_vocabulary,
+    remove_primitive,
+    validate_primitives,
+)
 
-__all__ = ["ASPECTS", "AspectCaption", "Provenance", "Revision", "StructuredCaption"]
+__all__ = [
+    "ASPECTS", "AspectCaption", "Provenance", "Revision", "StructuredCaption",
+    "AspectInfo", "Primitive", "PrimitiveGroup", "SubAspect", "Vocabulary",
+    "apply_primitive", "load_vocabulary", "remove_primitive", "validate_primitives",
+]

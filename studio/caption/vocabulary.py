@@ -1,0 +1,434 @@
+"""The CHAI vocabulary: aspects, sub-aspects and the enumerated primitives a caption can use.
+
+The vocabulary is package data (`studio/data/vocabulary.json`). It gives the studio a shared,
+precise language for shots: the UI offers each aspect's primitive groups as pickers, the spec
+command prints them, presets and structured captions record the primitives they use as qualified
+ids ("group_id.primitive_id", e.g. "dolly_zoom.dolly_in_zoom_out").
+
+Picking a primitive inserts its `phrase` (a complete sentence) into the aspect text. Groups with
+`select == "one"` are mutually exclusive (a shot has one shot size), so picking a second member
+replaces the first one's sentence where it stands instead of piling up contradictions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from ..errors import InputError
+from .structured import ASPECTS
+
+SELECT_MODES = ("one", "many")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_SENTENCE_END = (".", "!", "?")
+
+
+@dataclass(frozen=True)
+class Primitive:
+    id: str
+    name: str
+    definition: str
+    phrase: str  # the sentence inserted into a caption when the primitive is picked
+    group_id: str
+    aspect: str
+    sub_aspect: str
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.group_id}.{self.id}"
+
+
+@dataclass(frozen=True)
+class PrimitiveGroup:
+    id: str
+    aspect: str
+    sub_aspect: str  # the sub-aspect (a CHAI json field) this group's phrases describe
+    name: str
+    definition: str
+    select: str  # "one": mutually exclusive members; "many": members combine
+    primitives: tuple[Primitive, ...]
+
+    @property
+    def exclusive(self) -> bool:
+        return self.select == "one"
+
+    def primitive(self, primitive_id: str) -> Primitive:
+        for primitive in self.primitives:
+            if primitive.id == primitive_id:
+                return primitive
+        known = ", ".join(p.id for p in self.primitives)
+        raise InputError(f"group {self.id!r} has no primitive {primitive_id!r}; it has {known}", "primitive")
+
+
+@dataclass(frozen=True)
+class SubAspect:
+    id: str
+    name: str
+    description: str
+    aspect: str
+
+
+@dataclass(frozen=True)
+class AspectInfo:
+    name: str
+    description: str
+    sub_aspects: tuple[SubAspect, ...]
+
+    def sub_aspect(self, sub_aspect_id: str) -> SubAspect:
+        for sub in self.sub_aspects:
+            if sub.id == sub_aspect_id:
+                return sub
+        known = ", ".join(s.id for s in self.sub_aspects)
+        raise InputError(f"{self.name} has no sub-aspect {sub_aspect_id!r}; it has {known}", "sub_aspect")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    aspects: tuple[AspectInfo, ...]
+    groups: tuple[PrimitiveGroup, ...]
+    version: int = 1
+    _by_id: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {g.id: g for g in self.groups})
+
+    # -- lookups --------------------------------------------------------------------------------
+    def aspect(self, name: str) -> AspectInfo:
+        """The aspect called `name` (case-insensitive)."""
+        wanted = name.strip().lower() if isinstance(name, str) else None
+        for info in self.aspects:
+            if info.name.lower() == wanted:
+                return info
+        raise InputError(f"unknown aspect {name!r}; the aspects are {', '.join(a.name for a in self.aspects)}", "aspect")
+
+    def groups_for(self, aspect: str) -> tuple[PrimitiveGroup, ...]:
+        name = self.aspect(aspect).name
+        return tuple(g for g in self.groups if g.aspect == name)
+
+    def group(self, group_id: str) -> PrimitiveGroup:
+        group = self._groups_by_id().get(group_id)
+        if group is None:
+            raise InputError(f"unknown primitive group {group_id!r}; run `python -m studio spec` to list them", "primitive")
+        return group
+
+    def primitive(self, qualified_id: str) -> Primitive:
+        """Look up "group_id.primitive_id"; an unknown id raises InputError naming it."""
+        if not isinstance(qualified_id, str) or qualified_id.count(".") != 1:
+            raise InputError(
+                f"{qualified_id!r} is not a primitive id; write it as group_id.primitive_id, e.g. shot_size.close_up",
+                "primitive",
+            )
+        group_id, primitive_id = qualified_id.split(".")
+        group = self._groups_by_id().get(group_id)
+        if group is None:
+            raise InputError(
+                f"unknown primitive {qualified_id!r}: there is no group {group_id!r}; "
+                "run `python -m studio spec` to list them",
+                "primitive",
+            )
+        for primitive in group.primitives:
+            if primitive.id == primitive_id:
+                return primitive
+        known = ", ".join(p.id for p in group.primitives)
+        raise InputError(f"unknown primitive {qualified_id!r}: group {group_id!r} has {known}", "primitive")
+
+    def primitives(self, aspect: str | None = None) -> Iterator[Primitive]:
+        groups = self.groups if aspect is None else self.groups_for(aspect)
+        for group in groups:
+            yield from group.primitives
+
+    def validate_primitives(self, ids: Iterable[str]) -> list[str]:
+        """Check every id; return them in order without duplicates. Raises InputError listing unknown ids."""
+        if isinstance(ids, str):
+            raise InputError("expected a list of primitive ids, got a single string", "primitives")
+        unknown, seen = [], []
+        for qualified_id in ids:
+            try:
+                self.primitive(qualified_id)
+            except InputError:
+                unknown.append(repr(qualified_id))
+                continue
+            if qualified_id not in seen:
+                seen.append(qualified_id)
+        if unknown:
+            raise InputError(
+                f"unknown primitive id(s) {', '.join(unknown)}; ids look like group_id.primitive_id "
+                "(run `python -m studio spec` to list them)",
+                "primitives",
+            )
+        return seen
+
+    # -- glossary ---------------------------------------------------------------------------------
+    def glossary(self, aspect: str | None = None) -> list[tuple[str, str]]:
+        """(name, definition) pairs for every primitive, the name qualified by its group."""
+        entries = []
+        for group in self.groups if aspect is None else self.groups_for(aspect):
+            entries.extend((f"{p.name} ({group.name})", p.definition) for p in group.primitives)
+        return entries
+
+    def glossary_markdown(self, aspect: str | None = None) -> str:
+        lines: list[str] = []
+        for info in self.aspects if aspect is None else (self.aspect(aspect),):
+            lines += [f"## {info.name}", "", info.description, ""]
+            for group in self.groups_for(info.name):
+                pick = "pick one" if group.exclusive else "pick any"
+                lines += [f"### {group.name} ({pick})", "", group.definition, ""]
+                lines += [f"- **{p.name}**: {p.definition}" for p in group.primitives]
+                lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def picker_choices(self, aspect: str) -> list[tuple[str, str]]:
+        """(label, qualified id) pairs for a dropdown of one aspect's primitives."""
+        return [(f"{g.name}: {p.name}", p.qualified_id) for g in self.groups_for(aspect) for p in g.primitives]
+
+    # -- the picker -------------------------------------------------------------------------------
+    def apply_primitive(self, text: str, qualified_id: str, selected: Iterable[str]) -> tuple[str, list[str]]:
+        """Insert the primitive's phrase into `text` and mark it selected.
+
+        In a select="one" group the primitive replaces the previously selected member: that
+        member's phrase is swapped in place when it is still in the text, otherwise the new phrase
+        is appended. Picking an already selected primitive only restores its phrase if the user
+        deleted it. Returns the new text and the new selected list (inputs are not modified).
+        """
+        text = _text(text)
+        primitive = self.primitive(qualified_id)
+        group = self.group(primitive.group_id)
+        selected = _selected(selected)
+        new_text = text
+        placed = primitive.phrase in text
+        if group.exclusive:
+            prefix = f"{group.id}."
+            for old_id in [s for s in selected if s.startswith(prefix) and s != qualified_id]:
+                selected.remove(old_id)
+                old = self._phrase_or_none(old_id)
+                if old is None or old not in new_text:
+                    continue
+                if placed:
+                    new_text = _remove_phrase(new_text, old)
+                else:
+                    new_text = new_text.replace(old, primitive.phrase, 1)
+                    placed = True
+        if not placed:
+            new_text = _append_sentence(new_text, primitive.phrase)
+        if qualified_id not in selected:
+            selected.append(qualified_id)
+        return new_text, selected
+
+    def remove_primitive(self, text: str, qualified_id: str, selected: Iterable[str]) -> tuple[str, list[str]]:
+        """Remove the primitive's phrase from `text` (when present) and unmark it."""
+        text = _text(text)
+        primitive = self.primitive(qualified_id)
+        selected = [s for s in _selected(selected) if s != qualified_id]
+        if primitive.phrase in text:
+            text = _remove_phrase(text, primitive.phrase)
+        return text, selected
+
+    # -- serialisation ----------------------------------------------------------------------------
+    def to_dict(self, aspect: str | None = None) -> dict[str, Any]:
+        aspects = self.aspects if aspect is None else (self.aspect(aspect),)
+        names = {a.name for a in aspects}
+        return {
+            "version": self.version,
+            "aspects": [
+                {"name": a.name, "description": a.description,
+                 "sub_aspects": [{"id": s.id, "name": s.name, "description": s.description} for s in a.sub_aspects]}
+                for a in aspects
+            ],
+            "groups": [
+                {"id": g.id, "aspect": g.aspect, "sub_aspect": g.sub_aspect, "name": g.name,
+                 "definition": g.definition, "select": g.select,
+                 "primitives": [{"id": p.id, "qualified_id": p.qualified_id, "name": p.name,
+                                 "definition": p.definition, "phrase": p.phrase} for p in g.primitives]}
+                for g in self.groups if g.aspect in names
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Vocabulary":
+        """Build and check a vocabulary; any structural problem raises InputError naming the field."""
+        if not isinstance(data, Mapping):
+            raise InputError("expected a JSON object", "vocabulary")
+        version = data.get("version", 1)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InputError(f"expected an integer, got {version!r}", "vocabulary.version")
+        raw_aspects = _list(data.get("aspects"), "vocabulary.aspects")
+        aspects = []
+        for i, raw in enumerate(raw_aspects):
+            where = f"vocabulary.aspects[{i}]"
+            raw = _mapping(raw, where)
+            name = _string(raw.get("name"), f"{where}.name")
+            subs, seen = [], set()
+            for j, sub in enumerate(_list(raw.get("sub_aspects"), f"{where}.sub_aspects")):
+                sub_where = f"{where}.sub_aspects[{j}]"
+                sub = _mapping(sub, sub_where)
+                sub_id = _identifier(sub.get("id"), f"{sub_where}.id")
+                if sub_id in seen:
+                    raise InputError(f"duplicate sub-aspect id {sub_id!r}", sub_where)
+                seen.add(sub_id)
+                subs.append(SubAspect(sub_id, _string(sub.get("name"), f"{sub_where}.name"),
+                                      _string(sub.get("description"), f"{sub_where}.description"), name))
+            aspects.append(AspectInfo(name, _string(raw.get("description"), f"{where}.description"), tuple(subs)))
+        if tuple(a.name for a in aspects) != ASPECTS:
+            raise InputError(f"expected the aspects {', '.join(ASPECTS)} in that order", "vocabulary.aspects")
+        sub_ids = {a.name: {s.id for s in a.sub_aspects} for a in aspects}
+
+        groups, group_ids = [], set()
+        for i, raw in enumerate(_list(data.get("groups"), "vocabulary.groups")):
+            where = f"vocabulary.groups[{i}]"
+            raw = _mapping(raw, where)
+            group_id = _identifier(raw.get("id"), f"{where}.id")
+            where = f"vocabulary.groups[{group_id}]"
+            if group_id in group_ids:
+                raise InputError(f"duplicate group id {group_id!r}", where)
+            group_ids.add(group_id)
+            aspect = _string(raw.get("aspect"), f"{where}.aspect")
+            if aspect not in sub_ids:
+                raise InputError(f"unknown aspect {aspect!r}", f"{where}.aspect")
+            sub_aspect = _string(raw.get("sub_aspect"), f"{where}.sub_aspect")
+            if sub_aspect not in sub_ids[aspect]:
+                raise InputError(f"{aspect} has no sub-aspect {sub_aspect!r}", f"{where}.sub_aspect")
+            select = raw.get("select")
+            if select not in SELECT_MODES:
+                raise InputError(f"expected one of {', '.join(SELECT_MODES)}, got {select!r}", f"{where}.select")
+            primitives, primitive_ids = [], set()
+            raw_primitives = _list(raw.get("primitives"), f"{where}.primitives")
+            if not raw_primitives:
+                raise InputError("a group needs at least one primitive", f"{where}.primitives")
+            for j, prim in enumerate(raw_primitives):
+                prim_where = f"{where}.primitives[{j}]"
+                prim = _mapping(prim, prim_where)
+                prim_id = _identifier(prim.get("id"), f"{prim_where}.id")
+                prim_where = f"{where}.primitives[{prim_id}]"
+                if prim_id in primitive_ids:
+                    raise InputError(f"duplicate primitive id {prim_id!r}", prim_where)
+                primitive_ids.add(prim_id)
+                phrase = _string(prim.get("phrase"), f"{prim_where}.phrase")
+                if not phrase.endswith(_SENTENCE_END):
+                    raise InputError("a phrase must be a complete sentence ending with a period", f"{prim_where}.phrase")
+                primitives.append(Primitive(
+                    id=prim_id,
+                    name=_string(prim.get("name"), f"{prim_where}.name"),
+                    definition=_string(prim.get("definition"), f"{prim_where}.definition"),
+                    phrase=phrase,
+                    group_id=group_id,
+                    aspect=aspect,
+                    sub_aspect=sub_aspect,
+                ))
+            groups.append(PrimitiveGroup(
+                id=group_id, aspect=aspect, sub_aspect=sub_aspect,
+                name=_string(raw.get("name"), f"{where}.name"),
+                definition=_string(raw.get("definition"), f"{where}.definition"),
+                select=select, primitives=tuple(primitives),
+            ))
+        return cls(aspects=tuple(aspects), groups=tuple(groups), version=version)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> "Vocabulary":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"no such file: {path}", "vocabulary")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path} is not valid UTF-8 JSON ({exc})", "vocabulary") from None
+        return cls.from_dict(data)
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _groups_by_id(self) -> dict[str, PrimitiveGroup]:
+        return self._by_id
+
+    def _phrase_or_none(self, qualified_id: str) -> str | None:
+        try:
+            return self.primitive(qualified_id).phrase
+        except InputError:
+            return None
+
+
+@lru_cache(maxsize=1)
+def _load_packaged() -> Vocabulary:
+    text = resources.files("studio.data").joinpath("vocabulary.json").read_text(encoding="utf-8")
+    return Vocabulary.from_dict(json.loads(text))
+
+
+def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
+    """The packaged CHAI vocabulary (loaded once and cached), or a vocabulary file at `path`."""
+    return _load_packaged() if path is None else Vocabulary.from_json_file(path)
+
+
+# Module-level forms of the picker, against the packaged vocabulary.
+def apply_primitive(text: str, qualified_id: str, selected: Iterable[str]) -> tuple[str, list[str]]:
+    return load_vocabulary().apply_primitive(text, qualified_id, selected)
+
+
+def remove_primitive(text: str, qualified_id: str, selected: Iterable[str]) -> tuple[str, list[str]]:
+    return load_vocabulary().remove_primitive(text, qualified_id, selected)
+
+
+def validate_primitives(ids: Iterable[str]) -> list[str]:
+    return load_vocabulary().validate_primitives(ids)
+
+
+# -- text helpers -----------------------------------------------------------------------------------
+
+def _text(text: Any) -> str:
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise InputError(f"expected text, got {type(text).__name__}", "text")
+    return text
+
+
+def _selected(selected: Iterable[str] | None) -> list[str]:
+    if selected is None:
+        return []
+    if isinstance(selected, str):
+        raise InputError("expected a list of primitive ids, got a single string", "selected")
+    return list(selected)
+
+
+def _append_sentence(text: str, sentence: str) -> str:
+    body = text.rstrip()
+    if not body:
+        return sentence
+    if not body.endswith(_SENTENCE_END):
+        body += "."
+    return f"{body} {sentence}"
+
+
+def _remove_phrase(text: str, phrase: str) -> str:
+    """Cut the first occurrence of `phrase`, leaving single spacing and the user's line breaks."""
+    index = text.find(phrase)
+    before = text[:index].rstrip(" \t")
+    after = text[index + len(phrase):].lstrip(" \t")
+    joiner = " " if before and after and not before.endswith("\n") and not after.startswith("\n") else ""
+    return (before + joiner + after).strip()
+
+
+def _list(value: Any, where: str) -> list:
+    if not isinstance(value, list):
+        raise InputError("expected a list", where)
+    return value
+
+
+def _mapping(value: Any, where: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise InputError("expected an object", where)
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("expected non-empty text", where)
+    return value.strip()
+
+
+def _identifier(value: Any, where: str) -> str:
+    value = _string(value, where)
+    if not _ID.match(value):
+        raise InputError(f"{value!r} is not a snake_case id", where)
+    return value
