@@ -1,0 +1,190 @@
+"""`GenerationSettings`: every knob of one side-by-side run, validated, with friendly conversion.
+
+People think in seconds and round sizes; the model wants 4k+1 frames and sizes that are multiples
+of its VAE compression x patch size. `GenerationSettings.from_user` converts and snaps, and raises
+`InputError` naming the field for anything it cannot make sense of.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import InputError
+from .presets import DEFAULT_NEGATIVE_PROMPT, Preset
+
+STEPS_RANGE = (1, 200)
+GUIDANCE_RANGE = (0.0, 20.0)
+SHIFT_RANGE = (0.5, 30.0)
+MAX_SEED = 2**32 - 1
+MAX_NEGATIVE_CHARS = 4000
+TEMPORAL_STRIDE = 4  # Wan VAEs compress 4 frames into one latent frame (plus the first)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    height: int
+    width: int
+    num_frames: int
+    fps: int
+    steps: int
+    guidance: float
+    guidance_2: float | None
+    shift: float
+    seed: int  # always concrete: -1 is resolved by `from_user` (or `resolve_seed`)
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    max_sequence_length: int = 512  # umT5 tokens of prompt kept (Wan's training length)
+    preview_every: int = 0  # latent preview image every k steps; 0 = none
+
+    @property
+    def duration(self) -> float:
+        return (self.num_frames - 1) / self.fps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "GenerationSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **changes: Any) -> "GenerationSettings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def defaults(cls, preset: Preset, seed: int = -1) -> "GenerationSettings":
+        return cls.from_user(preset, seed=seed)
+
+    @classmethod
+    def from_user(
+        cls,
+        preset: Preset,
+        *,
+        duration: Any = None,
+        frames: Any = None,
+        height: Any = None,
+        width: Any = None,
+        steps: Any = None,
+        guidance: Any = None,
+        guidance_2: Any = None,
+        shift: Any = None,
+        seed: Any = -1,
+        negative_prompt: str | None = None,
+        fps: Any = None,
+        preview_every: Any = 0,
+        size_multiple: int | None = None,
+    ) -> "GenerationSettings":
+        """Convert user values (numbers or strings; None = preset default) into checked settings.
+
+        `duration` (seconds) and `frames` are alternatives; frames snap to the nearest 4k+1.
+        Height and width snap to the nearest multiple of `size_multiple` (the preset's unless the
+        loaded model says otherwise). Seed -1 draws a random seed, which is then stored.
+        """
+        multiple = size_multiple or preset.size_multiple
+        fps_value = _number(fps, "fps", int) if fps is not None else preset.fps
+        if not 1 <= fps_value <= 60:
+            raise InputError(f"must be between 1 and 60 frames per second, got {fps_value}", "fps")
+        if duration is not None and frames is not None:
+            raise InputError("give either a duration or a frame count, not both", "duration")
+        if duration is not None:
+            seconds = _number(duration, "duration", float)
+            max_seconds = (preset.max_frames - 1) / fps_value
+            if not 0 < seconds <= max_seconds + 1e-6:
+                raise InputError(
+                    f"must be more than 0 and at most {max_seconds:g} seconds for {preset.label} "
+                    f"({preset.max_frames} frames at {fps_value} fps), got {seconds:g}", "duration")
+            num_frames = snap_frames(seconds * fps_value + 1)
+        elif frames is not None:
+            count = _number(frames, "frames", int)
+            if not 1 <= count <= preset.max_frames:
+                raise InputError(f"must be between 1 and {preset.max_frames} for {preset.label}, got {count}", "frames")
+            num_frames = snap_frames(count)
+        else:
+            num_frames = preset.frames
+        num_frames = min(num_frames, preset.max_frames)
+
+        h = snap_size(_number(height, "height", int) if height is not None else preset.height, multiple,
+                      preset.max_side, "height")
+        w = snap_size(_number(width, "width", int) if width is not None else preset.width, multiple,
+                      preset.max_side, "width")
+
+        n_steps = _number(steps, "steps", int) if steps is not None else preset.steps
+        _check_range(n_steps, STEPS_RANGE, "steps")
+        g = _number(guidance, "guidance", float) if guidance is not None else preset.guidance
+        _check_range(g, GUIDANCE_RANGE, "guidance")
+        if preset.two_experts:
+            g2 = _number(guidance_2, "guidance_2", float) if guidance_2 is not None else preset.guidance_2
+            _check_range(g2, GUIDANCE_RANGE, "guidance_2")
+        else:
+            if guidance_2 is not None:
+                raise InputError(f"{preset.label} has one expert; a second guidance scale does not apply",
+                                 "guidance_2")
+            g2 = None
+        s = _number(shift, "shift", float) if shift is not None else preset.shift
+        _check_range(s, SHIFT_RANGE, "shift")
+
+        negative = DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else str(negative_prompt)
+        if len(negative) > MAX_NEGATIVE_CHARS:
+            raise InputError(f"is {len(negative)} characters; keep it under {MAX_NEGATIVE_CHARS}", "negative_prompt")
+        every = _number(preview_every, "preview_every", int)
+        if every < 0:
+            raise InputError(f"must be 0 (off) or a positive step interval, got {every}", "preview_every")
+        return cls(height=h, width=w, num_frames=num_frames, fps=fps_value, steps=n_steps, guidance=g,
+                   guidance_2=g2, shift=s, seed=resolve_seed(seed), negative_prompt=negative,
+                   preview_every=every)
+
+
+def snap_frames(count: float) -> int:
+    """Nearest frame count of the form 4k+1 (what the Wan VAE encodes without padding)."""
+    k = max(0, round((count - 1) / TEMPORAL_STRIDE))
+    return TEMPORAL_STRIDE * k + 1
+
+
+def snap_size(value: int, multiple: int, max_side: int, field: str) -> int:
+    if value <= 0:
+        raise InputError(f"must be a positive number of pixels, got {value}", field)
+    snapped = int(round(value / multiple)) * multiple
+    if snapped < multiple:
+        raise InputError(f"must be at least {multiple} pixels (the model works in blocks of {multiple}), got {value}",
+                         field)
+    if snapped > max_side:
+        raise InputError(f"must be at most {max_side} pixels, got {value}", field)
+    return snapped
+
+
+def resolve_seed(seed: Any) -> int:
+    """-1 (or None / empty) draws a random seed; anything else must be 0 .. 2**32-1."""
+    if seed is None or (isinstance(seed, str) and seed.strip() == ""):
+        value = -1
+    else:
+        value = _number(seed, "seed", int)
+    if value == -1:
+        return secrets.randbelow(2**31)
+    if not 0 <= value <= MAX_SEED:
+        raise InputError(f"must be -1 (random) or between 0 and {MAX_SEED}, got {value}", "seed")
+    return value
+
+
+def _number(value: Any, field: str, kind: type) -> Any:
+    if isinstance(value, bool):
+        raise InputError(f"expected a number, got {value!r}", field)
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"expected a number, got {value!r}", field) from None
+    if not math.isfinite(number):
+        raise InputError(f"expected a finite number, got {value!r}", field)
+    if kind is int:
+        if number != int(number):
+            raise InputError(f"expected a whole number, got {value!r}", field)
+        return int(number)
+    return number
+
+
+def _check_range(value: float, bounds: tuple[float, float], field: str) -> None:
+    low, high = bounds
+    if not low <= value <= high:
+        raise InputError(f"must be between {low:g} and {high:g}, got {value:g}", field)
