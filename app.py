@@ -1,0 +1,45 @@
+"""CHAI Cinematic Prompt Studio: the web page.
+
+    python app.py             # real models (loaded on first use)
+    python app.py --tiny      # offline wiring check on tiny random-weight checkpoints
+
+Every studio setting is also a flag (see --help) and a CHAI_STUDIO_* environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from studio.config import StudioConfig
+from studio.errors import StudioError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Serve the CHAI Cinematic Prompt Studio page.")
+    # On a Space the platform sets GRADIO_SERVER_NAME/PORT; locally the page binds to loopback only.
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="Address to bind (default 127.0.0.1; use 0.0.0.0 in a container).")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                        help="Port to serve on (default 7860).")
+    parser.add_argument("--share", action="store_true", help="Also open a temporary public gradio.live link.")
+    StudioConfig.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = StudioConfig.from_args(args)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from studio.ui import launch
+
+    launch(config, host=args.host, port=args.port, share=args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

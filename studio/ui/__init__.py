@@ -1,0 +1,10 @@
+"""The web page. `build_page(config)` returns the Gradio Blocks; `launch(config, ...)` serves it.
+
+Importing this package imports Gradio but no model library; models load on first use.
+"""
+
+from __future__ import annotations
+
+from .server import launch, prepare_config
+
+__all__ = ["launch", "prepare_config"]

@@ -1,0 +1,498 @@
+"""The Gradio page: components, layout and event wiring, nothing else.
+
+Every event calls a plain function (`studio/ui/actions.py`, `studio/ui/steps.py`) and only moves
+values in and out. A `StudioError` from a step becomes a `gr.Error` message; because a failed
+event returns no outputs, the page keeps every caption, prompt, setting and run it had.
+"""
+
+import functools
+import logging
+import queue
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from ..caption.structured import ASPECTS
+from ..config import StudioConfig
+from . import actions, steps
+from .backends import Backends
+from .zerogpu import gpu
+
+log = logging.getLogger("studio.ui")
+
+GPU_QUEUE = "gpu"  # every event that runs a model shares one queue slot (one GPU)
+TITLE = "CHAI Cinematic Prompt Studio"
+VIDEO_TYPES = list(actions.VIDEO_EXTENSIONS)
+
+# Keeps the two result videos in step: play, pause and seek on one are mirrored on the other.
+SYNC_JS = """
+<script>
+(() => {
+  const pair = () => ['video-finetuned', 'video-zeroshot'].map(id => document.querySelector('#' + id + ' video'));
+  const bind = () => {
+    const [a, b] = pair();
+    if (!a || !b || a.dataset.synced === a.currentSrc + '|' + b.currentSrc) return;
+    a.dataset.synced = a.currentSrc + '|' + b.currentSrc;
+    let busy = false;
+    const mirror = (src, dst) => {
+      src.onplay = () => { if (busy) return; busy = true; dst.currentTime = src.currentTime; dst.play().catch(() => {}); busy = false; };
+      src.onpause = () => { if (busy) return; busy = true; dst.pause(); busy = false; };
+      src.onseeked = () => { if (busy) return; busy = true; if (Math.abs(dst.currentTime - src.currentTime) > 0.05) dst.currentTime = src.currentTime; busy = false; };
+    };
+    mirror(a, b); mirror(b, a);
+  };
+  setInterval(bind, 800);
+})();
+</script>
+"""
+
+CSS = """
+#tiny-banner { background: #fff4d6; border: 1px solid #e0b84a; border-radius: 6px; padding: 4px 12px; }
+.aspect-panel { border-left: 4px solid var(--color-accent); padding-left: 8px; }
+.reward-badge { font-weight: 600; }
+"""
+
+
+def _guard(fn: Callable) -> Callable:
+    """Turn a StudioError into a page message; other errors are logged and summarised."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the page must survive any failure of one step
+            _report(exc)
+
+    @functools.wraps(fn)
+    def call_gen(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            _report(exc)
+
+    import inspect
+
+    return call_gen if inspect.isgeneratorfunction(fn) else call
+
+
+def _report(exc: BaseException) -> None:
+    from ..errors import StudioError
+
+    if not isinstance(exc, StudioError):
+        log.error("step failed:\n%s", "".join(traceback.format_exception(exc)))
+    raise gr.Error(actions.error_message(exc), duration=None, print_exception=False) from None
+
+
+def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blocks:
+    """Build the whole page. Nothing here loads a model; models load on first use."""
+    backends = backends or Backends(config)
+    work_dir = Path(tempfile.mkdtemp(prefix="chai-studio-ui-"))
+    cancel_events: dict[str, threading.Event] = {}
+    max_chars = config.max_aspect_chars
+
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as page:
+        gr.Markdown(f"# {TITLE}\nCaption a reference shot aspect by aspect, refine it, compose one prompt and "
+                    "compare the CHAI-finetuned Wan2.2 with the zero-shot Wan2.2 on the same seed.")
+        if config.tiny:
+            gr.Markdown("**Tiny mode:** every model here is a random-weight wiring check built offline. Captions, "
+                        "scores, critiques and videos are noise; they show that each step runs end to end, "
+                        "not what the real models produce.", elem_id="tiny-banner")
+        caption_state = gr.State(actions.empty_state())
+        clip_duration = gr.State(0.0)
+        run_dirs = gr.State([])
+
+        # ---------------------------------------------------------------- 1. Reference
+        gr.Markdown("## 1 · Reference")
+        with gr.Row():
+            with gr.Column(scale=1):
+                reference = gr.File(label="Reference clip (mp4, mov, webm, mkv)", file_types=VIDEO_TYPES,
+                                    type="filepath", elem_id="reference-upload")
+                shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
+                                   info="Detected shots; picking one sets the trim range.")
+                with gr.Row():
+                    start = gr.Number(label="Start (s)", value=0.0, minimum=0, precision=2)
+                    end = gr.Number(label="End (s)", value=0.0, minimum=0, precision=2)
+                two_stage = gr.Checkbox(label="Two-stage captioning (describe, then structure)", value=False)
+                caption_button = gr.Button("Caption", variant="primary", elem_id="caption-button")
+                reference_info = gr.Markdown("", elem_id="reference-info")
+            with gr.Column(scale=1):
+                preview = gr.Video(label="Preview", interactive=False, elem_id="reference-preview")
+                start_frame = gr.Image(label="Frame at start", interactive=False, type="filepath", height=180)
+
+        # ---------------------------------------------------------------- 2. Caption
+        gr.Markdown("## 2 · Caption")
+        with gr.Row():
+            preset = gr.Dropdown(label="Shot library", choices=steps.safe_preset_names(backends), value=None,
+                                 scale=2, elem_id="preset-choice")
+            load_preset = gr.Button("Load preset", scale=1)
+            import_file = gr.File(label="Import caption JSON (studio or CHAI record)", file_types=[".json"],
+                                  type="filepath", scale=2, elem_id="import-caption")
+            export_button = gr.Button("Export JSON", scale=1)
+            export_file = gr.File(label="Exported caption", interactive=False, scale=2)
+        status = gr.Markdown("", elem_id="status")
+
+        texts, badges, histories, critiques, panels = [], [], [], [], []
+        for aspect in ASPECTS:
+            key = aspect.lower()
+            with gr.Group(elem_classes=["aspect-panel"]):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        text = gr.Textbox(label=aspect, info=actions.ASPECT_HINTS[aspect], lines=3, max_lines=12,
+                                          max_length=max_chars, elem_id=f"text-{key}")
+                    with gr.Column(scale=2):
+                        with gr.Row():
+                            badge = gr.Markdown("Reward: not scored", elem_classes=["reward-badge"],
+                                                elem_id=f"reward-{key}")
+                            score = gr.Button("Score", size="sm", elem_id=f"score-{key}")
+                        picker = gr.Dropdown(label=f"{aspect} primitive", choices=steps.safe_primitive_choices(
+                            backends, aspect), value=None, interactive=True, elem_id=f"picker-{key}")
+                        definition = gr.Markdown("")
+                        apply = gr.Button("Insert / replace in text", size="sm", elem_id=f"apply-{key}")
+                with gr.Row():
+                    critique = gr.Textbox(label=f"{aspect} critique", lines=2, scale=3, elem_id=f"critique-{key}",
+                                          placeholder="What is wrong or missing? Write it, or ask the model.")
+                    with gr.Column(scale=1, min_width=160):
+                        suggest = gr.Button("Suggest critique", size="sm", elem_id=f"suggest-{key}")
+                        revise = gr.Button("Revise", size="sm", variant="secondary", elem_id=f"revise-{key}")
+                        undo = gr.Button("Undo", size="sm", elem_id=f"undo-{key}")
+                with gr.Accordion(f"{aspect} revision history", open=False):
+                    history = gr.Markdown("_No revisions yet._", elem_id=f"history-{key}")
+                with gr.Accordion(f"{aspect} glossary", open=False):
+                    gr.Markdown(steps.safe_glossary(backends, aspect))
+            texts.append(text)
+            badges.append(badge)
+            histories.append(history)
+            critiques.append(critique)
+            panels.append(dict(aspect=aspect, score=score, picker=picker, definition=definition, apply=apply,
+                               suggest=suggest, revise=revise, undo=undo, critique=critique))
+
+        # Hidden inputs for the aspect-generic API endpoints (/score, /critique, /revise).
+        with gr.Column(visible=False):
+            api_aspect = gr.Textbox(label="aspect")
+            api_text = gr.Textbox(label="text")
+            api_critique_in = gr.Textbox(label="critique")
+            api_reward = gr.Number(label="reward")
+            api_critique_out = gr.Textbox(label="critique")
+            api_revised = gr.Textbox(label="revised text")
+            api_score_button = gr.Button("score")
+            api_critique_button = gr.Button("critique")
+            api_revise_button = gr.Button("revise")
+
+        # ---------------------------------------------------------------- 3. Prompt
+        gr.Markdown("## 3 · Prompt")
+        with gr.Row():
+            compose_mode = gr.Radio(list(actions.COMPOSE_MODES), value="Extractive", label="Composer",
+                                    info="Extractive keeps your own wording; LLM merge asks the captioner.")
+            max_words = gr.Slider(20, 320, value=config.prompt_words, step=10, label="Word budget")
+            compose_button = gr.Button("Compose prompt", variant="primary", elem_id="compose-button")
+        prompt = gr.Textbox(label="Prompt (editable)", lines=6, max_lines=20, elem_id="prompt")
+        meter = gr.Markdown(actions.prompt_meter(""), elem_id="prompt-meter")
+        compose_report = gr.Markdown("", elem_id="compose-report")
+
+        # ---------------------------------------------------------------- 4. Generate
+        gr.Markdown("## 4 · Generate")
+        defaults = steps.generation_defaults(backends, "TI2V-5B")
+        with gr.Row():
+            with gr.Column():
+                model_preset = gr.Radio(steps.generation_presets(backends), value="TI2V-5B", label="Model preset")
+                with gr.Row():
+                    seconds = gr.Slider(1, 10, value=defaults["seconds"], step=0.5, label="Duration (s)")
+                    resolution = gr.Dropdown(defaults["resolutions"], value=defaults["resolution"],
+                                             label="Resolution", allow_custom_value=True)
+                with gr.Row():
+                    num_steps = gr.Slider(1, 100, value=defaults["steps"], step=1, label="Steps")
+                    guidance = gr.Slider(0.0, 12.0, value=defaults["guidance"], step=0.1, label="Guidance")
+                    shift = gr.Slider(0.5, 15.0, value=defaults["shift"], step=0.5, label="Shift")
+                with gr.Row():
+                    seed = gr.Number(label="Seed", value=42, precision=0)
+                    randomize = gr.Checkbox(label="Randomize seed", value=False)
+                    used_seed = gr.Number(label="Seed used", interactive=False, precision=0, elem_id="used-seed")
+                negative = gr.Textbox(label="Negative prompt", value=defaults["negative"], lines=2)
+                first_frame = gr.Checkbox(label="Start from the reference's first frame (image to video)",
+                                          value=False)
+                with gr.Row():
+                    generate_button = gr.Button("Generate side by side", variant="primary",
+                                                elem_id="generate-button")
+                    cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
+            with gr.Column():
+                with gr.Row():
+                    with gr.Column():
+                        finetuned_video = gr.Video(label="CHAI-finetuned Wan2.2", interactive=False,
+                                                   elem_id="video-finetuned", loop=True)
+                        finetuned_progress = gr.Markdown("", elem_id="progress-finetuned")
+                    with gr.Column():
+                        baseline_video = gr.Video(label="Zero-shot Wan2.2", interactive=False,
+                                                  elem_id="video-zeroshot", loop=True)
+                        baseline_progress = gr.Markdown("", elem_id="progress-zeroshot")
+                downloads = gr.File(label="Downloads: side_by_side.mp4 and run.json", file_count="multiple",
+                                    interactive=False, elem_id="downloads")
+
+        # ---------------------------------------------------------------- 5. History
+        gr.Markdown("## 5 · History")
+        with gr.Row():
+            refresh_history = gr.Button("Refresh", size="sm", scale=0)
+            history_info = gr.Markdown("Click a run to reload its caption, prompt and settings.")
+        gallery = gr.Gallery(label="Past runs", columns=4, height=260, allow_preview=False, elem_id="history")
+
+        # ================================================================ events
+        panel_outputs = [caption_state, *texts, *badges, *histories]
+
+        def panel_values(caption) -> list[Any]:
+            return [caption.to_dict(), *actions.texts_of(caption),
+                    *[actions.reward_badge(caption, a) for a in ASPECTS],
+                    *[actions.history_markdown(caption, a) for a in ASPECTS]]
+
+        # Reference ---------------------------------------------------------------------------
+        @_guard
+        def on_upload(path):
+            if not path:
+                return None, gr.update(choices=[], value=None), 0.0, 0.0, None, "", 0.0
+            info = steps.inspect_reference(backends, path, config)
+            return (info["preview"], gr.update(choices=info["shots"], value=info["shot"]), info["start"],
+                    info["end"], info["frame"], info["summary"], info["duration"])
+
+        reference.upload(on_upload, reference,
+                         [preview, shot, start, end, start_frame, reference_info, clip_duration], api_name="upload")
+
+        @_guard
+        def on_shot(value, path):
+            rng = actions.parse_shot(value)
+            if rng is None:
+                return gr.update(), gr.update(), gr.update()
+            frame = steps.safe_frame(backends, path, rng[0], work_dir)
+            return rng[0], rng[1], frame
+
+        shot.input(on_shot, [shot, reference], [start, end, start_frame], api_name="pick_shot")
+
+        @_guard
+        def on_caption(path, t0, t1, two, duration, state, *boxes, progress=gr.Progress()):
+            base = actions.apply_edits(state, boxes, max_chars)
+            for event in steps.caption_reference(backends, config, path, t0, t1, duration, bool(two), base):
+                if event.done:
+                    yield [*panel_values(event.caption), event.message]
+                else:
+                    progress(event.fraction, desc=event.message)
+                    yield [gr.update(), *event.texts, *[gr.update()] * 10, event.message]
+
+        caption_button.click(on_caption, [reference, start, end, two_stage, clip_duration, caption_state, *texts],
+                             [*panel_outputs, status], api_name="caption", concurrency_id=GPU_QUEUE,
+                             concurrency_limit=1)
+
+        # Caption: presets, import, export ------------------------------------------------------
+        @_guard
+        def on_preset(name, state, *boxes):
+            caption = steps.load_preset(backends, name, state, boxes, max_chars)
+            return [*panel_values(caption), f"Loaded preset **{name}**; the previous caption is one Undo away."]
+
+        load_preset.click(on_preset, [preset, caption_state, *texts], [*panel_outputs, status], api_name="load_preset")
+
+        @_guard
+        def on_import(path, state, *boxes):
+            if not path:
+                return [gr.update()] * (len(panel_outputs) + 1)
+            caption = steps.import_into(path, state, boxes, max_chars)
+            return [*panel_values(caption), f"Imported **{Path(path).name}**; each aspect's previous text is "
+                                            "one Undo away."]
+
+        import_file.upload(on_import, [import_file, caption_state, *texts], [*panel_outputs, status],
+                           api_name="import_caption")
+
+        @_guard
+        def on_export(state, *boxes):
+            path = actions.export_caption(state, boxes, work_dir, max_chars)
+            return str(path), f"Exported **{path.name}**."
+
+        export_button.click(on_export, [caption_state, *texts], [export_file, status], api_name="export_caption")
+
+        # Caption: per-aspect tools ------------------------------------------------------------
+        for n, panel in enumerate(panels):
+            aspect, key = panel["aspect"], panel["aspect"].lower()
+
+            def make(aspect=aspect):
+                @_guard
+                def on_apply(qid, state, *boxes):
+                    caption = steps.apply_primitive(backends, state, boxes, aspect, qid, max_chars)
+                    return [*panel_values(caption), f"{aspect}: applied {qid}."]
+
+                def on_definition(qid):
+                    return steps.safe_definition(backends, aspect, qid)
+
+                @_guard
+                def on_undo(state, *boxes):
+                    caption, message = actions.undo(state, boxes, aspect, max_chars)
+                    return [*panel_values(caption), message]
+
+                @_guard
+                def on_score(path, t0, t1, state, *boxes):
+                    caption = steps.score_aspect(backends, config, path, t0, t1, state, boxes, aspect)
+                    return [*panel_values(caption), f"{aspect}: {actions.reward_badge(caption, aspect)}"]
+
+                @_guard
+                def on_suggest(path, t0, t1, state, *boxes):
+                    critique_text = steps.suggest_critique(backends, config, path, t0, t1, state, boxes, aspect)
+                    return critique_text, f"{aspect}: the model suggested a critique; edit it, then Revise."
+
+                @_guard
+                def on_revise(path, t0, t1, critique_text, state, *boxes):
+                    caption = steps.revise_aspect(backends, config, path, t0, t1, state, boxes, aspect,
+                                                  critique_text)
+                    return [*panel_values(caption), f"{aspect}: revised (Undo restores the previous text)."]
+
+                return on_apply, on_definition, on_undo, on_score, on_suggest, on_revise
+
+            on_apply, on_definition, on_undo, on_score, on_suggest, on_revise = make()
+            panel["apply"].click(on_apply, [panel["picker"], caption_state, *texts], [*panel_outputs, status],
+                                 api_name=f"apply_primitive_{key}")
+            panel["picker"].change(on_definition, panel["picker"], panel["definition"],
+                                   api_name=f"primitive_definition_{key}", queue=False)
+            panel["undo"].click(on_undo, [caption_state, *texts], [*panel_outputs, status], api_name=f"undo_{key}")
+            panel["score"].click(on_score, [reference, start, end, caption_state, *texts], [*panel_outputs, status],
+                                 api_name=f"score_{key}", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+            panel["suggest"].click(on_suggest, [reference, start, end, caption_state, *texts],
+                                   [panel["critique"], status], api_name=f"critique_{key}",
+                                   concurrency_id=GPU_QUEUE, concurrency_limit=1)
+            panel["revise"].click(on_revise, [reference, start, end, panel["critique"], caption_state, *texts],
+                                  [*panel_outputs, status], api_name=f"revise_{key}",
+                                  concurrency_id=GPU_QUEUE, concurrency_limit=1)
+
+        # Aspect-generic endpoints for API clients (stateless: everything comes in the call).
+        @_guard
+        def api_score(path, t0, t1, aspect, text):
+            return steps.score_text(backends, config, path, t0, t1, aspect, text)
+
+        @_guard
+        def api_critique(path, t0, t1, aspect, text):
+            return steps.critique_text(backends, config, path, t0, t1, aspect, text)
+
+        @_guard
+        def api_revise(path, t0, t1, aspect, text, critique_text):
+            return steps.revise_text(backends, config, path, t0, t1, aspect, text, critique_text)
+
+        api_score_button.click(api_score, [reference, start, end, api_aspect, api_text], api_reward,
+                               api_name="score", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+        api_critique_button.click(api_critique, [reference, start, end, api_aspect, api_text], api_critique_out,
+                                  api_name="critique", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+        api_revise_button.click(api_revise, [reference, start, end, api_aspect, api_text, api_critique_in],
+                                api_revised, api_name="revise", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+
+        # Prompt --------------------------------------------------------------------------------
+        @_guard
+        def on_compose(mode, words, state, *boxes):
+            caption = actions.apply_edits(state, boxes, max_chars)
+            text, report = steps.compose(backends, config, caption, mode, int(words))
+            return (text, actions.prompt_meter(text, backends.loaded_tokenizer()), actions.compose_summary(report),
+                    *panel_values(caption))
+
+        compose_button.click(on_compose, [compose_mode, max_words, caption_state, *texts],
+                             [prompt, meter, compose_report, *panel_outputs], api_name="compose",
+                             concurrency_id=GPU_QUEUE, concurrency_limit=1)
+
+        def on_prompt_edit(text):
+            return actions.prompt_meter(text, backends.loaded_tokenizer())
+
+        prompt.change(on_prompt_edit, prompt, meter, api_name="prompt_meter", queue=False, show_progress="hidden")
+
+        # Generate ------------------------------------------------------------------------------
+        def on_preset_change(name):
+            d = steps.generation_defaults(backends, name)
+            return (d["seconds"], gr.update(choices=d["resolutions"], value=d["resolution"]), d["steps"],
+                    d["guidance"], d["shift"])
+
+        model_preset.change(on_preset_change, model_preset, [seconds, resolution, num_steps, guidance, shift],
+                            api_name="generation_defaults", queue=False)
+
+        def gpu_seconds(text, preset_name, secs, res, n_steps, *rest, **kwargs):
+            width, height = actions.parse_resolution(res) if res else (1280, 704)
+            return steps.zerogpu_duration(n_steps, secs, width, height)
+
+        @_guard
+        @gpu(duration=gpu_seconds)
+        def on_generate(text, preset_name, secs, res, n_steps, cfg, flow_shift, seed_value, random_seed, negative_text,
+                        use_frame, path, t0, state, *boxes, request: gr.Request = None):
+            caption = actions.apply_edits(state, boxes, max_chars)
+            session = getattr(request, "session_hash", None) or "api"
+            cancel = threading.Event()
+            cancel_events[session] = cancel
+            try:
+                for event in steps.generate(backends, config, text, preset_name, secs, res, n_steps, cfg, flow_shift,
+                                            seed_value, random_seed, negative_text, use_frame, path, t0, caption,
+                                            cancel):
+                    if event.done:
+                        result = event.result
+                        yield (str(result.finetuned_video), str(result.baseline_video), event.progress["finetuned"],
+                               event.progress["baseline"], [str(result.side_by_side_video), str(result.run_json)],
+                               result.seed, event.message, *history_values())
+                    else:
+                        yield (gr.update(), gr.update(), event.progress["finetuned"], event.progress["baseline"],
+                               gr.update(), event.seed if event.seed is not None else gr.update(), event.message,
+                               gr.update(), gr.update())
+            finally:
+                cancel_events.pop(session, None)
+
+        generate_button.click(
+            on_generate,
+            [prompt, model_preset, seconds, resolution, num_steps, guidance, shift, seed, randomize, negative,
+             first_frame, reference, start, caption_state, *texts],
+            [finetuned_video, baseline_video, finetuned_progress, baseline_progress, downloads, used_seed, status,
+             gallery, run_dirs],
+            api_name="generate", concurrency_id=GPU_QUEUE, concurrency_limit=1,
+        )
+
+        def on_cancel(request: gr.Request = None):
+            session = getattr(request, "session_hash", None) or "api"
+            event = cancel_events.get(session)
+            if event is None:
+                return "Nothing is generating."
+            event.set()
+            return "Cancelling: the run stops after the current step."
+
+        cancel_button.click(on_cancel, None, status, api_name="cancel", queue=False)
+
+        # History -------------------------------------------------------------------------------
+        def history_values():
+            items, dirs = steps.history_items(config.output_dir)
+            return items, dirs
+
+        def on_refresh():
+            return history_values()
+
+        refresh_history.click(on_refresh, None, [gallery, run_dirs], api_name="history")
+        page.load(on_refresh, None, [gallery, run_dirs], api_name="load_history")
+
+        @_guard
+        def on_history_select(dirs, evt: gr.SelectData):
+            index = evt.index if isinstance(evt.index, int) else evt.index[0]
+            if not dirs or index >= len(dirs):
+                raise gr.Error("That run is no longer listed; press Refresh.")
+            return reload_run(dirs[index])
+
+        @_guard
+        def reload_run(run_dir):
+            run = steps.reload_run(run_dir)
+            caption_values = panel_values(run.caption) if run.caption is not None else [gr.update()] * len(panel_outputs)
+            s = run.settings
+            return (*caption_values, run.prompt, s.get("preset", gr.update()), s.get("seconds", gr.update()),
+                    s.get("resolution", gr.update()), s.get("steps", gr.update()), s.get("guidance", gr.update()),
+                    s.get("shift", gr.update()), s.get("seed", gr.update()), False,
+                    s.get("negative_prompt", gr.update()), run.finetuned_video, run.baseline_video, run.downloads,
+                    s.get("seed", gr.update()), run.message)
+
+        reload_outputs = [*panel_outputs, prompt, model_preset, seconds, resolution, num_steps, guidance, shift, seed,
+                          randomize, negative, finetuned_video, baseline_video, downloads, used_seed, status]
+        gallery.select(on_history_select, run_dirs, reload_outputs, api_name="select_run")
+        api_run_dir = gr.Textbox(visible=False)
+        api_reload = gr.Button(visible=False)
+        api_reload.click(reload_run, api_run_dir, reload_outputs, api_name="reload_run")
+
+    page.queue(default_concurrency_limit=8)
+    page.studio_head = SYNC_JS  # used by launch(head=...)
+    page.studio_css = CSS
+    return page

@@ -1,0 +1,445 @@
+"""The page's model-backed steps, as plain functions over `Backends` (no Gradio).
+
+Each step validates its inputs with `actions`, calls the captioner, the generator or the video
+reader through `Backends`, and returns plain values (or yields progress events) for the page to
+show. Long steps are generators of small event objects so the page can stream tokens and
+per-model progress; tests simply iterate them to the end.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from ..caption.structured import ASPECTS, StructuredCaption
+from ..config import StudioConfig
+from ..errors import InputError, ModelLoadError, StudioError
+from . import actions
+from .backends import Backends, BackendUnavailable
+from .zerogpu import generation_seconds
+
+DEFAULT_PRESETS = ("TI2V-5B", "A14B")
+CAPTION_FPS = 2.0
+
+
+# -- vocabulary, presets (never fail the page build) -----------------------------------------------
+
+def safe_preset_names(backends: Backends) -> list[str]:
+    try:
+        return actions.preset_names(backends.presets())
+    except StudioError:
+        return []
+
+
+def safe_primitive_choices(backends: Backends, aspect: str) -> list[tuple[str, str]]:
+    try:
+        return actions.primitive_choices(backends.vocabulary(), aspect)
+    except StudioError:
+        return []
+
+
+def safe_glossary(backends: Backends, aspect: str) -> str:
+    try:
+        return actions.glossary_markdown(backends.vocabulary(), aspect)
+    except StudioError as exc:
+        return f"_Glossary unavailable: {exc}_"
+
+
+def safe_definition(backends: Backends, aspect: str, qualified_id: str | None) -> str:
+    try:
+        return actions.primitive_definition(backends.vocabulary(), aspect, qualified_id)
+    except StudioError:
+        return ""
+
+
+def replace_caption(state: Mapping[str, Any] | None, boxes: Sequence[str], new: StructuredCaption,
+                    note: str, source: str, max_chars: int) -> StructuredCaption:
+    """Take `new`'s texts into the current caption as revisions, so one Undo per aspect restores them."""
+    caption = actions.apply_edits(state, boxes, max_chars)
+    for aspect in ASPECTS:
+        incoming = new.aspects[aspect]
+        if incoming.text != caption.aspects[aspect].text:
+            caption.record_revision(aspect, note, incoming.text, source=source)
+        caption.aspects[aspect].primitives = list(incoming.primitives)
+        caption.aspects[aspect].reward = incoming.reward
+        caption.aspects[aspect].reward_text = incoming.reward_text
+    caption.provenance = new.provenance
+    caption.title = new.title or caption.title
+    return caption
+
+
+def load_preset(backends: Backends, name: str | None, state, boxes, max_chars: int) -> StructuredCaption:
+    new = actions.preset_caption(backends.presets(), name)
+    return replace_caption(state, boxes, new, f"loaded preset {name}", "preset", max_chars)
+
+
+def import_into(path: str | Path, state, boxes, max_chars: int) -> StructuredCaption:
+    new = actions.import_caption(path, max_chars)
+    return replace_caption(state, boxes, new, f"imported {Path(path).name}", "import", max_chars)
+
+
+def apply_primitive(backends: Backends, state, boxes, aspect: str, qualified_id: str | None,
+                    max_chars: int) -> StructuredCaption:
+    vocabulary_module = backends.vocabulary_module()
+    return actions.apply_primitive(state, boxes, aspect, qualified_id, vocabulary_module, max_chars)
+
+
+# -- reference clip --------------------------------------------------------------------------------
+
+def inspect_reference(backends: Backends, path: str | Path, config: StudioConfig) -> dict[str, Any]:
+    """Check and probe an upload: duration, shot list, the first shot as trim range, a preview frame."""
+    path = actions.check_upload(path, config.max_upload_mb)
+    video = backends.video()
+    info = video.probe(path, max_seconds=None)
+    duration = float(getattr(info, "duration", 0.0) or 0.0)
+    try:
+        shots = list(video.detect_shots(path, info=info))
+    except StudioError:
+        shots = []
+    choices = actions.shot_choices(shots)
+    if shots:
+        start, end = float(shots[0].start), float(shots[0].end)
+    else:
+        start, end = 0.0, duration
+    end = min(end, start + config.max_clip_seconds)
+    frame = safe_frame(backends, path, start, Path(path).parent)
+    summary = (f"**{Path(path).name}** · {duration:.2f} s · {len(shots)} shot(s) detected"
+               + (f" · {info.width}×{info.height}" if getattr(info, "width", None) else ""))
+    return dict(preview=str(path), shots=choices, shot=choices[0][1] if choices else None, start=round(start, 2),
+                end=round(end, 2), frame=frame, summary=summary, duration=duration)
+
+
+def safe_frame(backends: Backends, path: str | Path | None, at: float, out_dir: str | Path) -> str | None:
+    """A still of the clip at `at` seconds, saved as PNG; None when it cannot be read."""
+    if not path:
+        return None
+    try:
+        image = backends.video().first_frame(path, float(at or 0.0), max_seconds=None)
+    except StudioError:
+        return None
+    out = Path(out_dir) / f"frame-{Path(path).stem}-{float(at or 0):.2f}.png"
+    image.save(out)
+    return str(out)
+
+
+def _clip(backends: Backends, config: StudioConfig, path, start, end, duration: float | None = None):
+    path = actions.check_upload(path, config.max_upload_mb)
+    t0, t1 = actions.check_trim(start, end, duration, config.max_clip_seconds)
+    clip = backends.video().sample_clip(path, t0, t1, fps=CAPTION_FPS, max_seconds=None)
+    return clip, (str(path), t0, t1)
+
+
+# -- caption ---------------------------------------------------------------------------------------
+
+@dataclass
+class CaptionEvent:
+    done: bool
+    message: str
+    texts: list[str] = field(default_factory=list)
+    fraction: float = 0.0
+    caption: StructuredCaption | None = None
+
+
+def caption_reference(backends: Backends, config: StudioConfig, path, start, end, duration, two_stage: bool,
+                      base: StructuredCaption) -> Iterator[CaptionEvent]:
+    """Caption all five aspects, streaming the text as it is written; earlier texts become undoable."""
+    clip, (clip_path, t0, t1) = _clip(backends, config, path, start, end, duration)
+    captioner = backends.captioner()
+    streamed = {a: base.aspects[a].text for a in ASPECTS}
+    updates: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def on_text(aspect: str, text: str) -> None:
+        updates.put((aspect, text))
+
+    def work() -> None:
+        try:
+            outcome["caption"] = captioner.caption(clip, aspects=ASPECTS, two_stage=two_stage, on_text=on_text)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            updates.put(None)
+
+    worker = threading.Thread(target=work, name="caption", daemon=True)
+    worker.start()
+    started, seen = time.monotonic(), set()
+    while True:
+        item = updates.get()
+        if item is None:
+            break
+        aspect, text = item
+        aspect = actions.aspect_name(aspect)
+        streamed[aspect] = text
+        seen.add(aspect)
+        yield CaptionEvent(False, f"Captioning {aspect}… ({time.monotonic() - started:.0f} s)",
+                           [streamed[a] for a in ASPECTS], fraction=len(seen) / (len(ASPECTS) + 1))
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["caption"]
+    new = result if isinstance(result, StructuredCaption) else StructuredCaption.from_dict(result)
+    new.provenance.clip, new.provenance.start, new.provenance.end = Path(clip_path).name, t0, t1
+    new.provenance.source = "captioner"
+    new.provenance.models = {"captioner": config.captioner}
+    caption = replace_caption(base.to_dict(), [base.aspects[a].text for a in ASPECTS], new, "captioned the clip",
+                              "model", config.max_aspect_chars)
+    yield CaptionEvent(True, f"Captioned {Path(clip_path).name} {t0:.2f}–{t1:.2f} s in "
+                             f"{time.monotonic() - started:.0f} s.", caption=caption, fraction=1.0)
+
+
+def _aspect_text(state, boxes, aspect: str, max_chars: int) -> tuple[StructuredCaption, str, str]:
+    aspect = actions.aspect_name(aspect)
+    caption = actions.apply_edits(state, boxes, max_chars)
+    text = caption.aspects[aspect].text
+    if not text.strip():
+        raise InputError(f"the {aspect} text is empty; caption the clip or write it first", aspect)
+    return caption, aspect, text
+
+
+def score_text(backends: Backends, config: StudioConfig, path, start, end, aspect: str, text: str) -> float:
+    aspect = actions.aspect_name(aspect)
+    if not (text or "").strip():
+        raise InputError(f"the {aspect} text is empty; nothing to score", aspect)
+    clip, _ = _clip(backends, config, path, start, end)
+    return float(backends.captioner().reward(clip, aspect, text))
+
+
+def critique_text(backends: Backends, config: StudioConfig, path, start, end, aspect: str, text: str) -> str:
+    aspect = actions.aspect_name(aspect)
+    if not (text or "").strip():
+        raise InputError(f"the {aspect} text is empty; nothing to critique", aspect)
+    clip, _ = _clip(backends, config, path, start, end)
+    return str(backends.captioner().critique(clip, aspect, text)).strip()
+
+
+def revise_text(backends: Backends, config: StudioConfig, path, start, end, aspect: str, text: str,
+                critique: str) -> str:
+    aspect = actions.aspect_name(aspect)
+    if not (text or "").strip():
+        raise InputError(f"the {aspect} text is empty; nothing to revise", aspect)
+    if not (critique or "").strip():
+        raise InputError(f"write a critique for {aspect} (or press Suggest critique) before revising", aspect)
+    clip, _ = _clip(backends, config, path, start, end)
+    return str(backends.captioner().revise(clip, aspect, text, critique)).strip()
+
+
+def score_aspect(backends, config, path, start, end, state, boxes, aspect) -> StructuredCaption:
+    caption, aspect, text = _aspect_text(state, boxes, aspect, config.max_aspect_chars)
+    return actions.set_reward(caption, aspect, score_text(backends, config, path, start, end, aspect, text))
+
+
+def suggest_critique(backends, config, path, start, end, state, boxes, aspect) -> str:
+    caption, aspect, text = _aspect_text(state, boxes, aspect, config.max_aspect_chars)
+    return critique_text(backends, config, path, start, end, aspect, text)
+
+
+def revise_aspect(backends, config, path, start, end, state, boxes, aspect, critique) -> StructuredCaption:
+    caption, aspect, text = _aspect_text(state, boxes, aspect, config.max_aspect_chars)
+    revised = revise_text(backends, config, path, start, end, aspect, text, critique)
+    caption.record_revision(aspect, critique.strip(), revised, source="model")
+    return caption
+
+
+# -- compose ---------------------------------------------------------------------------------------
+
+def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption, mode: str,
+            max_words: int) -> tuple[str, dict[str, Any]]:
+    merger = None
+    if mode == "LLM merge":
+        captioner = backends.captioner()
+        merger = captioner.merge
+    return actions.compose_prompt(caption.to_dict(), actions.texts_of(caption), mode, max_words,
+                                  tokenizer=backends.loaded_tokenizer(), merger=merger,
+                                  max_chars=config.max_aspect_chars)
+
+
+# -- generation ------------------------------------------------------------------------------------
+
+def generation_presets(backends: Backends) -> list[str]:
+    try:
+        return list(backends.generation_module().PRESETS)
+    except StudioError:
+        return list(DEFAULT_PRESETS)
+
+
+def generation_defaults(backends: Backends, preset: str) -> dict[str, Any]:
+    """Slider defaults for a preset, from the generator's own preset table when it is installed."""
+    defaults = dict(seconds=5.0, resolutions=["1280x704", "704x1280", "960x544", "832x480"],
+                    resolution="1280x704", steps=40, guidance=5.0, shift=5.0, negative="")
+    try:
+        spec = backends.generation_module().PRESETS[preset]
+    except (StudioError, KeyError):
+        return defaults
+    get = (lambda k, d: spec.get(k, d)) if isinstance(spec, Mapping) else (lambda k, d: getattr(spec, k, d))
+    resolutions = [f"{w}x{h}" for w, h in get("resolutions", [])] or defaults["resolutions"]
+    width, height = get("width", None), get("height", None)
+    resolution = f"{width}x{height}" if width and height else resolutions[0]
+    if resolution not in resolutions:
+        resolutions.insert(0, resolution)
+    frames, fps = get("num_frames", None), get("fps", None)
+    seconds = round((frames - 1) / fps, 1) if frames and fps else defaults["seconds"]
+    return dict(seconds=seconds, resolutions=resolutions, resolution=resolution,
+                steps=get("num_inference_steps", get("steps", defaults["steps"])),
+                guidance=get("guidance_scale", get("guidance", defaults["guidance"])),
+                shift=get("shift", get("flow_shift", defaults["shift"])),
+                negative=get("negative_prompt", defaults["negative"]))
+
+
+def zerogpu_duration(steps, seconds, width, height) -> int:
+    frames = float(seconds or 5) * 24 + 1
+    return generation_seconds(steps, frames, width, height)
+
+
+@dataclass
+class GenerationEvent:
+    done: bool
+    message: str
+    progress: dict[str, str]
+    seed: int | None = None
+    result: Any = None
+
+
+def _bar(label: str, step: int, total: int, state: str = "") -> str:
+    share = 0.0 if not total else min(1.0, step / total)
+    filled = int(round(share * 20))
+    return f"`{'█' * filled}{'░' * (20 - filled)}` {label}: step {step}/{total}{(' · ' + state) if state else ''}"
+
+
+def require_finetuned(config: StudioConfig) -> None:
+    if not config.finetuned:
+        raise ModelLoadError(
+            "Generating side by side needs the CHAI-finetuned Wan2.2 weights, and none are set. Set "
+            "--finetuned PATH (or CHAI_STUDIO_FINETUNED=PATH) to a diffusers folder, a transformer .safetensors "
+            "or a LoRA; or start with --tiny for an offline wiring check. Captions and prompts are kept."
+        )
+
+
+def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, resolution, num_steps, guidance,
+             shift, seed, randomize, negative, use_first_frame, reference, start, caption: StructuredCaption,
+             cancel: threading.Event) -> Iterator[GenerationEvent]:
+    """Run both models on the same prompt, seed and settings, yielding per-model progress."""
+    prompt = actions.check_prompt(prompt)
+    require_finetuned(config)
+    module = backends.generation_module()
+    width, height = actions.parse_resolution(resolution)
+    used_seed = actions.choose_seed(seed, bool(randomize))
+    settings = module.GenerationSettings.from_user(
+        preset=preset, seconds=seconds, width=width, height=height, steps=num_steps, guidance=guidance,
+        shift=shift, seed=used_seed, negative_prompt=negative or "")
+    image = None
+    if use_first_frame:
+        path = actions.check_upload(reference, config.max_upload_mb)
+        image = backends.video().first_frame(path, float(start or 0.0), max_seconds=None)
+    generator = backends.generator(preset)
+    backends.remember_generator(preset, generator)
+
+    names = {"finetuned": "CHAI-finetuned", "baseline": "Zero-shot"}
+    progress = {k: _bar(v, 0, int(num_steps), "waiting") for k, v in names.items()}
+    yield GenerationEvent(False, f"Loading {preset} and starting (seed {used_seed})…", dict(progress), used_seed)
+    updates: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def on_step(model: str, step: int, total: int, preview: Any = None) -> None:
+        updates.put((model, step, total))
+
+    def work() -> None:
+        try:
+            outcome["result"] = generator.generate(prompt, settings, caption=caption, image=image, on_step=on_step,
+                                                   cancel=cancel, out_dir=config.output_dir)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            updates.put(None)
+
+    worker = threading.Thread(target=work, name="generate", daemon=True)
+    worker.start()
+    while True:
+        item = updates.get()
+        if item is None:
+            break
+        model, step, total = item
+        key = "finetuned" if "fine" in str(model).lower() or "chai" in str(model).lower() else "baseline"
+        progress[key] = _bar(names[key], int(step), int(total), "done" if step >= total else "denoising")
+        yield GenerationEvent(False, f"Generating: {names[key]} step {step}/{total}", dict(progress), used_seed)
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    for key in names:
+        progress[key] = _bar(names[key], int(num_steps), int(num_steps), "done")
+    yield GenerationEvent(True, f"Done: {Path(result.run_dir).name} (seed {result.seed}).", progress,
+                          result.seed, result)
+
+
+# -- history ---------------------------------------------------------------------------------------
+
+def history_items(output_dir: str | Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """Gallery items (video or image, label) and the matching run directories, newest first."""
+    items, dirs = [], []
+    for run_dir in list_run_dirs(output_dir):
+        try:
+            data = actions.read_run_json(run_dir)
+        except InputError:
+            continue
+        media = _run_media(run_dir, data)
+        if media is None:
+            continue
+        items.append((str(media), actions.run_label(run_dir, data)))
+        dirs.append(str(run_dir))
+    return items, dirs
+
+
+def list_run_dirs(output_dir: str | Path) -> list[Path]:
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if (p / "run.json").is_file()]
+    return sorted(runs, key=lambda p: (p / "run.json").stat().st_mtime, reverse=True)
+
+
+def _run_media(run_dir: Path, data: Mapping[str, Any]) -> Path | None:
+    for name in ("thumbnail.png", "thumbnail.jpg", "side_by_side.mp4"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    for key in ("side_by_side_video", "finetuned_video", "baseline_video"):
+        value = data.get(key) or (data.get("outputs") or {}).get(key)
+        if value and (run_dir / Path(value).name).is_file():
+            return run_dir / Path(value).name
+    return None
+
+
+@dataclass
+class RunView:
+    caption: StructuredCaption | None
+    prompt: str
+    settings: dict[str, Any]
+    finetuned_video: str | None
+    baseline_video: str | None
+    downloads: list[str]
+    message: str
+
+
+def reload_run(run_dir: str | Path) -> RunView:
+    """What the page restores from a past run: caption, prompt, settings and its videos."""
+    run_dir = Path(run_dir)
+    data = actions.read_run_json(run_dir)
+    caption = actions.caption_from_run(data)
+    settings = actions.settings_from_run(data)
+
+    def find(*names: str) -> str | None:
+        for name in names:
+            if name and (run_dir / Path(name).name).is_file():
+                return str(run_dir / Path(name).name)
+        return None
+
+    outputs = data.get("outputs") if isinstance(data.get("outputs"), Mapping) else data
+    finetuned = find(outputs.get("finetuned_video", ""), "finetuned.mp4")
+    baseline = find(outputs.get("baseline_video", ""), "baseline.mp4")
+    downloads = [p for p in (find("side_by_side.mp4"), str(run_dir / "run.json")) if p]
+    note = "" if caption is not None else " (this run kept no caption; the current caption is unchanged)"
+    return RunView(caption, str(data.get("prompt") or ""), settings, finetuned, baseline, downloads,
+                   f"Reloaded run **{run_dir.name}**{note}.")
