@@ -58,6 +58,14 @@ class StudioConfig:
     prompt_words: int = _setting(260, "Word budget of the composed prompt (hard cap 320).")
     tiny: bool = _setting(False, "Use the tiny random-weight checkpoints (offline wiring checks; outputs are noise).")
     tiny_dir: Path = _setting(Path(".tiny-models"), "Where the tiny checkpoints are written and read.")
+    memory_mode: str = _setting(
+        "auto", "Where generation weights live: auto picks from free VRAM (all on GPU, model CPU offload, "
+        "or group offload layer by layer).", ("auto", "gpu", "model_offload", "group_offload"),
+    )
+    attention: str = _setting("sdpa", "Attention kernel for the Wan transformers.", ("sdpa", "flash", "xformers"))
+    first_block_cache: float = _setting(
+        0.0, "First-block cache threshold for generation (0 = off; ~0.05 skips near-duplicate steps).")
+    vae_tiling: str = _setting("auto", "Decode videos tile by tile (auto = on with CUDA).", ("auto", "on", "off"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "StudioConfig":
@@ -100,6 +108,8 @@ class StudioConfig:
         for name in ("max_clip_seconds", "max_upload_mb", "max_aspect_chars"):
             if getattr(self, name) <= 0:
                 raise InputError(f"must be positive, got {getattr(self, name)}", name)
+        if not 0.0 <= self.first_block_cache <= 1.0:
+            raise InputError(f"must be between 0 (off) and 1, got {self.first_block_cache}", "first_block_cache")
 
     def replace(self, **changes: Any) -> "StudioConfig":
         return dataclasses.replace(self, **changes)
