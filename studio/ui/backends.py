@@ -20,8 +20,8 @@ from ..errors import ModelLoadError, StudioError
 
 # Folder names written by `studio.tiny.build_tiny_models` (see studio/tiny BUILDERS).
 TINY_CAPTIONER = "captioner"
-TINY_GENERATORS = {"TI2V-5B": "wan-ti2v", "A14B": "wan-a14b"}
-TINY_FINETUNED = {"TI2V-5B": "finetuned-transformer", "A14B": "finetuned-lora-a14b"}
+TINY_GENERATORS = {"ti2v-5b": "wan-ti2v", "t2v-a14b": "wan-a14b"}
+TINY_FINETUNED = {"ti2v-5b": "finetuned-transformer", "t2v-a14b": "finetuned-lora-a14b"}
 
 
 class BackendUnavailable(StudioError):
@@ -54,8 +54,8 @@ def tiny_config(config: StudioConfig) -> StudioConfig:
     return config.replace(
         tiny=True,
         captioner=str(root / TINY_CAPTIONER),
-        baseline=str(root / TINY_GENERATORS["TI2V-5B"]),
-        finetuned=str(root / TINY_FINETUNED["TI2V-5B"]),
+        baseline=str(root / TINY_GENERATORS["ti2v-5b"]),
+        finetuned=str(root / TINY_FINETUNED["ti2v-5b"]),
     )
 
 
@@ -111,7 +111,7 @@ class Backends:
     # -- generator ------------------------------------------------------------------------------
     def generation_module(self) -> Any:
         return import_backend("studio.generation", "Generation",
-                              ("get_generator", "GenerationSettings", "PRESETS"))
+                              ("get_generator", "GenerationSettings"))
 
     def generator_config(self, preset: str) -> StudioConfig:
         """The config a preset runs with; in tiny mode each preset has its own tiny pipeline."""

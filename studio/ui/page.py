@@ -199,12 +199,12 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # ---------------------------------------------------------------- 4. Generate
         gr.Markdown("## 4 · Generate")
-        defaults = steps.generation_defaults(backends, "TI2V-5B")
+        defaults = steps.generation_defaults(backends, "ti2v-5b")
         with gr.Row():
             with gr.Column():
-                model_preset = gr.Radio(steps.generation_presets(backends), value="TI2V-5B", label="Model preset")
+                model_preset = gr.Radio(steps.generation_presets(backends), value="ti2v-5b", label="Model preset")
                 with gr.Row():
-                    seconds = gr.Slider(1, 10, value=defaults["seconds"], step=0.5, label="Duration (s)")
+                    seconds = gr.Slider(0.1, defaults["max_seconds"], value=defaults["seconds"], step=0.1, label="Duration (s)")
                     resolution = gr.Dropdown(defaults["resolutions"], value=defaults["resolution"],
                                              label="Resolution", allow_custom_value=True)
                 with gr.Row():
@@ -403,7 +403,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         # Generate ------------------------------------------------------------------------------
         def on_preset_change(name):
             d = steps.generation_defaults(backends, name)
-            return (d["seconds"], gr.update(choices=d["resolutions"], value=d["resolution"]), d["steps"],
+            return (gr.update(value=d["seconds"], maximum=d["max_seconds"]),
+                    gr.update(choices=d["resolutions"], value=d["resolution"]), d["steps"],
                     d["guidance"], d["shift"])
 
         model_preset.change(on_preset_change, model_preset, [seconds, resolution, num_steps, guidance, shift],

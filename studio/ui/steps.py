@@ -259,34 +259,45 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
 
 # -- generation ------------------------------------------------------------------------------------
 
-def generation_presets(backends: Backends) -> list[str]:
+PRESET_LABELS = {"ti2v-5b": "TI2V-5B", "t2v-a14b": "A14B"}
+# Tiny checkpoints are 64x64 pixels with a few frames and steps: defaults that finish in seconds on CPU.
+TINY_DEFAULTS = dict(seconds=0.3, resolution="64x64", steps=2)
+
+
+def _presets_module() -> Any:
+    from .backends import import_backend
+
+    return import_backend("studio.generation.presets", "Generation presets", ("PRESETS", "get_preset"))
+
+
+def generation_presets(backends: Backends) -> list[tuple[str, str]]:
+    """(label, preset name) pairs for the preset radio."""
     try:
-        return list(backends.generation_module().PRESETS)
+        names = list(_presets_module().PRESETS)
     except StudioError:
-        return list(DEFAULT_PRESETS)
+        names = list(PRESET_LABELS)
+    return [(PRESET_LABELS.get(n, n), n) for n in names]
 
 
-def generation_defaults(backends: Backends, preset: str) -> dict[str, Any]:
-    """Slider defaults for a preset, from the generator's own preset table when it is installed."""
+def generation_defaults(backends: Backends, preset: str | None) -> dict[str, Any]:
+    """Slider defaults for a preset, from the generator's preset table (tiny sizes in tiny mode)."""
     defaults = dict(seconds=5.0, resolutions=["1280x704", "704x1280", "960x544", "832x480"],
-                    resolution="1280x704", steps=40, guidance=5.0, shift=5.0, negative="")
+                    resolution="1280x704", steps=40, guidance=5.0, shift=5.0, negative="", max_seconds=10.0)
     try:
-        spec = backends.generation_module().PRESETS[preset]
-    except (StudioError, KeyError):
+        module = _presets_module()
+        spec = module.get_preset(preset or "ti2v-5b")
+        negative = getattr(module, "DEFAULT_NEGATIVE_PROMPT", "")
+    except StudioError:
         return defaults
-    get = (lambda k, d: spec.get(k, d)) if isinstance(spec, Mapping) else (lambda k, d: getattr(spec, k, d))
-    resolutions = [f"{w}x{h}" for w, h in get("resolutions", [])] or defaults["resolutions"]
-    width, height = get("width", None), get("height", None)
-    resolution = f"{width}x{height}" if width and height else resolutions[0]
-    if resolution not in resolutions:
-        resolutions.insert(0, resolution)
-    frames, fps = get("num_frames", None), get("fps", None)
-    seconds = round((frames - 1) / fps, 1) if frames and fps else defaults["seconds"]
-    return dict(seconds=seconds, resolutions=resolutions, resolution=resolution,
-                steps=get("num_inference_steps", get("steps", defaults["steps"])),
-                guidance=get("guidance_scale", get("guidance", defaults["guidance"])),
-                shift=get("shift", get("flow_shift", defaults["shift"])),
-                negative=get("negative_prompt", defaults["negative"]))
+    landscape = f"{spec.width}x{spec.height}"
+    resolutions = [landscape, f"{spec.height}x{spec.width}", "960x544" if spec.size_multiple == 32 else "832x480"]
+    result = dict(seconds=round(spec.duration, 2), resolutions=resolutions, resolution=landscape, steps=spec.steps,
+                  guidance=spec.guidance, shift=spec.shift, negative=negative,
+                  max_seconds=round((spec.max_frames - 1) / spec.fps, 2))
+    if backends.config.tiny:
+        result.update(TINY_DEFAULTS)
+        result["resolutions"] = [TINY_DEFAULTS["resolution"], *resolutions]
+    return result
 
 
 def zerogpu_duration(steps, seconds, width, height) -> int:
@@ -328,8 +339,8 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     width, height = actions.parse_resolution(resolution)
     used_seed = actions.choose_seed(seed, bool(randomize))
     settings = module.GenerationSettings.from_user(
-        preset=preset, seconds=seconds, width=width, height=height, steps=num_steps, guidance=guidance,
-        shift=shift, seed=used_seed, negative_prompt=negative or "")
+        _presets_module().get_preset(preset), duration=seconds, width=width, height=height, steps=num_steps,
+        guidance=guidance, shift=shift, seed=used_seed, negative_prompt=negative or "")
     image = None
     if use_first_frame:
         path = actions.check_upload(reference, config.max_upload_mb)
