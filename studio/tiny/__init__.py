@@ -12,7 +12,7 @@ import importlib
 from pathlib import Path
 
 BUILDERS: dict[str, str] = {
-    # "captioner": "studio.tiny.captioner:build_tiny_captioner",   (captioner issue)
+    "captioner": "studio.tiny.captioner:build_tiny_captioner",
     # "wan-ti2v": "studio.tiny.wan:build_tiny_wan_ti2v",            (generator issue)
 }
 
