@@ -278,3 +278,11 @@ def test_to_dict_round_trips(vocab):
     camera_only = vocab.to_dict("camera")
     assert [a["name"] for a in camera_only["aspects"]] == ["Camera"]
     assert {g["aspect"] for g in camera_only["groups"]} == {"Camera"}
+
+
+def test_primitives_in_text_finds_inserted_phrases(vocab):
+    text, selected = apply_primitive("A quiet street.", "camera_angle.low_angle", [])
+    text, selected = apply_primitive(text, "rotation.tilt_up", selected)
+    assert vocab.primitives_in_text(text) == ["camera_angle.low_angle", "rotation.tilt_up"]
+    assert vocab.primitives_in_text(text, "Spatial") == []
+    assert vocab.primitives_in_text("Nothing from the vocabulary here.") == []

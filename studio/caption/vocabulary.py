@@ -219,6 +219,11 @@ class Vocabulary:
             selected.append(qualified_id)
         return new_text, selected
 
+    def primitives_in_text(self, text: str, aspect: str | None = None) -> list[str]:
+        """Ids whose phrase appears verbatim in `text` (to re-sync the selection after free editing)."""
+        text = _text(text)
+        return [p.qualified_id for p in self.primitives(aspect) if p.phrase in text]
+
     def remove_primitive(self, text: str, qualified_id: str, selected: Iterable[str]) -> tuple[str, list[str]]:
         """Remove the primitive's phrase from `text` (when present) and unmark it."""
         text = _text(text)
