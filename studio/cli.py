@@ -17,7 +17,7 @@ import sys
 from .errors import StudioError
 
 # Subcommand name -> module under studio.commands (dashes become underscores).
-COMMANDS = ("spec", "compose", "config", "tiny-models")
+COMMANDS = ("spec", "compose", "config", "tiny-models", "generate")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -175,7 +175,7 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
             raise ModelLoadError(f"could not load finetuned weights {source.location!r} ({exc}); check --finetuned") from None
         check_transformer_config(config, dict(base.config), f"{source.location} ({name})", baseline_name)
         try:
-            model = WanTransformer3DModel.from_pretrained(source.location, subfolder=subfolder, torch_dtype=dtype)
+            model = WanTransformer3DModel.from_pretrained(source.location, subfolder=subfolder, dtype=dtype)
         except Exception as exc:
             raise ModelLoadError(f"could not load finetuned {name} from {source.location!r}: {exc}") from None
         loaded.append(model.eval())

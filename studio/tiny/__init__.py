@@ -13,7 +13,11 @@ from pathlib import Path
 
 BUILDERS: dict[str, str] = {
     "captioner": "studio.tiny.captioner:build_tiny_captioner",
-    # "wan-ti2v": "studio.tiny.wan:build_tiny_wan_ti2v",            (generator issue)
+    "wan-ti2v": "studio.tiny.wan:build_tiny_wan_ti2v",
+    "wan-a14b": "studio.tiny.wan:build_tiny_wan_a14b",
+    "finetuned-transformer": "studio.tiny.wan:build_tiny_finetuned_transformer",
+    "finetuned-lora": "studio.tiny.wan:build_tiny_finetuned_lora",
+    "finetuned-lora-a14b": "studio.tiny.wan:build_tiny_finetuned_lora_a14b",
 }
 
 
