@@ -248,10 +248,14 @@ def preset_caption(presets_module: Any, name: str | None) -> StructuredCaption:
     return caption
 
 
-def preset_names(presets_module: Any) -> list[str]:
+def preset_names(presets_module: Any) -> list[tuple[str, str]]:
+    """(title, name) pairs of the shot library, for the preset dropdown."""
     names = []
     for item in presets_module.list_presets():
-        names.append(item if isinstance(item, str) else getattr(item, "name", str(item)))
+        if isinstance(item, str):
+            names.append((item, item))
+        else:
+            names.append((getattr(item, "title", None) or item.name, item.name))
     return names
 
 

@@ -199,7 +199,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # ---------------------------------------------------------------- 4. Generate
         gr.Markdown("## 4 · Generate")
-        defaults = steps.generation_defaults(backends, "ti2v-5b")
+        defaults = steps.generation_defaults(backends, "ti2v-5b", load=False)
         with gr.Row():
             with gr.Column():
                 model_preset = gr.Radio(steps.generation_presets(backends), value="ti2v-5b", label="Model preset")
@@ -215,7 +215,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                     seed = gr.Number(label="Seed", value=42, precision=0)
                     randomize = gr.Checkbox(label="Randomize seed", value=False)
                     used_seed = gr.Number(label="Seed used", interactive=False, precision=0, elem_id="used-seed")
-                negative = gr.Textbox(label="Negative prompt", value=defaults["negative"], lines=2)
+                negative = gr.Textbox(label="Negative prompt", value="", lines=2,
+                                      placeholder="Empty: the studio's default list of video artefacts to avoid.")
                 first_frame = gr.Checkbox(label="Start from the reference's first frame (image to video)",
                                           value=False)
                 with gr.Row():
@@ -409,6 +410,9 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         model_preset.change(on_preset_change, model_preset, [seconds, resolution, num_steps, guidance, shift],
                             api_name="generation_defaults", queue=False)
+        # The preset table lives in the generator package (which imports torch): read it once served.
+        page.load(on_preset_change, model_preset, [seconds, resolution, num_steps, guidance, shift],
+                  api_name="load_generation_defaults")
 
         def gpu_seconds(text, preset_name, secs, res, n_steps, *rest, **kwargs):
             width, height = actions.parse_resolution(res) if res else (1280, 704)

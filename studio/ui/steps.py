@@ -271,18 +271,23 @@ def _presets_module() -> Any:
 
 
 def generation_presets(backends: Backends) -> list[tuple[str, str]]:
-    """(label, preset name) pairs for the preset radio."""
-    try:
-        names = list(_presets_module().PRESETS)
-    except StudioError:
-        names = list(PRESET_LABELS)
-    return [(PRESET_LABELS.get(n, n), n) for n in names]
+    """(label, preset name) pairs for the preset radio (static: importing the generator loads torch)."""
+    return [(label, name) for name, label in PRESET_LABELS.items()]
 
 
-def generation_defaults(backends: Backends, preset: str | None) -> dict[str, Any]:
-    """Slider defaults for a preset, from the generator's preset table (tiny sizes in tiny mode)."""
-    defaults = dict(seconds=5.0, resolutions=["1280x704", "704x1280", "960x544", "832x480"],
-                    resolution="1280x704", steps=40, guidance=5.0, shift=5.0, negative="", max_seconds=10.0)
+def generation_defaults(backends: Backends, preset: str | None, load: bool = True) -> dict[str, Any]:
+    """Slider defaults for a preset, from the generator's preset table (tiny sizes in tiny mode).
+
+    With `load=False` (building the page) the generator package is not imported, because it
+    imports torch; the page then asks again with `load=True` once it is served.
+    """
+    defaults = dict(seconds=5.0, resolutions=["1280x704", "704x1280", "960x544"],
+                    resolution="1280x704", steps=50, guidance=5.0, shift=5.0, negative="", max_seconds=5.0)
+    if backends.config.tiny:
+        defaults.update(TINY_DEFAULTS)
+        defaults["resolutions"] = [TINY_DEFAULTS["resolution"], *defaults["resolutions"]]
+    if not load:
+        return defaults
     try:
         module = _presets_module()
         spec = module.get_preset(preset or "ti2v-5b")
@@ -340,7 +345,7 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     used_seed = actions.choose_seed(seed, bool(randomize))
     settings = module.GenerationSettings.from_user(
         _presets_module().get_preset(preset), duration=seconds, width=width, height=height, steps=num_steps,
-        guidance=guidance, shift=shift, seed=used_seed, negative_prompt=negative or "")
+        guidance=guidance, shift=shift, seed=used_seed, negative_prompt=(negative or "").strip() or None)
     image = None
     if use_first_frame:
         path = actions.check_upload(reference, config.max_upload_mb)
