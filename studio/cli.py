@@ -48,3 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `python -m studio spec | head` closed our stdout early: not an error for the user.
+        sys.stderr.close()
+        return 0
