@@ -154,6 +154,8 @@ def test_clause_splitting_keeps_noun_phrases_whole():
         "In a small room with a green and white color scheme, a large, two-story barn stands in the fog.")]
     assert clauses[0] == "In a small room with a green and white color scheme"
     assert "a large, two-story barn stands in the fog." in clauses
+    pair = [c.text for c in split_clauses("Deep focus keeps both the man and the long corridor sharp, while the lights flicker.")]
+    assert pair[0] == "Deep focus keeps both the man and the long corridor sharp"
 
 
 def run_cli(*args, stdin=None):

@@ -27,6 +27,9 @@ CLAUSE_SPLIT_RE = re.compile(
 # must be long enough to stand as a sentence ("He." or "Initially." would not).
 MIN_CLAUSE_WORDS = 4
 MIN_HEAD_WORDS = 6
+# "both the man and the corridor", "between the car and the wall": the "and" completes a pair that
+# the previous piece opened, so the two pieces are one.
+PAIR_OPENERS = frozenset({"both", "between", "either", "neither"})
 
 # Function words carry no visual content; everything else of three or more letters counts.
 # Spatial and temporal prepositions (above, below, before, after...) stay content words: in a
@@ -91,6 +94,9 @@ def split_clauses(sentence: str) -> list[Clause]:
             clauses[0] = Clause("", clauses[0].text + piece.lead + piece.text)
         elif word_count(piece.text) < MIN_CLAUSE_WORDS:
             pending = piece
+        elif piece.text.startswith(("and ", "or ", "nor ")) and PAIR_OPENERS & set(words(clauses[-1].text)):
+            last = clauses[-1]
+            clauses[-1] = Clause(last.lead, last.text + piece.lead + piece.text)
         else:
             clauses.append(piece)
     if pending is not None:
