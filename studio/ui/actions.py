@@ -465,6 +465,10 @@ def settings_from_run(data: Mapping[str, Any]) -> dict[str, Any]:
                 found[name] = hit
                 break
     for source in sources:
+        frames, fps = source.get("num_frames"), source.get("fps")
+        if "seconds" not in found and isinstance(frames, int) and isinstance(fps, (int, float)) and fps > 0:
+            found["seconds"] = round((frames - 1) / fps, 2)
+    for source in sources:
         if "width" in source and "height" in source:
             found["resolution"] = f"{source['width']}x{source['height']}"
             break

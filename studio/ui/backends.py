@@ -18,10 +18,6 @@ from typing import Any
 from ..config import StudioConfig
 from ..errors import ModelLoadError, StudioError
 
-# Folder names written by `studio.tiny.build_tiny_models` (see studio/tiny BUILDERS).
-TINY_CAPTIONER = "captioner"
-TINY_GENERATORS = {"ti2v-5b": "wan-ti2v", "t2v-a14b": "wan-a14b"}
-TINY_FINETUNED = {"ti2v-5b": "finetuned-transformer", "t2v-a14b": "finetuned-lora-a14b"}
 
 
 class BackendUnavailable(StudioError):
@@ -49,14 +45,10 @@ def import_backend(module: str, step: str, needs: tuple[str, ...] = ()) -> Any:
 
 
 def tiny_config(config: StudioConfig) -> StudioConfig:
-    """Point captioner, baseline and finetuned at the tiny checkpoints (built on first use)."""
-    root = Path(config.tiny_dir)
-    return config.replace(
-        tiny=True,
-        captioner=str(root / TINY_CAPTIONER),
-        baseline=str(root / TINY_GENERATORS["ti2v-5b"]),
-        finetuned=str(root / TINY_FINETUNED["ti2v-5b"]),
-    )
+    """Tiny mode: every backend reads `config.tiny` and loads its tiny checkpoint from `tiny_dir`
+    (built there on first use with `studio.tiny.build_tiny_models`), so only the flag is set here.
+    The generator falls back to the tiny LoRA when no finetuned weights are given."""
+    return config if config.tiny else config.replace(tiny=True)
 
 
 @dataclass
@@ -65,21 +57,8 @@ class Backends:
 
     config: StudioConfig
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _tiny_built: bool = False
     _generators: dict[str, Any] = field(default_factory=dict, repr=False)
     _vocabulary: Any = None
-
-    # -- tiny mode ------------------------------------------------------------------------------
-    def ensure_tiny_models(self) -> None:
-        """In --tiny mode, write the tiny checkpoints the first time a model is needed."""
-        if not self.config.tiny or self._tiny_built:
-            return
-        with self._lock:
-            if not self._tiny_built:
-                from ..tiny import build_tiny_models
-
-                build_tiny_models(self.config.tiny_dir)
-                self._tiny_built = True
 
     # -- vocabulary and presets (no model) -------------------------------------------------------
     def vocabulary(self) -> Any:
@@ -104,27 +83,15 @@ class Backends:
         return import_backend("studio.captioner", "Captioning", ("get_captioner",))
 
     def captioner(self) -> Any:
-        module = self.captioner_module()
-        self.ensure_tiny_models()
-        return module.get_captioner(self.config)
+        return self.captioner_module().get_captioner(self.config)
 
     # -- generator ------------------------------------------------------------------------------
     def generation_module(self) -> Any:
         return import_backend("studio.generation", "Generation",
                               ("get_generator", "GenerationSettings"))
 
-    def generator_config(self, preset: str) -> StudioConfig:
-        """The config a preset runs with; in tiny mode each preset has its own tiny pipeline."""
-        if self.config.tiny and preset in TINY_GENERATORS:
-            root = Path(self.config.tiny_dir)
-            return self.config.replace(baseline=str(root / TINY_GENERATORS[preset]),
-                                       finetuned=str(root / TINY_FINETUNED[preset]))
-        return self.config
-
     def generator(self, preset: str) -> Any:
-        module = self.generation_module()
-        self.ensure_tiny_models()
-        return module.get_generator(self.generator_config(preset), preset)
+        return self.generation_module().get_generator(self.config, preset)
 
     def loaded_tokenizer(self) -> Any:
         """The umT5 tokenizer of a generator that is already loaded, else None (never loads one)."""

@@ -326,7 +326,7 @@ def _bar(label: str, step: int, total: int, state: str = "") -> str:
 
 
 def require_finetuned(config: StudioConfig) -> None:
-    if not config.finetuned:
+    if not config.finetuned and not config.tiny:
         raise ModelLoadError(
             "Generating side by side needs the CHAI-finetuned Wan2.2 weights, and none are set. Set "
             "--finetuned PATH (or CHAI_STUDIO_FINETUNED=PATH) to a diffusers folder, a transformer .safetensors "
@@ -418,7 +418,7 @@ def list_run_dirs(output_dir: str | Path) -> list[Path]:
 
 
 def _run_media(run_dir: Path, data: Mapping[str, Any]) -> Path | None:
-    for name in ("thumbnail.png", "thumbnail.jpg", "side_by_side.mp4"):
+    for name in ("side_by_side.png", "finetuned.png", "side_by_side.mp4"):
         if (run_dir / name).is_file():
             return run_dir / name
     for key in ("side_by_side_video", "finetuned_video", "baseline_video"):
