@@ -1,0 +1,120 @@
+"""The CHAI captioner: caption, critique, revise, score and merge reference shots.
+
+    Captioner.from_pretrained(path_or_id, device="auto", dtype=None) / Captioner.from_config(config)
+    captioner.caption(clip, aspects=ASPECTS, two_stage=False, on_text=None) -> {aspect: text}
+    captioner.caption_iter(clip, ...) -> iterator of {aspect: text so far} (Gradio generators)
+    captioner.critique(clip, aspect, caption) -> str
+    captioner.revise(clip, aspect, caption, critique, structured=None) -> str
+    captioner.reward(clip, aspect, caption) -> float      (P(Yes), Yes/No softmax)
+    captioner.best_of_n(clip, aspect, n) -> [(caption, reward)], best first
+    captioner.merge(caption) -> str                        (composer fallback when unloaded)
+    captioner.unload()
+
+    get_captioner(config) / unload_captioner()             one shared, warm instance
+    load_clip(config, path, start, end, shot) -> SampledClip
+    caption_clip(config, path, start, end, ...) -> StructuredCaption
+
+`clip` is a `studio.video.SampledClip` (or a path, sampled with the defaults). This module imports
+torch and transformers only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..caption.structured import ASPECTS, Provenance, StructuredCaption
+from .model import Captioner, OnText, captioner_path, compose_fallback
+from .prompts import NO_CHANGE, PromptTemplates, says_no_change
+
+__all__ = [
+    "ASPECTS", "NO_CHANGE", "Captioner", "PromptTemplates", "caption_clip", "captioner_path", "get_captioner",
+    "load_clip", "merge_caption", "says_no_change", "unload_captioner",
+]
+
+_shared: dict[str, Any] = {}
+_shared_lock = threading.Lock()
+
+
+def _key(config: Any) -> tuple:
+    return (captioner_path(config), config.resolved_device(), str(config.resolved_dtype()))
+
+
+def get_captioner(config: Any) -> Captioner:
+    """The shared captioner for `config`, loaded on first use and kept warm.
+
+    Asking for a different captioner (or device/dtype) unloads the current one first, so two 8B
+    models never sit in GPU memory together.
+    """
+    with _shared_lock:
+        key = _key(config)
+        current = _shared.get("captioner")
+        if current is not None and _shared.get("key") == key and current.loaded:
+            return current
+        if current is not None:
+            current.unload()
+            _shared.clear()
+        captioner = Captioner.from_pretrained(key[0], device=config.resolved_device(), dtype=config.resolved_dtype())
+        _shared.update(captioner=captioner, key=key)
+        return captioner
+
+
+def unload_captioner() -> bool:
+    """Free the shared captioner (e.g. to make room for generation). False when none was loaded."""
+    with _shared_lock:
+        current = _shared.pop("captioner", None)
+        _shared.clear()
+    if current is None:
+        return False
+    current.unload()
+    return True
+
+
+def loaded_captioner() -> Captioner | None:
+    """The shared captioner if one is loaded now, without loading anything."""
+    current = _shared.get("captioner")
+    return current if current is not None and current.loaded else None
+
+
+def load_clip(config: Any, path: str | Path, start: float | None = None, end: float | None = None,
+              shot: int | None = None, fps: float = 2.0, check_cuts: bool = True):
+    """Probe `path` against the config's length limit and sample the chosen shot or range."""
+    from ..video import detect_shots, probe, resolve_range, sample_clip
+
+    info = probe(path, config.max_clip_seconds)
+    shots = detect_shots(path, info=info) if (check_cuts or shot is not None) else None
+    lo, hi = resolve_range(info, start, end, shot, shots)
+    return sample_clip(path, lo, hi, fps=fps, info=info, shots=shots, check_cuts=check_cuts)
+
+
+def caption_clip(config: Any, path: str | Path, start: float | None = None, end: float | None = None,
+                 shot: int | None = None, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
+                 on_text: OnText | None = None, on_warning: Callable[[str], None] | None = None,
+                 captioner: Captioner | None = None, fps: float = 2.0,
+                 max_new_tokens: int | None = None) -> StructuredCaption:
+    """Caption one shot of a clip into a StructuredCaption (provenance: clip, range, model id).
+
+    Range warnings (a cut inside the range) go to `on_warning`. `captioner` defaults to the shared one.
+    """
+    clip = load_clip(config, path, start, end, shot, fps)
+    for warning in clip.warnings:
+        if on_warning is not None:
+            on_warning(warning)
+    captioner = captioner or get_captioner(config)
+    texts = captioner.caption(clip, aspects, two_stage=two_stage, on_text=on_text, max_new_tokens=max_new_tokens)
+    caption = StructuredCaption(provenance=Provenance(
+        clip=str(path), start=round(clip.start, 3), end=round(clip.end, 3),
+        models={"captioner": captioner.model_id}, source="captioner"))
+    for aspect, text in texts.items():
+        caption.set_text(aspect, text, config.max_aspect_chars)
+    caption.title = Path(path).stem
+    return caption
+
+
+def merge_caption(caption: StructuredCaption, captioner: Captioner | None = None, max_words: int = 260) -> str:
+    """The LLM merge when a captioner is loaded, else the deterministic composer."""
+    captioner = captioner or loaded_captioner()
+    if captioner is None or not captioner.loaded:
+        return compose_fallback(caption, max_words)
+    return captioner.merge(caption, max_words)

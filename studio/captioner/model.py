@@ -1,0 +1,437 @@
+"""The CHAI captioner on transformers: Qwen3-VL, one aspect per generated sequence.
+
+CHAI's captioner writes one aspect per call (user turn = video + that aspect's instruction), judges
+a caption with a Yes/No answer, and writes critiques. `Captioner` runs those calls with
+`AutoProcessor` + `AutoModelForImageTextToText`; several calls on one clip go into one left-padded
+batch, so the five aspects cost one `generate`.
+"""
+
+from __future__ import annotations
+
+import gc
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from ..caption.structured import ASPECTS, StructuredCaption, _aspect_name
+from ..errors import InputError, ModelLoadError, StudioError
+from .prompts import PromptTemplates, says_no_change
+
+OnText = Callable[[str, str], None]  # (label, text so far)
+
+DEFAULT_MAX_NEW_TOKENS = 512  # real aspect captions run to ~250 words
+MERGE_MAX_NEW_TOKENS = 768
+STAGE_ONE = ("Subject", "Scene", "Camera")
+# CHAI's annotation order: Motion was written knowing the Subject caption, Spatial knowing Subject
+# and Scene.
+STAGE_TWO_CONTEXT = {"Motion": ("Subject",), "Spatial": ("Subject", "Scene")}
+SETTING_HINT = "set CHAI_STUDIO_CAPTIONER or --captioner"
+
+
+class Captioner:
+    """A loaded captioner. Build it with `from_pretrained` or `from_config`; free it with `unload`."""
+
+    def __init__(self, model: Any, processor: Any, model_id: str, templates: PromptTemplates | None = None,
+                 max_new_tokens: int | None = None):
+        self.model = model
+        self.processor = processor
+        self.model_id = model_id
+        self.templates = templates or PromptTemplates.load()
+        self._max_new_tokens = max_new_tokens
+        self._lock = threading.RLock()  # one generate at a time on a shared model
+        if processor is not None:
+            processor.tokenizer.padding_side = "left"
+
+    # -- loading ----------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | Path, device: str = "auto", dtype: Any = None,
+                        attn_implementation: str | None = None, templates: PromptTemplates | None = None,
+                        max_new_tokens: int | None = None) -> "Captioner":
+        """Load processor and model once. bf16 on CUDA (flash-attention-2 when installed, else sdpa),
+        float32 on CPU. Failures raise `ModelLoadError` naming the setting to change."""
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        name = str(path_or_id)
+        if not name.strip():
+            raise ModelLoadError(f"no captioner given; {SETTING_HINT} to a Qwen3-VL folder or hub id")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ModelLoadError("device is cuda but no CUDA GPU is visible; set CHAI_STUDIO_DEVICE=cpu or --device cpu")
+        if isinstance(dtype, str):
+            dtype = None if dtype == "auto" else getattr(torch, dtype)
+        dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
+        attn = attn_implementation or _best_attention(device)
+        local = Path(name).expanduser()
+        if local.exists() and not (local / "config.json").is_file():
+            raise ModelLoadError(f"{local} has no config.json, so it is not a model folder; {SETTING_HINT} "
+                                 "to a Qwen3-VL checkpoint folder or hub id")
+        where = str(local) if local.exists() else name
+        try:
+            processor = AutoProcessor.from_pretrained(where)
+            model = AutoModelForImageTextToText.from_pretrained(where, dtype=dtype, attn_implementation=attn)
+            model.to(device).eval()
+        except torch.cuda.OutOfMemoryError:
+            _free_memory()
+            raise ModelLoadError(
+                f"out of GPU memory loading the captioner {name!r} (an 8B captioner needs about 17 GB in "
+                "bfloat16 plus activations); unload the generator first, pick a smaller captioner "
+                f"({SETTING_HINT}), or run it on the CPU (CHAI_STUDIO_DEVICE=cpu)") from None
+        except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            offline = "offline" in reason.lower() or "connect" in reason.lower() or "resolve" in reason.lower()
+            hint = " (the hub cannot be reached: download it first, or point to a local folder)" if offline else ""
+            raise ModelLoadError(
+                f"could not load the captioner {name!r}{hint}: {reason[:300]}. {SETTING_HINT.capitalize()} to a "
+                "local Qwen3-VL folder or hub id; `python -m studio tiny-models DIR` writes a tiny one for "
+                "offline checks") from None
+        if processor is None or not hasattr(processor, "video_processor"):
+            raise ModelLoadError(f"{name!r} has no video processor, so it is not a Qwen3-VL captioner; {SETTING_HINT}")
+        return cls(model, processor, name, templates=templates, max_new_tokens=max_new_tokens)
+
+    @classmethod
+    def from_config(cls, config: Any, templates: PromptTemplates | None = None) -> "Captioner":
+        """Load the captioner a `StudioConfig` names (the tiny one when `config.tiny`)."""
+        return cls.from_pretrained(captioner_path(config), device=config.resolved_device(),
+                                   dtype=config.resolved_dtype(), templates=templates)
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def unload(self) -> None:
+        """Drop the weights and free their (GPU) memory; `merge` falls back to the composer afterwards."""
+        with self._lock:
+            self.model = None
+            self.processor = None
+        _free_memory()
+
+    def _require(self) -> None:
+        if self.model is None:
+            raise StudioError(f"the captioner {self.model_id!r} was unloaded; load it again to caption")
+
+    @property
+    def max_new_tokens(self) -> int:
+        if self._max_new_tokens:
+            return self._max_new_tokens
+        configured = getattr(getattr(self.model, "generation_config", None), "max_new_tokens", None)
+        return int(configured or DEFAULT_MAX_NEW_TOKENS)
+
+    # -- tasks ------------------------------------------------------------------------------------
+    def caption(self, clip: Any, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
+                on_text: OnText | None = None, max_new_tokens: int | None = None) -> dict[str, str]:
+        """Caption each aspect of `clip` (a SampledClip or a path), all in one batched generate.
+
+        With `two_stage`, Subject, Scene and Camera are written first; then Motion sees the Subject
+        caption and Spatial sees Subject and Scene (CHAI's annotation order). `on_text(aspect,
+        text_so_far)` is called as tokens arrive.
+        """
+        clip = _as_clip(clip)
+        aspects = _aspect_list(aspects)
+        if not two_stage:
+            prompts = [self._aspect_prompt(a) for a in aspects]
+            return dict(zip(aspects, self._generate(clip, prompts, aspects, on_text, max_new_tokens)))
+        first = [a for a in aspects if a not in STAGE_TWO_CONTEXT]
+        second = [a for a in aspects if a in STAGE_TWO_CONTEXT]
+        done: dict[str, str] = {}
+        if first:
+            prompts = [self._aspect_prompt(a) for a in first]
+            done.update(zip(first, self._generate(clip, prompts, first, on_text, max_new_tokens)))
+        if second:
+            missing = sorted({c for a in second for c in STAGE_TWO_CONTEXT[a]} - set(done))
+            if missing:  # the context aspects were not requested: write them first, not shown
+                done.update(zip(missing, self._generate(clip, [self._aspect_prompt(a) for a in missing],
+                                                        missing, None, max_new_tokens)))
+            prompts = [self._aspect_prompt(a, {c: done[c] for c in STAGE_TWO_CONTEXT[a]}) for a in second]
+            done.update(zip(second, self._generate(clip, prompts, second, on_text, max_new_tokens)))
+        return {a: done[a] for a in aspects}
+
+    def caption_iter(self, clip: Any, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
+                     max_new_tokens: int | None = None) -> Iterator[dict[str, str]]:
+        """Like `caption`, as an iterator of {aspect: text so far} snapshots (last one complete).
+
+        Made for Gradio generator callbacks: `for texts in captioner.caption_iter(clip): yield ...`.
+        Generation runs in a worker thread; its errors are raised here.
+        """
+        updates: queue.Queue = queue.Queue()
+        texts = {a: "" for a in _aspect_list(aspects)}
+        finished = object()
+
+        def work() -> None:
+            try:
+                result = self.caption(clip, aspects, two_stage, lambda a, t: updates.put((a, t)), max_new_tokens)
+                updates.put((finished, result))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+                updates.put((finished, exc))
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        while True:
+            key, value = updates.get()
+            if key is finished:
+                worker.join()
+                if isinstance(value, BaseException):
+                    raise value
+                yield dict(value)
+                return
+            texts[key] = value
+            yield dict(texts)
+
+    def critique(self, clip: Any, aspect: str, caption: str, max_new_tokens: int | None = None,
+                 on_text: OnText | None = None) -> str:
+        """The model's critique of one aspect caption; it says "No changes needed." when none are."""
+        aspect, caption = _aspect_name(aspect), _text(caption, "caption")
+        prompt = self.templates.render("critique", aspect=aspect, caption=caption)
+        return self._generate(_as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0]
+
+    def revise(self, clip: Any, aspect: str, caption: str, critique: str,
+               structured: StructuredCaption | None = None, max_new_tokens: int | None = None,
+               on_text: OnText | None = None) -> str:
+        """Rewrite a caption to answer a critique. A critique that asks for no change returns the
+        caption unchanged without a model call. With `structured`, the revision is recorded in that
+        caption's history (source "model") so it can be undone."""
+        aspect, caption, critique = _aspect_name(aspect), _text(caption, "caption"), _text(critique, "critique")
+        if says_no_change(critique):
+            return caption
+        prompt = self.templates.render("revise", aspect=aspect, caption=caption, critique=critique)
+        revised = self._generate(_as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0].strip()
+        if structured is not None:
+            structured.record_revision(aspect, critique, revised, source="model")
+        return revised
+
+    def reward(self, clip: Any, aspect: str, caption: str) -> float:
+        """P(Yes) that `caption` matches the clip for `aspect` (see `rewards`)."""
+        return self.rewards(clip, aspect, [caption])[0]
+
+    def rewards(self, clip: Any, aspect: str, captions: Sequence[str]) -> list[float]:
+        """P(Yes) for each caption, from the logits of the first answer token.
+
+        The probability is a softmax over just the two answer tokens ("Yes" and "No"), i.e.
+        P(Yes) / (P(Yes) + P(No)) under the full-vocabulary distribution: it ignores mass the model
+        puts on other tokens, so it stays comparable between captions. One batched forward pass.
+        """
+        import torch
+
+        self._require()
+        aspect = _aspect_name(aspect)
+        if not captions:
+            return []
+        prompts = [self.templates.render("reward", aspect=aspect, caption=_text(c, "caption")) for c in captions]
+        clip = _as_clip(clip)
+        with self._lock:
+            self._require()
+            batch = self._encode(clip, prompts)
+            with torch.inference_mode():
+                logits = self.model(**batch).logits[:, -1, :].float()
+        yes, no = self._answer_ids()
+        pair = torch.stack([logits[:, yes], logits[:, no]], dim=-1)
+        return [float(p) for p in torch.softmax(pair, dim=-1)[:, 0]]
+
+    def best_of_n(self, clip: Any, aspect: str, n: int = 4, temperature: float = 0.8, top_p: float = 0.95,
+                  seed: int | None = None, max_new_tokens: int | None = None) -> list[tuple[str, float]]:
+        """Sample `n` captions for one aspect (one batch) and rank them by reward, best first."""
+        import torch
+
+        aspect = _aspect_name(aspect)
+        if not isinstance(n, int) or not 1 <= n <= 16:
+            raise InputError(f"must be a whole number from 1 to 16, got {n!r}", "n")
+        if not 0 < temperature <= 2:
+            raise InputError(f"must be in (0, 2], got {temperature!r}", "temperature")
+        clip = _as_clip(clip)
+        if seed is not None:
+            torch.manual_seed(seed)
+        prompts = [self._aspect_prompt(aspect)] * n
+        captions = self._generate(clip, prompts, [aspect] * n, None, max_new_tokens,
+                                  sample=dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0))
+        scores = self.rewards(clip, aspect, [c if c.strip() else " " for c in captions])
+        return sorted(zip(captions, scores), key=lambda pair: -pair[1])
+
+    def merge(self, caption: StructuredCaption | Mapping[str, str], max_words: int = 260,
+              max_new_tokens: int | None = None) -> str:
+        """One paragraph from the five aspects, written by the model from text alone (no video).
+
+        When the model is not loaded (e.g. after `unload`), the deterministic composer writes it.
+        """
+        structured = caption if isinstance(caption, StructuredCaption) else StructuredCaption.from_plain(caption)
+        if structured.is_empty():
+            raise InputError("every aspect is empty; caption the clip or write at least one aspect", "caption")
+        if self.model is None:
+            return compose_fallback(structured, max_words)
+        texts = structured.texts()
+        listed = "\n\n".join(f"{a}: {texts[a].strip()}" for a in ASPECTS if texts[a].strip())
+        prompt = self.templates.render("merge", captions=listed, max_words=max_words)
+        return self._generate(None, [prompt], ["merge"], None, max_new_tokens or MERGE_MAX_NEW_TOKENS)[0].strip()
+
+    # -- internals --------------------------------------------------------------------------------
+    def _aspect_prompt(self, aspect: str, context: Mapping[str, str] | None = None) -> str:
+        instruction = self.templates.aspect(aspect)
+        if not context:
+            return instruction
+        listed = "\n".join(f"{a}: {t.strip()}" for a, t in context.items())
+        return self.templates.render("context", context=listed) + "\n\n" + instruction
+
+    def _answer_ids(self) -> tuple[int, int]:
+        tokenizer = self.processor.tokenizer
+        ids = []
+        for word in ("Yes", "No"):
+            encoded = tokenizer.encode(word, add_special_tokens=False)
+            if not encoded:
+                raise ModelLoadError(f"the captioner's tokenizer cannot encode {word!r}; {SETTING_HINT}")
+            ids.append(encoded[0])
+        return ids[0], ids[1]
+
+    def _encode(self, clip: Any, prompts: Sequence[str]):
+        """Chat-format each prompt (with the clip's video when given) into one left-padded batch."""
+        from transformers.video_utils import VideoMetadata
+
+        content = [{"type": "video"}] if clip is not None else []
+        texts = [
+            self.processor.apply_chat_template(
+                [{"role": "user", "content": content + [{"type": "text", "text": p}]}],
+                add_generation_prompt=True, tokenize=False)
+            for p in prompts
+        ]
+        kwargs: dict[str, Any] = {}
+        if clip is not None:
+            frames = clip.as_array()
+            # Frame indices at the sampling rate give the prompt's "<t seconds>" stamps relative to
+            # the start of the chosen range, which is what the captioner sees during training.
+            metadata = VideoMetadata(total_num_frames=len(frames), fps=clip.fps,
+                                     frames_indices=list(range(len(frames))), duration=clip.end - clip.start,
+                                     width=frames.shape[2], height=frames.shape[1])
+            kwargs = dict(videos=[frames] * len(texts),
+                          videos_kwargs=dict(video_metadata=[metadata] * len(texts), do_sample_frames=False))
+        batch = self.processor(text=texts, padding=True, return_tensors="pt", **kwargs)
+        batch = batch.to(self.model.device)
+        if "pixel_values_videos" in batch:
+            batch["pixel_values_videos"] = batch["pixel_values_videos"].to(self.model.dtype)
+        return batch
+
+    def _generate(self, clip: Any, prompts: Sequence[str], labels: Sequence[str], on_text: OnText | None,
+                  max_new_tokens: int | None, sample: dict | None = None) -> list[str]:
+        import torch
+
+        self._require()
+        with self._lock:
+            self._require()
+            batch = self._encode(clip, prompts)
+            tokenizer = self.processor.tokenizer
+            eos = _eos_ids(self.model, tokenizer)
+            streamer = _BatchStreamer(tokenizer, list(labels), on_text, eos) if on_text else None
+            options = sample or dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **batch, max_new_tokens=max_new_tokens or self.max_new_tokens, eos_token_id=eos,
+                    pad_token_id=tokenizer.pad_token_id, streamer=streamer, **options)
+            new = output[:, batch["input_ids"].shape[1]:]
+            return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+
+class _BatchStreamer:
+    """A `generate` streamer for a batch: reports each row's decoded text as tokens arrive."""
+
+    def __init__(self, tokenizer: Any, labels: list[str], on_text: OnText, eos: list[int]):
+        self.tokenizer, self.labels, self.on_text, self.eos = tokenizer, labels, on_text, set(eos)
+        self.tokens: list[list[int]] = [[] for _ in labels]
+        self.done = [False] * len(labels)
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate first sends the prompt ids
+            self.prompt_seen = True
+            return
+        column = value.reshape(len(self.labels), -1)[:, -1].tolist()
+        for row, token in enumerate(column):
+            if self.done[row]:
+                continue
+            if token in self.eos:
+                self.done[row] = True
+                continue
+            self.tokens[row].append(token)
+            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
+            if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
+                self.on_text(self.labels[row], text.strip())
+
+    def end(self) -> None:
+        pass
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids = configured if isinstance(configured, list) else [configured] if configured is not None else []
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(end, int) and end != tokenizer.unk_token_id and end not in ids:
+        ids.append(end)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def _best_attention(device: str) -> str:
+    if device == "cuda":
+        try:
+            import flash_attn  # noqa: F401
+
+            return "flash_attention_2"
+        except ImportError:
+            pass
+    return "sdpa"
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def _as_clip(clip: Any) -> Any:
+    from ..video import SampledClip, sample_clip
+
+    if isinstance(clip, SampledClip):
+        if not clip.frames:
+            raise InputError("the sampled clip has no frames", "clip")
+        return clip
+    if isinstance(clip, (str, Path)):
+        return sample_clip(clip, check_cuts=False)
+    raise InputError(f"expected a sampled clip or a video path, got {type(clip).__name__}", "clip")
+
+
+def _aspect_list(aspects: Sequence[str]) -> list[str]:
+    if isinstance(aspects, str):
+        aspects = [aspects]
+    names = []
+    for aspect in aspects:
+        name = _aspect_name(aspect)
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise InputError(f"choose at least one of {', '.join(ASPECTS)}", "aspects")
+    return names
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be non-empty text", field)
+    return value.strip()
+
+
+def compose_fallback(caption: StructuredCaption, max_words: int = 260) -> str:
+    from ..compose import ComposeOptions, compose
+
+    return compose(caption, ComposeOptions(max_words=max_words)).prompt
+
+
+def captioner_path(config: Any) -> str:
+    """The captioner folder or id a config selects; tiny mode builds the tiny one on first use."""
+    if getattr(config, "tiny", False):
+        from ..tiny import build_tiny_models
+
+        return str(build_tiny_models(config.tiny_dir, only=["captioner"])["captioner"])
+    return config.captioner
