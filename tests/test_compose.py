@@ -107,11 +107,6 @@ def test_spatial_opens_and_camera_first_moves_camera_to_front(harbor):
     assert sorted(split_sentences(default)) == sorted(split_sentences(camera_first))
 
 
-def test_pinned_openings_survive_a_tight_budget(harbor):
-    prompt = compose(harbor, ComposeOptions(max_words=30)).prompt
-    assert "medium shot" in prompt and "eye level" in prompt
-
-
 def test_report_explains_what_was_dropped(harbor):
     report = compose(harbor, ComposeOptions(max_words=60)).report
     assert set(report.coverage) == set(ASPECTS)

@@ -6,8 +6,9 @@ the composer never writes a word of its own; it only chooses which sentences, an
 of a sentence, to keep, and in which order.
 
 How it chooses (deterministic):
-1. Every aspect text is split into sentences, every sentence into clauses (at commas, semicolons
-   and dashes). A clause can only be kept together with its sentence's first clause, so each kept
+1. Every aspect text is split into sentences, every sentence into clauses (at commas, semicolons,
+   dashes and clause-opening conjunctions; see `text.split_clauses` for the pieces that are never
+   cut apart). A clause can only be kept together with its sentence's first clause, so each kept
    sentence still reads as a sentence.
 2. A greedy pass keeps adding the clause that buys the most new content per word, where "content"
    is scored per aspect as a concave function of that aspect's recall (the share of its content
@@ -15,8 +16,8 @@ How it chooses (deterministic):
    aspect is starved, and near-duplicate sentences across aspects gain nothing and are left out.
    Then swaps: drop one kept piece, refill the freed words greedily, keep the change if the
    objective rose. This is what lets a short new clause replace a long half-repeated sentence.
-3. Kept sentences are ordered for a generator to read: the opening Spatial sentence (shot size and
-   framing) first, then the Subject and Scene details that add something, then Spatial, Motion and
+3. Kept sentences are ordered for a generator to read: the Spatial caption's first sentence (shot
+   size and framing) first when kept, then the Subject and Scene details that add something, then Spatial, Motion and
    Camera sentences merged in time order (by their relative position in their own caption). The
    camera-first option moves the Camera sentences to the front, which Wan users report it follows
    better.
@@ -97,6 +98,7 @@ class _Sentence:
     aspect: str
     position: float  # relative position within its caption, 0..1: a proxy for time order
     order: int  # index over all sentences, for deterministic tie-breaking
+    is_first: bool  # the first sentence of its aspect's caption
     clauses: list[Clause]
     clause_words: list[int]
     clause_content: list[frozenset[str]]
@@ -134,6 +136,7 @@ def _split(caption: StructuredCaption) -> list[_Sentence]:
                 aspect=aspect,
                 position=(i + 0.5) / len(parts),
                 order=len(sentences),
+                is_first=i == 0,
                 clauses=clauses,
                 clause_words=[word_count(c.text) for c in clauses],
                 clause_content=[content_words(c.text) for c in clauses],
@@ -145,7 +148,6 @@ def _split(caption: StructuredCaption) -> list[_Sentence]:
 def _select(sentences: list[_Sentence], aspect_content: dict[str, frozenset[str]], budget: int) -> None:
     """Budgeted coverage over clauses: a greedy pass, then swaps while they improve the objective."""
     selection = _Selection(sentences, aspect_content, budget)
-    selection.pin_openings()
     selection.fill()
     for _ in range(MAX_SWAP_ROUNDS):
         if not selection.improve_by_swapping():
@@ -167,19 +169,6 @@ class _Selection:
         self.budget = budget
         self.used = 0
         self.word_uses: dict[str, int] = {}  # content word -> number of kept clauses containing it
-        self.pinned: set[int] = set()  # sentences (by order) that swaps must not drop
-
-    def pin_openings(self) -> None:
-        """Always keep the first clause of the Spatial and Camera captions when they fit.
-
-        They state the shot size, framing and camera setup: the primitives a cinematic prompt is
-        for, which a generic coverage score would not rank above a detail of wardrobe.
-        """
-        for aspect in ("Spatial", "Camera"):
-            first = next((s for s in self.sentences if s.aspect == aspect), None)
-            if first is not None and self.used + first.clause_words[0] <= self.budget:
-                self._keep(first, [0], True)
-                self.pinned.add(first.order)
 
     def objective(self, covered: set[str] | None = None) -> float:
         covered = self.word_uses.keys() if covered is None else covered
@@ -241,8 +230,7 @@ class _Selection:
             if not s.is_kept:
                 continue
             pieces = [[k] for k in range(len(s.kept) - 1, 0, -1) if s.kept[k]]
-            if s.order not in self.pinned:
-                pieces.append([k for k in range(len(s.kept)) if s.kept[k]])
+            pieces.append([k for k in range(len(s.kept)) if s.kept[k]])
             for piece in pieces:
                 if not all(s.kept[k] for k in piece):
                     continue
@@ -260,7 +248,7 @@ class _Selection:
                 continue
             tail = [k for k in range(1, len(s.kept)) if s.kept[k]]
             # A later clause can go alone; the first clause only goes with its whole sentence.
-            options = [[k] for k in tail] + ([] if s.order in self.pinned else [[0, *tail]])
+            options = [[k] for k in tail] + [[0, *tail]]
             for removed in options:
                 self._keep(s, removed, False)
                 added = self.fill(banned={(s.order, k) for k in removed})
@@ -274,8 +262,9 @@ class _Selection:
 
 def _reading_order(sentences: list[_Sentence], camera_first: bool) -> list[_Sentence]:
     kept = [s for s in sentences if s.is_kept]
-    spatial = [s for s in kept if s.aspect == "Spatial"]
-    opening = spatial[:1]
+    # The Spatial caption's first sentence states the shot size and framing: the prompt opens with
+    # it when it was kept.
+    opening = [s for s in kept if s.aspect == "Spatial" and s.is_first]
     details = [s for s in kept if s.aspect in ("Subject", "Scene")]
     # Within the same relative moment, the camera setup reads before the action it frames.
     rank = {"Camera": 0, "Spatial": 1, "Motion": 2}

@@ -30,6 +30,18 @@ MIN_HEAD_WORDS = 6
 # "both the man and the corridor", "between the car and the wall": the "and" completes a pair that
 # the previous piece opened, so the two pieces are one.
 PAIR_OPENERS = frozenset({"both", "between", "either", "neither"})
+# A sentence that opens with one of these starts with an introductory phrase ("In the latter part
+# of the video, the camera rises"): its main clause is the next piece, so the two stay together.
+INTRO_WORDS = frozenset("""
+in as initially while with after before during throughout at on from when once then finally later
+meanwhile over under near behind beside inside outside within across along through toward towards
+following starting beginning moving since by for to upon amid against beyond
+""".split())
+# A piece that opens with one of these continues the subject of the piece before it ("The entire
+# assembly, including the wreck, is lifted"), so it cannot be cut from it.
+PREDICATE_OPENERS = frozenset("""
+is are was were has have had remains remain stays stay appears appear seems seem becomes become
+""".split())
 
 # Function words carry no visual content; everything else of three or more letters counts.
 # Spatial and temporal prepositions (above, below, before, after...) stay content words: in a
@@ -88,10 +100,16 @@ def split_clauses(sentence: str) -> list[Clause]:
         if pending is not None:
             piece = Clause(pending.lead, pending.text + piece.lead + piece.text)
             pending = None
+        first_word = (words(piece.text) or [""])[0]
         if not clauses:
             clauses.append(piece)
-        elif word_count(clauses[0].text) < MIN_HEAD_WORDS and len(clauses) == 1:
+            head_needs_main_clause = first_word in INTRO_WORDS
+        elif len(clauses) == 1 and (word_count(clauses[0].text) < MIN_HEAD_WORDS or head_needs_main_clause):
             clauses[0] = Clause("", clauses[0].text + piece.lead + piece.text)
+            head_needs_main_clause = False
+        elif first_word in PREDICATE_OPENERS:
+            last = clauses[-1]
+            clauses[-1] = Clause(last.lead, last.text + piece.lead + piece.text)
         elif word_count(piece.text) < MIN_CLAUSE_WORDS:
             pending = piece
         elif piece.text.startswith(("and ", "or ", "nor ")) and PAIR_OPENERS & set(words(clauses[-1].text)):
