@@ -65,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
     image = _load_image(args.image) if args.image else None
 
     from ..generation import PRESETS, GenerationSettings, get_generator
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    # stderr carries the studio's own progress lines; the libraries' bars would drown them.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
 
     preset = PRESETS[args.preset]
     if image is not None and not preset.supports_image:

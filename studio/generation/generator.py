@@ -343,14 +343,15 @@ class SideBySideGenerator:
         total = settings.steps
 
         def callback(pipeline, index, timestep, tensors):
-            if cancel is not None and cancel.is_set():
-                pipeline._interrupt = True  # the loop skips the remaining steps
             if on_step is not None:
                 preview = None
                 if settings.preview_every and ((index + 1) % settings.preview_every == 0 or index + 1 == total):
                     latents = tensors["latents"]
                     preview = self.previewer(latents, frame=latents.shape[2] // 2)
                 on_step(which, index + 1, total, preview)
+            # Checked after reporting, so a cancel pressed during this step stops the next one.
+            if cancel is not None and cancel.is_set():
+                pipeline._interrupt = True  # the pipeline's loop skips the remaining steps
             return {}
 
         for transformer in self.finetuned_transformers if which == FINETUNED else self.baseline_transformers:
