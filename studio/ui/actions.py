@@ -135,6 +135,15 @@ def set_reward(caption: StructuredCaption, aspect: str, reward: float) -> Struct
     return caption
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+
+
+def clean_model_text(text: Any) -> str:
+    """Model output made safe for a text box: control characters (a random-weight model emits
+    them; a real one may on a bad decode) are dropped, so they never block the user's next step."""
+    return _CONTROL.sub("", str(text or "")).strip()
+
+
 def _one_line(text: str, limit: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -173,7 +173,7 @@ def caption_reference(backends: Backends, config: StudioConfig, path, start, end
             break
         aspect, text = item
         aspect = actions.aspect_name(aspect)
-        streamed[aspect] = text
+        streamed[aspect] = actions.clean_model_text(text)
         seen.add(aspect)
         yield CaptionEvent(False, f"Captioning {aspect}… ({time.monotonic() - started:.0f} s)",
                            [streamed[a] for a in ASPECTS], fraction=len(seen) / (len(ASPECTS) + 1))
@@ -181,14 +181,19 @@ def caption_reference(backends: Backends, config: StudioConfig, path, start, end
     if "error" in outcome:
         raise outcome["error"]
     result = outcome["caption"]
-    new = result if isinstance(result, StructuredCaption) else StructuredCaption.from_dict(result)
+    texts = result.texts() if isinstance(result, StructuredCaption) else dict(result)
+    new = StructuredCaption()
+    for aspect, text in texts.items():
+        new.set_text(aspect, actions.clean_model_text(text)[: config.max_aspect_chars], config.max_aspect_chars)
+    new.title = Path(clip_path).stem
     new.provenance.clip, new.provenance.start, new.provenance.end = Path(clip_path).name, t0, t1
     new.provenance.source = "captioner"
-    new.provenance.models = {"captioner": config.captioner}
+    new.provenance.models = {"captioner": getattr(captioner, "model_id", config.captioner)}
     caption = replace_caption(base.to_dict(), [base.aspects[a].text for a in ASPECTS], new, "captioned the clip",
                               "model", config.max_aspect_chars)
+    warnings = "".join(f" ⚠ {w}" for w in getattr(clip, "warnings", []) or [])
     yield CaptionEvent(True, f"Captioned {Path(clip_path).name} {t0:.2f}–{t1:.2f} s in "
-                             f"{time.monotonic() - started:.0f} s.", caption=caption, fraction=1.0)
+                             f"{time.monotonic() - started:.0f} s.{warnings}", caption=caption, fraction=1.0)
 
 
 def _aspect_text(state, boxes, aspect: str, max_chars: int) -> tuple[StructuredCaption, str, str]:
@@ -213,7 +218,7 @@ def critique_text(backends: Backends, config: StudioConfig, path, start, end, as
     if not (text or "").strip():
         raise InputError(f"the {aspect} text is empty; nothing to critique", aspect)
     clip, _ = _clip(backends, config, path, start, end)
-    return str(backends.captioner().critique(clip, aspect, text)).strip()
+    return actions.clean_model_text(backends.captioner().critique(clip, aspect, text))
 
 
 def revise_text(backends: Backends, config: StudioConfig, path, start, end, aspect: str, text: str,
@@ -224,7 +229,7 @@ def revise_text(backends: Backends, config: StudioConfig, path, start, end, aspe
     if not (critique or "").strip():
         raise InputError(f"write a critique for {aspect} (or press Suggest critique) before revising", aspect)
     clip, _ = _clip(backends, config, path, start, end)
-    return str(backends.captioner().revise(clip, aspect, text, critique)).strip()
+    return actions.clean_model_text(backends.captioner().revise(clip, aspect, text, critique))[:config.max_aspect_chars]
 
 
 def score_aspect(backends, config, path, start, end, state, boxes, aspect) -> StructuredCaption:
@@ -251,7 +256,9 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
     merger = None
     if mode == "LLM merge":
         captioner = backends.captioner()
-        merger = captioner.merge
+
+        def merger(caption: StructuredCaption) -> str:
+            return actions.clean_model_text(captioner.merge(caption, max_words))
     return actions.compose_prompt(caption.to_dict(), actions.texts_of(caption), mode, max_words,
                                   tokenizer=backends.loaded_tokenizer(), merger=merger,
                                   max_chars=config.max_aspect_chars)
