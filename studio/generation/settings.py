@@ -139,7 +139,7 @@ class GenerationSettings:
 
 def snap_frames(count: float) -> int:
     """Nearest frame count of the form 4k+1 (what the Wan VAE encodes without padding)."""
-    k = max(0, round((count - 1) / TEMPORAL_STRIDE))
+    k = max(0, math.floor((count - 1) / TEMPORAL_STRIDE + 0.5))  # halves round up
     return TEMPORAL_STRIDE * k + 1
 
 
