@@ -18,6 +18,7 @@ import gradio as gr
 
 from ..caption.structured import ASPECTS
 from ..config import StudioConfig
+from ..errors import InputError
 from . import actions, steps
 from .backends import Backends
 from .zerogpu import gpu
@@ -80,7 +81,22 @@ def _guard(fn: Callable) -> Callable:
 
     import inspect
 
-    return call_gen if inspect.isgeneratorfunction(fn) else call
+    wrapper = call_gen if inspect.isgeneratorfunction(fn) else call
+    wrapper.__signature__ = _named_boxes(inspect.signature(fn))
+    return wrapper
+
+
+def _named_boxes(signature):
+    """`*boxes` (the five aspect texts) appears in the API docs as subject, scene, motion, spatial, camera."""
+    import inspect
+
+    params = []
+    for param in signature.parameters.values():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL and param.name == "boxes":
+            params += [inspect.Parameter(a.lower(), inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in ASPECTS]
+        else:
+            params.append(param)
+    return signature.replace(parameters=params)
 
 
 def _report(exc: BaseException) -> None:
@@ -253,7 +269,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # Reference ---------------------------------------------------------------------------
         @_guard
-        def on_upload(path):
+        def on_upload(reference):
+            path = reference
             if not path:
                 return None, gr.update(choices=[], value=None), 0.0, 0.0, None, "", 0.0
             info = steps.inspect_reference(backends, path, config)
@@ -274,9 +291,10 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         shot.input(on_shot, [shot, reference], [start, end, start_frame], api_name="pick_shot")
 
         @_guard
-        def on_caption(path, t0, t1, two, duration, state, *boxes, progress=gr.Progress()):
+        def on_caption(reference, start, end, two_stage, duration, state, *boxes, progress=gr.Progress()):
             base = actions.apply_edits(state, boxes, max_chars)
-            for event in steps.caption_reference(backends, config, path, t0, t1, duration, bool(two), base):
+            for event in steps.caption_reference(backends, config, reference, start, end, duration, bool(two_stage),
+                                                 base):
                 if event.done:
                     yield [*panel_values(event.caption), event.message]
                 else:
@@ -332,19 +350,19 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                     return [*panel_values(caption), message]
 
                 @_guard
-                def on_score(path, t0, t1, state, *boxes):
-                    caption = steps.score_aspect(backends, config, path, t0, t1, state, boxes, aspect)
+                def on_score(reference, start, end, state, *boxes):
+                    caption = steps.score_aspect(backends, config, reference, start, end, state, boxes, aspect)
                     return [*panel_values(caption), f"{aspect}: {actions.reward_badge(caption, aspect)}"]
 
                 @_guard
-                def on_suggest(path, t0, t1, state, *boxes):
-                    critique_text = steps.suggest_critique(backends, config, path, t0, t1, state, boxes, aspect)
-                    return critique_text, f"{aspect}: the model suggested a critique; edit it, then Revise."
+                def on_suggest(reference, start, end, state, *boxes):
+                    suggestion = steps.suggest_critique(backends, config, reference, start, end, state, boxes, aspect)
+                    return suggestion, f"{aspect}: the model suggested a critique; edit it, then Revise."
 
                 @_guard
-                def on_revise(path, t0, t1, critique_text, state, *boxes):
-                    caption = steps.revise_aspect(backends, config, path, t0, t1, state, boxes, aspect,
-                                                  critique_text)
+                def on_revise(reference, start, end, critique, state, *boxes):
+                    caption = steps.revise_aspect(backends, config, reference, start, end, state, boxes, aspect,
+                                                  critique)
                     return [*panel_values(caption), f"{aspect}: revised (Undo restores the previous text)."]
 
                 return on_apply, on_definition, on_undo, on_score, on_suggest, on_revise
@@ -366,16 +384,16 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # Aspect-generic endpoints for API clients (stateless: everything comes in the call).
         @_guard
-        def api_score(path, t0, t1, aspect, text):
-            return steps.score_text(backends, config, path, t0, t1, aspect, text)
+        def api_score(reference, start, end, aspect, text):
+            return steps.score_text(backends, config, reference, start, end, aspect, text)
 
         @_guard
-        def api_critique(path, t0, t1, aspect, text):
-            return steps.critique_text(backends, config, path, t0, t1, aspect, text)
+        def api_critique(reference, start, end, aspect, text):
+            return steps.critique_text(backends, config, reference, start, end, aspect, text)
 
         @_guard
-        def api_revise(path, t0, t1, aspect, text, critique_text):
-            return steps.revise_text(backends, config, path, t0, t1, aspect, text, critique_text)
+        def api_revise(reference, start, end, aspect, text, critique):
+            return steps.revise_text(backends, config, reference, start, end, aspect, text, critique)
 
         api_score_button.click(api_score, [reference, start, end, api_aspect, api_text], api_reward,
                                api_name="score", concurrency_id=GPU_QUEUE, concurrency_limit=1)
@@ -386,9 +404,9 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # Prompt --------------------------------------------------------------------------------
         @_guard
-        def on_compose(mode, words, state, *boxes):
+        def on_compose(mode, max_words, state, *boxes):
             caption = actions.apply_edits(state, boxes, max_chars)
-            text, report = steps.compose(backends, config, caption, mode, int(words))
+            text, report = steps.compose(backends, config, caption, mode, int(max_words))
             return (text, actions.prompt_meter(text, backends.loaded_tokenizer()), actions.compose_summary(report),
                     *panel_values(caption))
 
@@ -396,8 +414,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                              [prompt, meter, compose_report, *panel_outputs], api_name="compose",
                              concurrency_id=GPU_QUEUE, concurrency_limit=1)
 
-        def on_prompt_edit(text):
-            return actions.prompt_meter(text, backends.loaded_tokenizer())
+        def on_prompt_edit(prompt):
+            return actions.prompt_meter(prompt, backends.loaded_tokenizer())
 
         prompt.change(on_prompt_edit, prompt, meter, api_name="prompt_meter", queue=False, show_progress="hidden")
 
@@ -414,22 +432,25 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         page.load(on_preset_change, model_preset, [seconds, resolution, num_steps, guidance, shift],
                   api_name="load_generation_defaults")
 
-        def gpu_seconds(text, preset_name, secs, res, n_steps, *rest, **kwargs):
-            width, height = actions.parse_resolution(res) if res else (1280, 704)
-            return steps.zerogpu_duration(n_steps, secs, width, height)
+        def gpu_seconds(prompt, preset, seconds, resolution, num_steps, *rest, **kwargs):
+            try:
+                width, height = actions.parse_resolution(resolution)
+            except InputError:
+                width, height = 1280, 704
+            return steps.zerogpu_duration(num_steps, seconds, width, height)
 
         @_guard
         @gpu(duration=gpu_seconds)
-        def on_generate(text, preset_name, secs, res, n_steps, cfg, flow_shift, seed_value, random_seed, negative_text,
-                        use_frame, path, t0, state, *boxes, request: gr.Request = None):
+        def on_generate(prompt, preset, seconds, resolution, num_steps, guidance, shift, seed, randomize_seed,
+                        negative_prompt, first_frame, reference, start, state, *boxes, request: gr.Request = None):
             caption = actions.apply_edits(state, boxes, max_chars)
             session = getattr(request, "session_hash", None) or "api"
             cancel = threading.Event()
             cancel_events[session] = cancel
             try:
-                for event in steps.generate(backends, config, text, preset_name, secs, res, n_steps, cfg, flow_shift,
-                                            seed_value, random_seed, negative_text, use_frame, path, t0, caption,
-                                            cancel):
+                for event in steps.generate(backends, config, prompt, preset, seconds, resolution, num_steps, guidance,
+                                            shift, seed, randomize_seed, negative_prompt, first_frame, reference,
+                                            start, caption, cancel):
                     if event.done:
                         result = event.result
                         yield (str(result.finetuned_video), str(result.baseline_video), event.progress["finetuned"],
