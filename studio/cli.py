@@ -17,7 +17,8 @@ import sys
 from .errors import StudioError
 
 # Subcommand name -> module under studio.commands (dashes become underscores).
-COMMANDS = ("spec", "compose", "config", "tiny-models", "generate")
+COMMANDS = ("spec", "compose", "config", "tiny-models", "generate",
+            "caption", "critique", "revise", "score", "shots")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

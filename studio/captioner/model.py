@@ -68,6 +68,9 @@ class Captioner:
         if local.exists() and not (local / "config.json").is_file():
             raise ModelLoadError(f"{local} has no config.json, so it is not a model folder; {SETTING_HINT} "
                                  "to a Qwen3-VL checkpoint folder or hub id")
+        if not local.exists() and name.startswith(("/", ".", "~")):
+            raise ModelLoadError(f"no such captioner folder: {local}; {SETTING_HINT} to a Qwen3-VL checkpoint "
+                                 "folder or hub id")
         where = str(local) if local.exists() else name
         try:
             processor = AutoProcessor.from_pretrained(where)
@@ -84,7 +87,7 @@ class Captioner:
             offline = "offline" in reason.lower() or "connect" in reason.lower() or "resolve" in reason.lower()
             hint = " (the hub cannot be reached: download it first, or point to a local folder)" if offline else ""
             raise ModelLoadError(
-                f"could not load the captioner {name!r}{hint}: {reason[:300]}. {SETTING_HINT.capitalize()} to a "
+                f"could not load the captioner {name!r}{hint}: {reason[:300]}. Set CHAI_STUDIO_CAPTIONER or --captioner to a "
                 "local Qwen3-VL folder or hub id; `python -m studio tiny-models DIR` writes a tiny one for "
                 "offline checks") from None
         if processor is None or not hasattr(processor, "video_processor"):

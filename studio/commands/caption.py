@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "Caption a reference clip aspect by aspect with the CHAI captioner (StructuredCaption JSON)."
+
+# Settings every captioner command accepts (flags and CHAI_STUDIO_* variables).
+SETTINGS = ("captioner", "device", "dtype", "tiny", "tiny_dir", "max_clip_seconds", "max_aspect_chars")
+
+
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """CLIP, the range or shot to use, and the captioner settings."""
+    parser.add_argument("clip", help="reference video file (mp4, mov, webm, mkv)")
+    parser.add_argument("--start", type=float, default=None, help="start of the range, seconds")
+    parser.add_argument("--end", type=float, default=None, help="end of the range, seconds")
+    parser.add_argument("--shot", type=int, default=None, help="use detected shot N (see `python -m studio shots`)")
+    parser.add_argument("--fps", type=float, default=2.0, help="frames sampled per second (default 2)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated tokens per answer")
+    from ..config import StudioConfig
+
+    StudioConfig.add_arguments(parser, only=SETTINGS)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_clip_arguments(parser)
+    parser.add_argument("--aspects", nargs="+", default=None, help="aspects to write (default: all five)")
+    parser.add_argument("--two-stage", action="store_true",
+                        help="CHAI order: Subject, Scene, Camera first; then Motion and Spatial given them")
+    parser.add_argument("--stream", action="store_true", help="print each aspect's text to stderr as it is written")
+    parser.add_argument("--out", default=None, help="write the JSON here instead of stdout")
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def emit(text: str, out: str | None) -> None:
+    if out:
+        from pathlib import Path
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    else:
+        print(text)
+
+
+def load_caption_file(path: str, config):
+    from ..caption import StructuredCaption
+
+    if path == "-":
+        return StructuredCaption.from_json(sys.stdin.read(), config.max_aspect_chars)
+    return StructuredCaption.load(path, config.max_aspect_chars)
+
+
+def clip_for(args: argparse.Namespace, config, caption=None):
+    """Sample the clip; without --start/--end/--shot, reuse the range recorded in the caption file."""
+    from ..captioner import load_clip
+
+    start, end = args.start, args.end
+    if caption is not None and args.shot is None and start is None and end is None:
+        start, end = caption.provenance.start, caption.provenance.end
+    clip = load_clip(config, args.clip, start, end, args.shot, fps=args.fps)
+    for message in clip.warnings:
+        warn(message)
+    return clip
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..captioner import caption_clip
+    from ..config import StudioConfig
+
+    config = StudioConfig.from_args(args)
+    on_text = None
+    if args.stream:
+        last: dict[str, int] = {}
+
+        def on_text(aspect: str, text: str) -> None:
+            if len(text) - last.get(aspect, 0) >= 40:  # a line every few words, not every token
+                last[aspect] = len(text)
+                print(f"[{aspect}] {text}", file=sys.stderr)
+
+    caption = caption_clip(config, args.clip, args.start, args.end, args.shot,
+                           aspects=args.aspects or ("Subject", "Scene", "Motion", "Spatial", "Camera"),
+                           two_stage=args.two_stage, on_text=on_text, on_warning=warn,
+                           fps=args.fps, max_new_tokens=args.max_new_tokens)
+    emit(caption.to_json(), args.out)
+    return 0
