@@ -53,7 +53,7 @@ SYNC_JS = """
 
 CSS = """
 #tiny-banner { background: #fff4d6; border: 1px solid #e0b84a; border-radius: 6px; padding: 4px 12px; }
-.aspect-panel { border-left: 4px solid var(--color-accent); padding-left: 8px; }
+.aspect-panel { border-left: 4px solid var(--color-accent) !important; }
 .reward-badge { font-weight: 600; }
 """
 
@@ -220,37 +220,38 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
             with gr.Column():
                 model_preset = gr.Radio(steps.generation_presets(backends), value="ti2v-5b", label="Model preset")
                 with gr.Row():
-                    seconds = gr.Slider(0.1, defaults["max_seconds"], value=defaults["seconds"], step=0.1, label="Duration (s)")
+                    seconds = gr.Slider(0.1, defaults["max_seconds"], value=defaults["seconds"], step=0.1,
+                                        label="Duration (s)")
                     resolution = gr.Dropdown(defaults["resolutions"], value=defaults["resolution"],
                                              label="Resolution", allow_custom_value=True)
                 with gr.Row():
                     num_steps = gr.Slider(1, 100, value=defaults["steps"], step=1, label="Steps")
                     guidance = gr.Slider(0.0, 12.0, value=defaults["guidance"], step=0.1, label="Guidance")
                     shift = gr.Slider(0.5, 15.0, value=defaults["shift"], step=0.5, label="Shift")
+            with gr.Column():
                 with gr.Row():
                     seed = gr.Number(label="Seed", value=42, precision=0)
                     randomize = gr.Checkbox(label="Randomize seed", value=False)
                     used_seed = gr.Number(label="Seed used", interactive=False, precision=0, elem_id="used-seed")
                 negative = gr.Textbox(label="Negative prompt", value="", lines=2,
                                       placeholder="Empty: the studio's default list of video artefacts to avoid.")
-                first_frame = gr.Checkbox(label="Start from the reference's first frame (image to video)",
+                first_frame = gr.Checkbox(label="Start from the reference's first frame (image to video, TI2V-5B)",
                                           value=False)
                 with gr.Row():
                     generate_button = gr.Button("Generate side by side", variant="primary",
                                                 elem_id="generate-button")
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
-            with gr.Column():
-                with gr.Row():
-                    with gr.Column():
-                        finetuned_video = gr.Video(label="CHAI-finetuned Wan2.2", interactive=False,
-                                                   elem_id="video-finetuned", loop=True)
-                        finetuned_progress = gr.Markdown("", elem_id="progress-finetuned")
-                    with gr.Column():
-                        baseline_video = gr.Video(label="Zero-shot Wan2.2", interactive=False,
-                                                  elem_id="video-zeroshot", loop=True)
-                        baseline_progress = gr.Markdown("", elem_id="progress-zeroshot")
-                downloads = gr.File(label="Downloads: side_by_side.mp4 and run.json", file_count="multiple",
-                                    interactive=False, elem_id="downloads")
+        with gr.Row(equal_height=True):
+            with gr.Column(min_width=240):
+                finetuned_video = gr.Video(label="CHAI-finetuned Wan2.2", interactive=False, height=360,
+                                           elem_id="video-finetuned", loop=True)
+                finetuned_progress = gr.Markdown("", elem_id="progress-finetuned")
+            with gr.Column(min_width=240):
+                baseline_video = gr.Video(label="Zero-shot Wan2.2", interactive=False, height=360,
+                                          elem_id="video-zeroshot", loop=True)
+                baseline_progress = gr.Markdown("", elem_id="progress-zeroshot")
+        downloads = gr.File(label="Downloads: side_by_side.mp4 and run.json", file_count="multiple",
+                            interactive=False, elem_id="downloads")
 
         # ---------------------------------------------------------------- 5. History
         gr.Markdown("## 5 · History")

@@ -329,7 +329,7 @@ class GenerationEvent:
 def _bar(label: str, step: int, total: int, state: str = "") -> str:
     share = 0.0 if not total else min(1.0, step / total)
     filled = int(round(share * 20))
-    return f"`{'█' * filled}{'░' * (20 - filled)}` {label}: step {step}/{total}{(' · ' + state) if state else ''}"
+    return f"{'▰' * filled}{'▱' * (20 - filled)} {label}: step {step}/{total}{(' · ' + state) if state else ''}"
 
 
 def require_finetuned(config: StudioConfig) -> None:
