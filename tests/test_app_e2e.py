@@ -76,6 +76,7 @@ def test_full_flow(client, studio_server, reference_clip):
     assert "/ 512 tokens" in meter and "Coverage:" in report
 
     # Generate side by side: two videos, the seed used, side_by_side.mp4 and run.json.
+    runs_before = {p.parent.name for p in studio_server.output_dir.glob("*/run.json")}
     out = client.predict(prompt, "ti2v-5b", 0.3, "64x64", 2, 5.0, 5.0, 11, False, "", False, clip, start, *texts,
                          api_name="/generate")
     finetuned, baseline, finetuned_progress, baseline_progress, downloads, used_seed, status, gallery = out
@@ -89,12 +90,13 @@ def test_full_flow(client, studio_server, reference_clip):
     assert [run_json["caption"]["aspects"][a]["text"] for a in ("Subject", "Scene", "Motion", "Spatial", "Camera")] \
         == texts
     assert status.startswith("Done:") and "seed 11" in status
-    run_dirs = list(studio_server.output_dir.iterdir())
-    assert len(run_dirs) == 1 and (run_dirs[0] / "side_by_side.mp4").is_file()
-    assert len(gallery) == 1
+    new_runs = [p.parent for p in studio_server.output_dir.glob("*/run.json") if p.parent.name not in runs_before]
+    assert len(new_runs) == 1 and (new_runs[0] / "side_by_side.mp4").is_file()
+    assert status == f"Done: {new_runs[0].name} (seed 11)."
+    assert len(gallery) == len(runs_before) + 1
 
     # History: reloading the run brings back its caption, prompt and settings.
-    out = client.predict(str(run_dirs[0]), api_name="/reload_run")
+    out = client.predict(str(new_runs[0]), api_name="/reload_run")
     reloaded_texts, reloaded_prompt = list(out[0:5]), out[15]
     assert reloaded_texts == texts and reloaded_prompt == prompt
     preset, seconds, resolution, num_steps = out[16:20]

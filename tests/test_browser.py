@@ -53,11 +53,11 @@ def shots_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def _shot(tab, folder: Path, name: str, selector: str | None = None) -> Path:
+def _shot(tab, folder: Path, name: str, selector: str) -> Path:
+    """A viewport screenshot with `selector` scrolled into view."""
     path = folder / f"{name}.png"
-    if selector:
-        tab.locator(selector).first.scroll_into_view_if_needed()
-    tab.screenshot(path=str(path), full_page=selector is None)
+    tab.locator(selector).first.scroll_into_view_if_needed()
+    tab.screenshot(path=str(path))
     assert path.stat().st_size > 5000
     return path
 
@@ -142,4 +142,3 @@ def test_whole_flow_in_a_browser(page, shots_dir, reference_clip, studio_server)
     assert _textarea(tab, "prompt").input_value() == prompt
     assert camera.input_value() != "Something else entirely."
     _shot(tab, shots_dir, "07-history", "#history")
-    _shot(tab, shots_dir, "00-full-page")

@@ -112,7 +112,7 @@ def history_markdown(state: Mapping[str, Any] | StructuredCaption | None, aspect
     lines = []
     for n, rev in reversed(list(enumerate(history[-limit:], start=max(1, len(history) - limit + 1)))):
         note = _one_line(rev.critique, 90) or "no note"
-        lines.append(f"{n}. **{rev.source}** — {note}  \n   _before:_ {_one_line(rev.before, 70) or '(empty)'}")
+        lines.append(f"- **#{n} {rev.source}** — {note}  \n  _before:_ {_one_line(rev.before, 70) or '(empty)'}")
     more = len(history) - limit
     if more > 0:
         lines.append(f"_…and {more} older revision(s)._")

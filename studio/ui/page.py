@@ -140,7 +140,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                 caption_button = gr.Button("Caption", variant="primary", elem_id="caption-button")
                 reference_info = gr.Markdown("", elem_id="reference-info")
             with gr.Column(scale=1):
-                preview = gr.Video(label="Preview", interactive=False, elem_id="reference-preview")
+                preview = gr.Video(label="Preview", interactive=False, height=300, elem_id="reference-preview")
                 start_frame = gr.Image(label="Frame at start", interactive=False, type="filepath", height=180)
 
         # ---------------------------------------------------------------- 2. Caption
@@ -258,7 +258,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         with gr.Row():
             refresh_history = gr.Button("Refresh", size="sm", scale=0)
             history_info = gr.Markdown("Click a run to reload its caption, prompt and settings.")
-        gallery = gr.Gallery(label="Past runs", columns=4, height=260, allow_preview=False, elem_id="history")
+        gallery = gr.Gallery(label="Past runs", columns=4, height=260, allow_preview=False, fit_columns=False,
+                             object_fit="contain", elem_id="history")
 
         # ================================================================ events
         panel_outputs = [caption_state, *texts, *badges, *histories]
