@@ -131,6 +131,7 @@ class Captioner:
         caption and Spatial sees Subject and Scene (CHAI's annotation order). `on_text(aspect,
         text_so_far)` is called as tokens arrive.
         """
+        self._require()
         clip = _as_clip(clip)
         aspects = _aspect_list(aspects)
         if not two_stage:
@@ -185,6 +186,7 @@ class Captioner:
     def critique(self, clip: Any, aspect: str, caption: str, max_new_tokens: int | None = None,
                  on_text: OnText | None = None) -> str:
         """The model's critique of one aspect caption; it says "No changes needed." when none are."""
+        self._require()
         aspect, caption = _aspect_name(aspect), _text(caption, "caption")
         prompt = self.templates.render("critique", aspect=aspect, caption=caption)
         return self._generate(_as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0]
@@ -195,6 +197,7 @@ class Captioner:
         """Rewrite a caption to answer a critique. A critique that asks for no change returns the
         caption unchanged without a model call. With `structured`, the revision is recorded in that
         caption's history (source "model") so it can be undone."""
+        self._require()
         aspect, caption, critique = _aspect_name(aspect), _text(caption, "caption"), _text(critique, "critique")
         if says_no_change(critique):
             return caption
@@ -237,6 +240,7 @@ class Captioner:
         """Sample `n` captions for one aspect (one batch) and rank them by reward, best first."""
         import torch
 
+        self._require()
         aspect = _aspect_name(aspect)
         if not isinstance(n, int) or not 1 <= n <= 16:
             raise InputError(f"must be a whole number from 1 to 16, got {n!r}", "n")
@@ -329,7 +333,7 @@ class Captioner:
                     **batch, max_new_tokens=max_new_tokens or self.max_new_tokens, eos_token_id=eos,
                     pad_token_id=tokenizer.pad_token_id, streamer=streamer, **options)
             new = output[:, batch["input_ids"].shape[1]:]
-            return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+            return [_clean(t) for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
 class _BatchStreamer:
@@ -355,10 +359,18 @@ class _BatchStreamer:
             self.tokens[row].append(token)
             text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
             if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-                self.on_text(self.labels[row], text.strip())
+                self.on_text(self.labels[row], _clean(text))
 
     def end(self) -> None:
         pass
+
+
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
+
+
+def _clean(text: str) -> str:
+    """Generated text without control characters (an undertrained model can emit byte tokens)."""
+    return text.translate(_CONTROL).replace("\ufffd", "").strip()
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

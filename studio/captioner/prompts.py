@@ -67,7 +67,7 @@ class PromptTemplates:
 # because a model may add punctuation or wrap it in a short sentence.
 NO_CHANGE = "No changes needed."
 _NO_CHANGE_PATTERNS = re.compile(
-    r"^\W*(no changes? (are |is )?(needed|required|necessary)|nothing (needs|to) (be )?chang|"
+    r"^\W*(no changes? (are |is )?(needed|required|necessary)|nothing (needs )?(to )?(be )?chang|"
     r"the caption is (accurate|correct) and complete)", re.IGNORECASE)
 
 
