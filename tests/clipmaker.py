@@ -20,7 +20,8 @@ def write_clip(path: Path, seconds: float = 2.0, fps: int = 24, width: int = 64,
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = gop
-        stream.codec_context.options = {"sc_threshold": "0"}  # keyframes exactly every `gop` frames
+        # Keyframes exactly every `gop` frames; near-lossless so the frame counter reads back exactly.
+        stream.codec_context.options = {"sc_threshold": "0", "crf": "4"}
         if rotation:
             stream.set_display_rotation(rotation)
         for i in range(int(round(seconds * fps))):

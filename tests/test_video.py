@@ -107,7 +107,7 @@ def test_shot_detection_finds_the_cut(media):
 def test_sampling_rate_range_and_timestamps(media):
     clip = sample_clip(media["plain"], fps=2.0, check_cuts=False)
     assert len(clip.frames) == 4 and clip.fps == pytest.approx(2.0)
-    assert clip.timestamps == pytest.approx([0.25, 0.75, 1.25, 1.75])
+    assert clip.timestamps == pytest.approx([0.0, 0.5, 1.0, 1.5])
     assert len({f.size for f in clip.frames}) == 1 and clip.as_array().shape == (4, 48, 64, 3)
     part = sample_clip(media["plain"], start=0.5, end=1.5, fps=4.0, check_cuts=False)
     assert part.start == 0.5 and part.end == 1.5 and len(part.frames) == 4
@@ -117,11 +117,11 @@ def test_sampling_rate_range_and_timestamps(media):
 def test_sampled_frames_come_from_the_right_times(media):
     # The corner patch counts frames (5 grey levels per frame): each sample must show the frame
     # displayed at its timestamp, whichever way the decoder got there.
-    expected = [min(int(t * 24), 47) * 5 % 256 for t in sample_times(0.0, 2.0, 6.0)]
+    expected = [min(round(t * 24), 47) * 5 % 256 for t in sample_times(0.0, 2.0, 6.0)]
     for strategy in ("auto", "seek", "sequential"):
         clip = sample_clip(media["plain"], fps=6.0, check_cuts=False, strategy=strategy)
         counters = [float(np.asarray(f)[2:8, 2:8].mean()) for f in clip.frames]
-        assert counters == pytest.approx(expected, abs=4), strategy
+        assert counters == pytest.approx(expected, abs=2), strategy  # one frame = 5 levels
 
 
 def test_cut_inside_range_warns_and_single_shot_does_not(media):
@@ -153,7 +153,7 @@ def test_first_frame_at_a_time(media):
 
 
 def test_seek_plan_follows_keyframe_spacing():
-    samples = [i * 0.5 + 0.25 for i in range(20)]  # 2 fps over 10 s, 30 fps source
+    samples = [i * 0.5 + 0.1 for i in range(20)]  # 2 fps over 10 s, 30 fps source
     dense_keys = tuple(float(i) for i in range(10))  # a keyframe every second
     plan = _plan_seeks(samples, dense_keys, 1 / 30)
     assert plan[0] and sum(plan) == 10  # a seek at each keyframe the samples cross, else decode on

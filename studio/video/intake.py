@@ -289,11 +289,16 @@ def _target_size(info: ClipInfo, count: int, max_pixels: int) -> tuple[int, int]
 
 
 def sample_times(start: float, end: float, fps: float, max_frames: int = MAX_SAMPLED_FRAMES) -> list[float]:
-    """Uniform sample times in [start, end) at `fps` (each at the middle of its interval), at least 2."""
+    """Uniform sample times in [start, end) at `fps`, the first at `start`; at least 2.
+
+    Starting on the range start (as Qwen's own sampler does) also means that samples fall on the
+    keyframes of files whose keyframe spacing is a whole number of seconds, where a seek lands
+    exactly on the frame wanted.
+    """
     span = end - start
     count = max(2, min(max_frames, int(math.floor(span * fps + 1e-6)) or 1))
     step = span / count
-    return [start + (i + 0.5) * step for i in range(count)]
+    return [start + i * step for i in range(count)]
 
 
 def sample_clip(path: str | Path, start: float | None = None, end: float | None = None,
