@@ -37,6 +37,19 @@ def write_two_shot_clip(path: Path, seconds_per_shot: float = 1.0, size: int = 6
     return path
 
 
+TINY_FOR_UI = ["captioner", "wan-ti2v", "finetuned-lora"]
+
+
+@pytest.fixture(scope="session")
+def ui_tiny_dir(tmp_path_factory) -> Path:
+    """The tiny checkpoints `--tiny` uses for TI2V-5B, built once per test session."""
+    from studio.tiny import build_tiny_models
+
+    root = tmp_path_factory.mktemp("ui-tiny")
+    build_tiny_models(root, only=TINY_FOR_UI)
+    return root
+
+
 @pytest.fixture(scope="session")
 def reference_clip(tmp_path_factory) -> Path:
     return write_two_shot_clip(tmp_path_factory.mktemp("clips") / "two_shots.mp4")
@@ -57,13 +70,13 @@ class StudioServer:
 
 
 @pytest.fixture(scope="session")
-def studio_server(tmp_path_factory):
+def studio_server(tmp_path_factory, ui_tiny_dir):
     """`python app.py --tiny` in a subprocess; killed when the session ends."""
     work = tmp_path_factory.mktemp("studio-server")
     port = _free_port()
     log = work / "server.log"
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", CHAI_STUDIO_DEVICE="cpu")
-    command = [sys.executable, "app.py", "--tiny", "--port", str(port), "--tiny-dir", str(work / "tiny"),
+    command = [sys.executable, "app.py", "--tiny", "--port", str(port), "--tiny-dir", str(ui_tiny_dir),
                "--output-dir", str(work / "outputs")]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)

@@ -1,0 +1,72 @@
+"""The page's model-backed steps as plain functions, on the tiny checkpoints: streaming caption,
+score/critique/revise bookkeeping, cancel, and model-load failures that keep earlier work."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from studio.caption.structured import ASPECTS
+from studio.config import StudioConfig
+from studio.errors import ModelLoadError, StudioError
+from studio.ui import actions, steps
+from studio.ui.backends import Backends
+
+TEXTS = ["A dog.", "A park at noon.", "The dog runs left.", "Wide shot, dog centred.", "Static camera."]
+
+
+@pytest.fixture(scope="module")
+def tiny(ui_tiny_dir, tmp_path_factory):
+    config = StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, output_dir=tmp_path_factory.mktemp("runs"), device="cpu")
+    return config, Backends(config)
+
+
+def test_caption_streams_and_keeps_the_old_texts_undoable(tiny, reference_clip):
+    config, backends = tiny
+    base = actions.apply_edits(actions.empty_state(), TEXTS)
+    events = list(steps.caption_reference(backends, config, reference_clip, 1.0, 2.0, 2.0, False, base))
+    assert not events[0].done and len(events[0].texts) == 5 and events[-1].done
+    assert 0 < events[0].fraction < 1
+    caption = events[-1].caption
+    assert caption.provenance.source == "captioner" and (caption.provenance.start, caption.provenance.end) == (1.0, 2.0)
+    assert all(caption.aspects[a].text for a in ASPECTS)
+    assert all("\x00" not in caption.aspects[a].text for a in ASPECTS)
+    undone, _ = actions.undo(caption.to_dict(), actions.texts_of(caption), "Motion")
+    assert undone.aspects["Motion"].text == TEXTS[2]
+
+
+def test_score_and_revise_update_the_aspect(tiny, reference_clip):
+    config, backends = tiny
+    state = actions.apply_edits(actions.empty_state(), TEXTS).to_dict()
+    scored = steps.score_aspect(backends, config, reference_clip, 0, 1, state, TEXTS, "Camera")
+    assert scored.aspects["Camera"].reward_is_current and 0 <= scored.aspects["Camera"].reward <= 1
+    revised = steps.revise_aspect(backends, config, reference_clip, 0, 1, scored.to_dict(), TEXTS, "Camera",
+                                  "Say how high the camera is.")
+    entry = revised.aspects["Camera"]
+    assert entry.history[-1].source == "model" and entry.history[-1].before == TEXTS[4]
+    assert entry.history[-1].critique == "Say how high the camera is."
+    assert "stale" in actions.reward_badge(revised, "Camera") or entry.text == TEXTS[4]
+    with pytest.raises(StudioError, match="write a critique for Camera"):
+        steps.revise_aspect(backends, config, reference_clip, 0, 1, state, TEXTS, "Camera", "  ")
+    with pytest.raises(StudioError, match="the Scene text is empty"):
+        steps.suggest_critique(backends, config, reference_clip, 0, 1, state, ["a", "", "", "", ""], "Scene")
+
+
+def test_cancel_stops_generation_and_writes_nothing(tiny):
+    config, backends = tiny
+    cancel = threading.Event()
+    cancel.set()
+    caption = actions.apply_edits(actions.empty_state(), TEXTS)
+    with pytest.raises(StudioError, match="cancelled"):
+        for _ in steps.generate(backends, config, "A dog runs.", "ti2v-5b", 0.3, "64x64", 2, 5.0, 5.0, 3, False,
+                                "", False, None, 0, caption, cancel):
+            pass
+    assert not any(config.output_dir.iterdir())
+    assert actions.texts_of(caption) == TEXTS
+
+
+def test_a_captioner_that_cannot_load_names_the_setting(tmp_path, reference_clip):
+    config = StudioConfig(captioner=str(tmp_path / "missing-captioner"), output_dir=tmp_path)
+    with pytest.raises(ModelLoadError, match="--captioner"):
+        steps.critique_text(Backends(config), config, reference_clip, 0, 1, "Camera", "Static camera.")
