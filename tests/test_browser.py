@@ -35,7 +35,8 @@ def page(studio_server):
     executable = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                                   "--autoplay-policy=no-user-gesture-required"])
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(STEP_TIMEOUT_MS)
         tab = context.new_page()
@@ -134,6 +135,14 @@ def test_whole_flow_in_a_browser(page, shots_dir, reference_clip, studio_server)
     _wait_text(tab, "#downloads", "side_by_side.mp4")
     _wait_text(tab, "#downloads", "run.json")
     _shot(tab, shots_dir, "06-generated", "#video-finetuned")
+
+    # The two videos play in sync: playing one starts the other, pausing one pauses both.
+    tab.wait_for_function("() => { const v = document.querySelector('#video-finetuned video');"
+                          " return v && v.dataset.synced; }")
+    tab.evaluate("document.querySelector('#video-finetuned video').play()")
+    tab.wait_for_function("() => !document.querySelector('#video-zeroshot video').paused")
+    tab.evaluate("document.querySelector('#video-zeroshot video').pause()")
+    tab.wait_for_function("() => document.querySelector('#video-finetuned video').paused")
 
     # History: the run is listed; clicking it reloads its caption and prompt.
     camera.fill("Something else entirely.")

@@ -338,3 +338,22 @@ def test_tiny_mode_only_sets_the_flag(tmp_path):
     config = tiny_config(StudioConfig(tiny_dir=tmp_path))
     assert config.tiny and config.tiny_dir == tmp_path
     steps.require_finetuned(config)  # tiny mode falls back to the tiny finetune: no error
+
+
+def test_loader_failures_name_the_settings():
+    from studio.ui.backends import _loading
+
+    def offline():
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load this file")
+
+    with pytest.raises(ModelLoadError, match=r"could not load the captioner from 'org/model' .*Set --captioner "
+                                             r"/ CHAI_STUDIO_CAPTIONER\. If this machine is offline"):
+        _loading(offline, "the captioner", "org/model", "--captioner / CHAI_STUDIO_CAPTIONER")
+
+    def no_gpu():
+        raise RuntimeError("Found no NVIDIA driver; CUDA is not available")
+
+    with pytest.raises(ModelLoadError, match="set --device cpu"):
+        _loading(no_gpu, "the generator", "x", "--baseline")
+    with pytest.raises(InputError):  # studio errors already say what to change: passed through
+        _loading(lambda: actions.check_prompt(""), "the generator", "x", "--baseline")

@@ -83,7 +83,9 @@ class Backends:
         return import_backend("studio.captioner", "Captioning", ("get_captioner",))
 
     def captioner(self) -> Any:
-        return self.captioner_module().get_captioner(self.config)
+        module = self.captioner_module()
+        return _loading(lambda: module.get_captioner(self.config), "the captioner", self.config.captioner,
+                        "--captioner / CHAI_STUDIO_CAPTIONER")
 
     # -- generator ------------------------------------------------------------------------------
     def generation_module(self) -> Any:
@@ -91,7 +93,9 @@ class Backends:
                               ("get_generator", "GenerationSettings"))
 
     def generator(self, preset: str) -> Any:
-        return self.generation_module().get_generator(self.config, preset)
+        module = self.generation_module()
+        return _loading(lambda: module.get_generator(self.config, preset), f"the {preset} generator",
+                        self.config.baseline, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
 
     def loaded_tokenizer(self) -> Any:
         """The umT5 tokenizer of a generator that is already loaded, else None (never loads one)."""
@@ -103,3 +107,21 @@ class Backends:
 
     def remember_generator(self, preset: str, generator: Any) -> None:
         self._generators[preset] = generator
+
+
+def _loading(load: Any, what: str, location: str, settings: str) -> Any:
+    """Run a loader; failures the loader did not explain become a ModelLoadError naming the settings."""
+    try:
+        return load()
+    except StudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any loader failure must reach the user as one message
+        hint = ""
+        text = str(exc)
+        if "huggingface.co" in text or "offline" in text.lower() or isinstance(exc, (OSError, ConnectionError)):
+            hint = " If this machine is offline, point the setting at a local folder."
+        if "CUDA" in text or "cuda" in text:
+            hint += " Without a GPU, set --device cpu (slow) or use --tiny for a wiring check."
+        raise ModelLoadError(
+            f"could not load {what} from {location!r} ({type(exc).__name__}: {text[:300]}). Set {settings}.{hint}"
+        ) from None

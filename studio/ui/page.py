@@ -21,7 +21,7 @@ from ..config import StudioConfig
 from ..errors import InputError
 from . import actions, steps
 from .backends import Backends
-from .zerogpu import gpu
+from .zerogpu import CAPTION_DURATION, gpu
 
 log = logging.getLogger("studio.ui")
 
@@ -293,6 +293,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         shot.input(on_shot, [shot, reference], [start, end, start_frame], api_name="pick_shot")
 
         @_guard
+        @gpu(duration=CAPTION_DURATION)
         def on_caption(reference, start, end, two_stage, duration, state, *boxes, progress=gr.Progress()):
             base = actions.apply_edits(state, boxes, max_chars)
             for event in steps.caption_reference(backends, config, reference, start, end, duration, bool(two_stage),
@@ -352,16 +353,19 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                     return [*panel_values(caption), message]
 
                 @_guard
+                @gpu(duration=CAPTION_DURATION)
                 def on_score(reference, start, end, state, *boxes):
                     caption = steps.score_aspect(backends, config, reference, start, end, state, boxes, aspect)
                     return [*panel_values(caption), f"{aspect}: {actions.reward_badge(caption, aspect)}"]
 
                 @_guard
+                @gpu(duration=CAPTION_DURATION)
                 def on_suggest(reference, start, end, state, *boxes):
                     suggestion = steps.suggest_critique(backends, config, reference, start, end, state, boxes, aspect)
                     return suggestion, f"{aspect}: the model suggested a critique; edit it, then Revise."
 
                 @_guard
+                @gpu(duration=CAPTION_DURATION)
                 def on_revise(reference, start, end, critique, state, *boxes):
                     caption = steps.revise_aspect(backends, config, reference, start, end, state, boxes, aspect,
                                                   critique)
@@ -386,14 +390,17 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # Aspect-generic endpoints for API clients (stateless: everything comes in the call).
         @_guard
+        @gpu(duration=CAPTION_DURATION)
         def api_score(reference, start, end, aspect, text):
             return steps.score_text(backends, config, reference, start, end, aspect, text)
 
         @_guard
+        @gpu(duration=CAPTION_DURATION)
         def api_critique(reference, start, end, aspect, text):
             return steps.critique_text(backends, config, reference, start, end, aspect, text)
 
         @_guard
+        @gpu(duration=CAPTION_DURATION)
         def api_revise(reference, start, end, aspect, text, critique):
             return steps.revise_text(backends, config, reference, start, end, aspect, text, critique)
 
@@ -406,6 +413,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # Prompt --------------------------------------------------------------------------------
         @_guard
+        @gpu(duration=CAPTION_DURATION)
         def on_compose(mode, max_words, state, *boxes):
             caption = actions.apply_edits(state, boxes, max_chars)
             text, report = steps.compose(backends, config, caption, mode, int(max_words))
