@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,21 +235,31 @@ def _keyframe_times(container, stream, entries, tb: float, first_time: float) ->
 
 def detect_shots(path: str | Path, threshold: float = 27.0, min_shot_seconds: float = 0.4,
                  info: ClipInfo | None = None, max_seconds: float | None = None) -> list[Shot]:
-    """Cuts found by PySceneDetect's content detector, as a list of shots covering the clip."""
+    """Cuts found by PySceneDetect's content detector, as a list of shots covering the clip.
+
+    Detection decodes the whole clip, so results are cached per file (path, size, modification
+    time) and settings: the UI asks again for every critique or score on the same upload.
+    """
+    info = info or probe(path, max_seconds)
+    stat = Path(path).stat()
+    return list(_detect_cached(str(path), stat.st_size, stat.st_mtime_ns, float(threshold),
+                               float(min_shot_seconds), info.fps, info.duration))
+
+
+@functools.lru_cache(maxsize=32)
+def _detect_cached(path: str, size: int, mtime_ns: int, threshold: float, min_shot_seconds: float,
+                   fps: float, duration: float) -> tuple[Shot, ...]:
     from scenedetect import ContentDetector, detect
 
-    info = info or probe(path, max_seconds)
-    min_len = max(2, int(round(min_shot_seconds * info.fps)))
+    min_len = max(2, int(round(min_shot_seconds * fps)))
     try:
-        scenes = detect(str(path), ContentDetector(threshold=threshold, min_scene_len=min_len), backend="pyav")
+        scenes = detect(path, ContentDetector(threshold=threshold, min_scene_len=min_len), backend="pyav")
     except Exception as exc:  # noqa: BLE001 - PySceneDetect raises many kinds; the user needs one message
         raise InputError(f"shot detection failed on {Path(path).name}: {exc}", FIELD) from None
     if not scenes:
-        return [Shot(0, 0.0, info.duration)]
-    shots = []
-    for index, (start, end) in enumerate(scenes):
-        shots.append(Shot(index, round(start.seconds, 3), round(min(end.seconds, info.duration), 3)))
-    return shots
+        return (Shot(0, 0.0, duration),)
+    return tuple(Shot(index, round(start.seconds, 3), round(min(end.seconds, duration), 3))
+                 for index, (start, end) in enumerate(scenes))
 
 
 def resolve_range(info: ClipInfo, start: float | None = None, end: float | None = None,
