@@ -19,8 +19,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv python3-pip ffmpeg curl ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
-# A non-root user owns the app, the outputs and the model cache.
-RUN useradd --create-home --uid 1000 studio
+# A non-root user owns the app, the outputs and the model cache. Ubuntu 24.04 images ship a user
+# "ubuntu" with uid 1000; it is replaced so the studio user gets the conventional uid 1000.
+RUN (userdel --remove ubuntu 2>/dev/null || true) && useradd --create-home --uid 1000 studio
 ENV VIRTUAL_ENV=/opt/venv \
     HF_HOME=/home/studio/.cache/huggingface \
     CHAI_STUDIO_OUTPUT_DIR=/home/studio/outputs

@@ -103,6 +103,20 @@ def test_full_flow(client, studio_server, reference_clip):
     assert (preset, resolution, num_steps) == ("ti2v-5b", "64x64", 2)
 
 
+def test_presets_export_and_import(client):
+    out = client.predict("dolly_zoom", "", "", "", "", "", api_name="/load_preset")
+    texts, status = list(out[0:5]), out[15]
+    assert all(t.strip() for t in texts) and status.startswith("Loaded preset **dolly_zoom**")
+    exported, status = client.predict(*texts, api_name="/export_caption")
+    data = json.loads(Path(exported).read_text())
+    assert [data["aspects"][a]["text"] for a in ("Subject", "Scene", "Motion", "Spatial", "Camera")] == texts
+    # Importing it over other text restores the preset's texts; each aspect is one Undo away.
+    out = client.predict(handle_file(exported), "x", "y", "z", "w", "v", api_name="/import_caption")
+    assert list(out[0:5]) == texts and "Imported" in out[15]
+    out = client.predict(*out[0:5], api_name="/undo_scene")
+    assert out[1] == "y"
+
+
 def test_bad_inputs_get_clear_messages(client, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a video")
