@@ -138,3 +138,22 @@ def test_bad_inputs_get_clear_messages(client, tmp_path):
                        api_name="/generate")
     with pytest.raises(Exception, match="upload a reference clip"):
         client.predict(None, 0, 1, "Camera", "Static.", api_name="/critique")
+
+
+def test_cancel_stops_the_sessions_generation(studio_server):
+    import time
+
+    client = Client(studio_server.url, verbose=False)  # its own session
+    runs_before = set(studio_server.output_dir.glob("*/run.json"))
+    assert client.predict(api_name="/cancel") == "Nothing is generating."
+    job = client.submit("A dog runs across a park.", "ti2v-5b", 0.3, "64x64", 100, 5.0, 5.0, 3, False, "", False,
+                        None, 0, "", "", "", "", "", api_name="/generate")
+    deadline = time.monotonic() + 60
+    while not any("step 1/100" in str(out[3]) or "step 2/100" in str(out[3]) for out in job.outputs()):
+        assert time.monotonic() < deadline, "generation never reported progress"
+        assert not job.done(), job.result()
+        time.sleep(0.1)
+    assert client.predict(api_name="/cancel").startswith("Cancelling")
+    with pytest.raises(Exception, match="cancelled"):
+        job.result(timeout=60)
+    assert set(studio_server.output_dir.glob("*/run.json")) == runs_before

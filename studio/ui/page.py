@@ -59,12 +59,35 @@ CSS = """
 
 
 def _guard(fn: Callable) -> Callable:
-    """Turn a StudioError into a page message; other errors are logged and summarised."""
+    """Turn a StudioError into a page message; other errors are logged and summarised.
+
+    The wrapper also shows Gradio a flat signature: `*boxes` (the five aspect texts) becomes the
+    named parameters subject..camera, and parameters after it (gr.Request, gr.Progress) become
+    positional, which is where Gradio looks for them.
+    """
+    import inspect
+
+    original = inspect.signature(fn)
+    exposed = _named_boxes(original)
+
+    def to_call(args, kwargs):
+        bound = exposed.bind(*args, **kwargs)
+        bound.apply_defaults()
+        positional, keywords = [], {}
+        for param in original.parameters.values():
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                positional += [bound.arguments[a.lower()] for a in ASPECTS]
+            elif param.kind is inspect.Parameter.KEYWORD_ONLY:
+                keywords[param.name] = bound.arguments[param.name]
+            else:
+                positional.append(bound.arguments[param.name])
+        return positional, keywords
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            positional, keywords = to_call(args, kwargs)
+            return fn(*positional, **keywords)
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001 - the page must survive any failure of one step
@@ -73,27 +96,28 @@ def _guard(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def call_gen(*args, **kwargs):
         try:
-            yield from fn(*args, **kwargs)
+            positional, keywords = to_call(args, kwargs)
+            yield from fn(*positional, **keywords)
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001
             _report(exc)
 
-    import inspect
-
     wrapper = call_gen if inspect.isgeneratorfunction(fn) else call
-    wrapper.__signature__ = _named_boxes(inspect.signature(fn))
+    wrapper.__signature__ = exposed
     return wrapper
 
 
 def _named_boxes(signature):
-    """`*boxes` (the five aspect texts) appears in the API docs as subject, scene, motion, spatial, camera."""
+    """`*boxes` -> subject, scene, motion, spatial, camera; keyword-only parameters after it -> positional."""
     import inspect
 
     params = []
     for param in signature.parameters.values():
         if param.kind is inspect.Parameter.VAR_POSITIONAL and param.name == "boxes":
             params += [inspect.Parameter(a.lower(), inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in ASPECTS]
+        elif param.kind is inspect.Parameter.KEYWORD_ONLY:
+            params.append(param.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD))
         else:
             params.append(param)
     return signature.replace(parameters=params)
@@ -296,13 +320,20 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         @gpu(duration=CAPTION_DURATION)
         def on_caption(reference, start, end, two_stage, duration, state, *boxes, progress=gr.Progress()):
             base = actions.apply_edits(state, boxes, max_chars)
-            for event in steps.caption_reference(backends, config, reference, start, end, duration, bool(two_stage),
-                                                 base):
-                if event.done:
-                    yield [*panel_values(event.caption), event.message]
-                else:
-                    progress(event.fraction, desc=event.message)
-                    yield [gr.update(), *event.texts, *[gr.update()] * 10, event.message]
+            streamed = False
+            try:
+                for event in steps.caption_reference(backends, config, reference, start, end, duration,
+                                                     bool(two_stage), base):
+                    if event.done:
+                        yield [*panel_values(event.caption), event.message]
+                    else:
+                        streamed = True
+                        progress(event.fraction, desc=event.message)
+                        yield [gr.update(), *event.texts, *[gr.update()] * 10, event.message]
+            except Exception as exc:
+                if streamed:  # put the texts from before the failed run back in the boxes
+                    yield [*panel_values(base), f"Captioning failed: {actions.error_message(exc)}"]
+                raise
 
         caption_button.click(on_caption, [reference, start, end, two_stage, clip_duration, caption_state, *texts],
                              [*panel_outputs, status], api_name="caption", concurrency_id=GPU_QUEUE,
