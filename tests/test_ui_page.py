@@ -40,3 +40,17 @@ def test_app_help_lists_serving_and_studio_flags():
     bad = subprocess.run([sys.executable, "app.py", "--max-upload-mb", "lots"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "max-upload-mb" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_page_says_when_finetuned_weights_are_missing():
+    from studio.config import StudioConfig
+    from studio.ui.server import build
+
+    def notices(config):
+        page = build(config)
+        return [b for b in page.blocks.values() if getattr(b, "elem_id", None) == "finetuned-missing"]
+
+    (notice,) = notices(StudioConfig())
+    assert "--finetuned PATH" in notice.value and "CHAI_STUDIO_FINETUNED" in notice.value
+    assert notices(StudioConfig(finetuned="/weights/chai")) == []
+    assert notices(StudioConfig(tiny=True)) == []

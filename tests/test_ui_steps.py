@@ -70,3 +70,10 @@ def test_a_captioner_that_cannot_load_names_the_setting(tmp_path, reference_clip
     config = StudioConfig(captioner=str(tmp_path / "missing-captioner"), output_dir=tmp_path)
     with pytest.raises(ModelLoadError, match="--captioner"):
         steps.critique_text(Backends(config), config, reference_clip, 0, 1, "Camera", "Static camera.")
+
+
+def test_llm_merge_writes_a_prompt_with_the_captioner(tiny):
+    config, backends = tiny
+    caption = actions.apply_edits(actions.empty_state(), TEXTS)
+    prompt, report = steps.compose(backends, config, caption, "LLM merge", 120)
+    assert prompt.strip() and report["mode"] == "LLM merge" and "\x00" not in prompt

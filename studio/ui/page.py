@@ -154,7 +154,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         with gr.Row():
             with gr.Column(scale=1):
                 reference = gr.File(label="Reference clip (mp4, mov, webm, mkv)", file_types=VIDEO_TYPES,
-                                    type="filepath", elem_id="reference-upload")
+                                    type="filepath", height=120, elem_id="reference-upload")
                 shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
                                    info="Detected shots; picking one sets the trim range.")
                 with gr.Row():
@@ -174,9 +174,9 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                                  scale=2, elem_id="preset-choice")
             load_preset = gr.Button("Load preset", scale=1)
             import_file = gr.File(label="Import caption JSON (studio or CHAI record)", file_types=[".json"],
-                                  type="filepath", scale=2, elem_id="import-caption")
+                                  type="filepath", scale=2, height=110, elem_id="import-caption")
             export_button = gr.Button("Export JSON", scale=1)
-            export_file = gr.File(label="Exported caption", interactive=False, scale=2)
+            export_file = gr.File(label="Exported caption", interactive=False, scale=2, height=110)
         status = gr.Markdown("", elem_id="status")
 
         texts, badges, histories, critiques, panels = [], [], [], [], []
@@ -239,6 +239,10 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # ---------------------------------------------------------------- 4. Generate
         gr.Markdown("## 4 · Generate")
+        if not config.finetuned and not config.tiny:
+            gr.Markdown("No CHAI-finetuned weights are set, so *Generate side by side* will refuse to run. Start "
+                        "with `--finetuned PATH` (or `CHAI_STUDIO_FINETUNED=PATH`): a diffusers folder, a transformer "
+                        "`.safetensors` or a LoRA. Everything above works without it.", elem_id="finetuned-missing")
         defaults = steps.generation_defaults(backends, "ti2v-5b", load=False)
         with gr.Row():
             with gr.Column():

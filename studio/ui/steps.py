@@ -257,8 +257,12 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
     if mode == "LLM merge":
         captioner = backends.captioner()
 
+        # Tiny checkpoints write noise: cap the merge at the captioner's own (tiny) token budget so a
+        # wiring check takes seconds, not the real merge's long budget.
+        limit = getattr(captioner, "max_new_tokens", None) if config.tiny else None
+
         def merger(caption: StructuredCaption) -> str:
-            return actions.clean_model_text(captioner.merge(caption, max_words))
+            return actions.clean_model_text(captioner.merge(caption, max_words, max_new_tokens=limit))
     return actions.compose_prompt(caption.to_dict(), actions.texts_of(caption), mode, max_words,
                                   tokenizer=backends.loaded_tokenizer(), merger=merger,
                                   max_chars=config.max_aspect_chars)
