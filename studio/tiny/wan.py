@@ -73,16 +73,17 @@ def _tiny_tokenizer():
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
 
 
-def _tiny_text_encoder(seed: int):
+TINY_TEXT_ENCODER = dict(vocab_size=320, d_model=TEXT_DIM, d_kv=8, d_ff=48, num_layers=2, num_heads=4,
+                         relative_attention_num_buckets=8, relative_attention_max_distance=32)
+
+
+def _tiny_text_encoder(seed: int, shape: dict | None = None):
     import torch
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(seed)
-    config = UMT5Config(
-        vocab_size=320, d_model=TEXT_DIM, d_kv=8, d_ff=48, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, relative_attention_max_distance=32,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False, pad_token_id=0, eos_token_id=1,
-    )
+    config = UMT5Config(**(shape or TINY_TEXT_ENCODER), feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                        pad_token_id=0, eos_token_id=1)
     return UMT5EncoderModel(config).eval()
 
 
@@ -113,15 +114,18 @@ def _check_vocab(tokenizer, text_encoder) -> None:
         raise AssertionError(f"tiny tokenizer has {len(tokenizer)} tokens, encoder only {text_encoder.config.vocab_size}")
 
 
-def build_tiny_wan_ti2v(folder: Path) -> None:
+def build_tiny_wan_ti2v(folder: Path, text_encoder: dict | None = None, transformer: dict | None = None,
+                        vae: dict | None = None) -> None:
+    """The tiny TI2V folder; the shape arguments let the benchmark build a medium-size one."""
     from diffusers import UniPCMultistepScheduler, WanPipeline
 
     tokenizer = _tiny_tokenizer()
-    text_encoder = _tiny_text_encoder(seed=0)
-    _check_vocab(tokenizer, text_encoder)
+    encoder = _tiny_text_encoder(seed=0, shape=text_encoder)
+    _check_vocab(tokenizer, encoder)
     pipe = WanPipeline(
-        tokenizer=tokenizer, text_encoder=text_encoder, vae=_tiny_vae(TI2V_VAE, seed=1),
-        scheduler=UniPCMultistepScheduler(**SCHEDULER), transformer=_tiny_transformer(TI2V_TRANSFORMER, seed=2),
+        tokenizer=tokenizer, text_encoder=encoder, vae=_tiny_vae(vae or TI2V_VAE, seed=1),
+        scheduler=UniPCMultistepScheduler(**SCHEDULER),
+        transformer=_tiny_transformer(transformer or TI2V_TRANSFORMER, seed=2),
         transformer_2=None, boundary_ratio=None, expand_timesteps=True,
     )
     pipe.save_pretrained(folder)
@@ -143,19 +147,19 @@ def build_tiny_wan_a14b(folder: Path) -> None:
     pipe.save_pretrained(folder)
 
 
-def build_tiny_finetuned_transformer(folder: Path) -> None:
+def build_tiny_finetuned_transformer(folder: Path, transformer: dict | None = None) -> None:
     """A diffusers folder with only `transformer/` (a full finetune of the tiny TI2V transformer)."""
-    _tiny_transformer(TI2V_TRANSFORMER, seed=12).save_pretrained(Path(folder) / "transformer")
+    _tiny_transformer(transformer or TI2V_TRANSFORMER, seed=12).save_pretrained(Path(folder) / "transformer")
 
 
-def _save_tiny_lora(folder: Path, shape: dict, seed: int) -> None:
+def _save_tiny_lora(folder: Path, shape: dict, seed: int, rank: int = 4) -> None:
     import torch
     from diffusers import WanPipeline
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
     transformer = _tiny_transformer(shape, seed=seed)
-    transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=LORA_TARGETS, init_lora_weights=True))
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=LORA_TARGETS, init_lora_weights=True))
     # peft initialises B to zero (a no-op adapter); give both factors weights so the finetune shows.
     torch.manual_seed(seed + 100)
     with torch.no_grad():
@@ -168,8 +172,8 @@ def _save_tiny_lora(folder: Path, shape: dict, seed: int) -> None:
     )
 
 
-def build_tiny_finetuned_lora(folder: Path) -> None:
-    _save_tiny_lora(folder, TI2V_TRANSFORMER, seed=22)
+def build_tiny_finetuned_lora(folder: Path, transformer: dict | None = None, rank: int = 4) -> None:
+    _save_tiny_lora(folder, transformer or TI2V_TRANSFORMER, seed=22, rank=rank)
 
 
 def build_tiny_finetuned_lora_a14b(folder: Path) -> None:
