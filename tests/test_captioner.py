@@ -245,3 +245,13 @@ def test_templates_are_checked_and_editable(tmp_path):
 
 def test_attention_choice_on_cpu():
     assert captioner_model._best_attention("cpu") == "sdpa"
+
+
+def test_from_config_uses_the_tiny_checkpoint_in_tiny_mode(tiny_captioner_dir, clip):
+    config = StudioConfig(tiny=True, tiny_dir=tiny_captioner_dir.parent, device="cpu", captioner="ignored/in-tiny-mode")
+    captioner = Captioner.from_config(config)
+    assert captioner.model_id == str(tiny_captioner_dir)
+    assert captioner.model.dtype.is_floating_point and str(captioner.model.dtype) == "torch.float32"
+    # Two-stage on its own: Motion still gets a Subject caption to lean on, written but not returned.
+    assert list(captioner.caption(clip, ["Motion"], two_stage=True, max_new_tokens=4)) == ["Motion"]
+    captioner.unload()
