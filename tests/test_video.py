@@ -159,3 +159,14 @@ def test_seek_plan_follows_keyframe_spacing():
     assert plan[0] and sum(plan) == 10  # a seek at each keyframe the samples cross, else decode on
     sparse_keys = (0.0, 10.0)
     assert _plan_seeks(samples, sparse_keys, 1 / 30) == [True] + [False] * 19
+
+
+def test_a_stream_that_ends_early_is_sampled_with_a_warning(media):
+    # Matroska writes its duration up front, so a cut-off file still claims its full length.
+    whole = write_clip(media["root"] / "long.mkv", seconds=4.0)
+    cut_off = truncate(whole, media["root"] / "cut-off.mkv", keep=0.5)
+    assert probe(cut_off).duration == pytest.approx(4.0, abs=0.05)
+    clip = sample_clip(cut_off, check_cuts=False)
+    assert len(clip.frames) == 8
+    assert len(clip.warnings) == 1 and "may be truncated" in clip.warnings[0]
+    assert sample_clip(whole, check_cuts=False).warnings == []

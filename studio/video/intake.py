@@ -163,8 +163,9 @@ def probe(path: str | Path, max_seconds: float | None = 60.0) -> ClipInfo:
         stream = _video_stream(container, path)
         tb = float(stream.time_base) if stream.time_base else 0.0
         entries = [(e.timestamp, e.is_keyframe, e.pos, e.size) for e in stream.index_entries]
-        if entries:
-            last_end = max(pos + size for _, _, pos, size in entries if pos >= 0) if any(e[2] >= 0 for e in entries) else 0
+        ends = [pos + size for _, _, pos, size in entries if pos >= 0]
+        if ends:
+            last_end = max(ends)
             if last_end > path.stat().st_size:
                 raise InputError(f"{path.name} is truncated: its index points past the end of the file "
                                  f"({last_end} > {path.stat().st_size} bytes). Copy or export it again", FIELD)
@@ -332,8 +333,11 @@ def sample_clip(path: str | Path, start: float | None = None, end: float | None 
     lo, hi = resolve_range(info, start, end)
     times = sample_times(lo, hi, fps)
     size = _target_size(info, len(times), max_pixels)
-    frames, used = _decode_frames(info, [info.start_time + t for t in times], size, strategy)
+    frames, used, last_time = _decode_frames(info, [info.start_time + t for t in times], size, strategy)
     warnings = []
+    if last_time is not None and last_time - info.start_time < hi - 1.0:
+        warnings.append(f"the video stops at {last_time - info.start_time:.2f} s although the file says "
+                        f"{info.duration:.2f} s; it may be truncated, so the last frames repeat")
     if check_cuts:
         shots = shots if shots is not None else detect_shots(path, info=info)
         inside = [s.start for s in shots if lo + 0.05 < s.start < hi - 0.05]
@@ -368,7 +372,9 @@ def _plan_seeks(targets: list[float], keyframes: tuple[float, ...], frame_period
 
 
 def _decode_frames(info: ClipInfo, targets: list[float], size: tuple[int, int],
-                   strategy: str = "auto") -> tuple[list, str]:
+                   strategy: str = "auto") -> tuple[list, str, float | None]:
+    """Decode the frames shown at `targets`; also returns the time of the last frame decoded when
+    the stream ended before a target (None when every target was reached)."""
     import av
 
     frame_period = 1.0 / info.fps
@@ -382,6 +388,7 @@ def _decode_frames(info: ClipInfo, targets: list[float], size: tuple[int, int],
     used = "seek" if sum(plan) > 1 else "sequential"
     width, height = size
     images = []
+    ended_at = None
     path = Path(info.path)
     with _open(path) as container:
         stream = container.streams.video[0]
@@ -407,6 +414,7 @@ def _decode_frames(info: ClipInfo, targets: list[float], size: tuple[int, int],
                         found = frame
                         break
                 if found is None:  # past the last frame: repeat the last one we have
+                    ended_at = current.time if current is not None and current.time is not None else ended_at
                     if current is None:
                         raise InputError(f"{path.name}: no frame could be decoded near {t:.2f} s", FIELD)
                     frames = iter(())
@@ -414,7 +422,7 @@ def _decode_frames(info: ClipInfo, targets: list[float], size: tuple[int, int],
         except av.error.FFmpegError as exc:
             raise InputError(f"{path.name} could not be decoded ({_ffmpeg_reason(exc)}); the file is corrupt or "
                              "truncated. Export it again", FIELD) from None
-    return images, used
+    return images, used, ended_at
 
 
 def _convert(frame, width: int, height: int, rotation: int):
@@ -435,5 +443,5 @@ def first_frame(path: str | Path, at: float = 0.0, max_seconds: float | None = N
     info = info or probe(path, max_seconds)
     if not (isinstance(at, (int, float)) and 0 <= at < info.duration):
         raise InputError(f"must be between 0 and {info.duration:.2f} s, got {at!r}", "at")
-    images, _ = _decode_frames(info, [info.start_time + at + 0.5 / info.fps], (info.coded_width, info.coded_height))
+    images, _, _ = _decode_frames(info, [info.start_time + at + 0.5 / info.fps], (info.coded_width, info.coded_height))
     return images[0]
