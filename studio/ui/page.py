@@ -162,7 +162,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                     end = gr.Number(label="End (s)", value=0.0, minimum=0, precision=2)
                 two_stage = gr.Checkbox(label="Two-stage captioning (describe, then structure)", value=False)
                 caption_button = gr.Button("Caption", variant="primary", elem_id="caption-button")
-                reference_info = gr.Markdown("", elem_id="reference-info")
+                reference_info = gr.Markdown("", label="reference summary", elem_id="reference-info")
             with gr.Column(scale=1):
                 preview = gr.Video(label="Preview", interactive=False, height=300, elem_id="reference-preview")
                 start_frame = gr.Image(label="Frame at start", interactive=False, type="filepath", height=180)
@@ -177,7 +177,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                                   type="filepath", scale=2, height=110, elem_id="import-caption")
             export_button = gr.Button("Export JSON", scale=1)
             export_file = gr.File(label="Exported caption", interactive=False, scale=2, height=110)
-        status = gr.Markdown("", elem_id="status")
+        status = gr.Markdown("", label="status", elem_id="status")
 
         texts, badges, histories, critiques, panels = [], [], [], [], []
         for aspect in ASPECTS:
@@ -189,12 +189,12 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                                           max_length=max_chars, elem_id=f"text-{key}")
                     with gr.Column(scale=2):
                         with gr.Row():
-                            badge = gr.Markdown("Reward: not scored", elem_classes=["reward-badge"],
+                            badge = gr.Markdown("Reward: not scored", label=f"{key} reward", elem_classes=["reward-badge"],
                                                 elem_id=f"reward-{key}")
                             score = gr.Button("Score", size="sm", elem_id=f"score-{key}")
                         picker = gr.Dropdown(label=f"{aspect} primitive", choices=steps.safe_primitive_choices(
                             backends, aspect), value=None, interactive=True, elem_id=f"picker-{key}")
-                        definition = gr.Markdown("")
+                        definition = gr.Markdown("", label=f"{key} primitive definition")
                         apply = gr.Button("Insert / replace in text", size="sm", elem_id=f"apply-{key}")
                 with gr.Row():
                     critique = gr.Textbox(label=f"{aspect} critique", lines=2, scale=3, elem_id=f"critique-{key}",
@@ -204,7 +204,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                         revise = gr.Button("Revise", size="sm", variant="secondary", elem_id=f"revise-{key}")
                         undo = gr.Button("Undo", size="sm", elem_id=f"undo-{key}")
                 with gr.Accordion(f"{aspect} revision history", open=False):
-                    history = gr.Markdown("_No revisions yet._", elem_id=f"history-{key}")
+                    history = gr.Markdown("_No revisions yet._", label=f"{key} history", elem_id=f"history-{key}")
                 with gr.Accordion(f"{aspect} glossary", open=False):
                     gr.Markdown(steps.safe_glossary(backends, aspect))
             texts.append(text)
@@ -234,8 +234,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
             max_words = gr.Slider(20, 320, value=config.prompt_words, step=10, label="Word budget")
             compose_button = gr.Button("Compose prompt", variant="primary", elem_id="compose-button")
         prompt = gr.Textbox(label="Prompt (editable)", lines=6, max_lines=20, elem_id="prompt")
-        meter = gr.Markdown(actions.prompt_meter(""), elem_id="prompt-meter")
-        compose_report = gr.Markdown("", elem_id="compose-report")
+        meter = gr.Markdown(actions.prompt_meter(""), label="prompt meter", elem_id="prompt-meter")
+        compose_report = gr.Markdown("", label="compose report", elem_id="compose-report")
 
         # ---------------------------------------------------------------- 4. Generate
         gr.Markdown("## 4 · Generate")
@@ -273,11 +273,11 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
             with gr.Column(min_width=240):
                 finetuned_video = gr.Video(label="CHAI-finetuned Wan2.2", interactive=False, height=360,
                                            elem_id="video-finetuned", loop=True)
-                finetuned_progress = gr.Markdown("", elem_id="progress-finetuned")
+                finetuned_progress = gr.Markdown("", label="finetuned progress", elem_id="progress-finetuned")
             with gr.Column(min_width=240):
                 baseline_video = gr.Video(label="Zero-shot Wan2.2", interactive=False, height=360,
                                           elem_id="video-zeroshot", loop=True)
-                baseline_progress = gr.Markdown("", elem_id="progress-zeroshot")
+                baseline_progress = gr.Markdown("", label="zero-shot progress", elem_id="progress-zeroshot")
         downloads = gr.File(label="Downloads: side_by_side.mp4 and run.json", file_count="multiple",
                             interactive=False, elem_id="downloads")
 
