@@ -79,10 +79,11 @@ def main() -> int:
             print(f"\nkeyframe every {keyframe_seconds} s ({path.stat().st_size / 1e6:.1f} MB, written in "
                   f"{time.perf_counter() - start:.0f} s)")
             runs = {
-                "decode every frame": lambda: decode_everything(path, 2.0),
-                "sample_clip (auto)": lambda: sample_clip(path, fps=2.0, check_cuts=False, max_seconds=None).frames,
-                "always seek": lambda: sample_clip(path, fps=2.0, check_cuts=False, max_seconds=None,
-                                                   strategy="seek").frames,
+                "decode every frame": lambda path=path: decode_everything(path, 2.0),
+                "sample_clip (auto)": lambda path=path: sample_clip(path, fps=2.0, check_cuts=False,
+                                                                    max_seconds=None).frames,
+                "always seek": lambda path=path: sample_clip(path, fps=2.0, check_cuts=False, max_seconds=None,
+                                                             strategy="seek").frames,
             }
             times = {name: [] for name in runs}
             frames = {}

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 HELP = "Caption a reference clip aspect by aspect with the CHAI captioner (StructuredCaption JSON)."
