@@ -77,3 +77,19 @@ def test_llm_merge_writes_a_prompt_with_the_captioner(tiny):
     caption = actions.apply_edits(actions.empty_state(), TEXTS)
     prompt, report = steps.compose(backends, config, caption, "LLM merge", 120)
     assert prompt.strip() and report["mode"] == "LLM merge" and "\x00" not in prompt
+
+
+def test_generation_can_start_from_the_reference_frame(tiny, reference_clip):
+    config, backends = tiny
+    caption = actions.apply_edits(actions.empty_state(), TEXTS)
+    events = list(steps.generate(backends, config, "A dog runs.", "ti2v-5b", 0.3, "64x64", 2, 5.0, 5.0, 5, False, "",
+                                 True, reference_clip, 1.0, caption, threading.Event()))
+    result = events[-1].result
+    assert events[-1].done and result.seed == 5
+    assert (result.run_dir / "start_image.png").is_file()
+    assert result.finetuned_video.is_file() and result.side_by_side_video.is_file()
+    items, dirs = steps.history_items(config.output_dir)
+    assert dirs == [str(result.run_dir)] and items[0][0].endswith("side_by_side.png")
+    view = steps.reload_run(result.run_dir)
+    assert actions.texts_of(view.caption) == TEXTS and view.settings["seed"] == 5
+    assert view.finetuned_video.endswith("finetuned.mp4") and view.downloads[0].endswith("side_by_side.mp4")

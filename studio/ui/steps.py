@@ -357,10 +357,11 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     settings = module.GenerationSettings.from_user(
         _presets_module().get_preset(preset), duration=seconds, width=width, height=height, steps=num_steps,
         guidance=guidance, shift=shift, seed=used_seed, negative_prompt=(negative or "").strip() or None)
-    image = None
+    image, image_source = None, None
     if use_first_frame:
         path = actions.check_upload(reference, config.max_upload_mb)
         image = backends.video().first_frame(path, float(start or 0.0), max_seconds=None)
+        image_source = f"{path.name} at {float(start or 0.0):.2f} s"
     generator = backends.generator(preset)
     backends.remember_generator(preset, generator)
 
@@ -376,7 +377,8 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     def work() -> None:
         try:
             outcome["result"] = generator.generate(prompt, settings, caption=caption, image=image, on_step=on_step,
-                                                   cancel=cancel, out_dir=config.output_dir)
+                                                   cancel=cancel, out_dir=config.output_dir,
+                                                   image_source=image_source)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             outcome["error"] = exc
         finally:
