@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import random
 import threading
-from pathlib import Path
 
 import pytest
 
-from studio.caption.structured import ASPECTS, StructuredCaption
 from studio.config import StudioConfig
 from studio.errors import InputError, ModelLoadError, StudioError
 from studio.ui import actions, steps

@@ -5,9 +5,10 @@ values in and out. A `StudioError` from a step becomes a `gr.Error` message; bec
 event returns no outputs, the page keeps every caption, prompt, setting and run it had.
 """
 
+import atexit
 import functools
 import logging
-import queue
+import shutil
 import tempfile
 import threading
 import traceback
@@ -134,7 +135,10 @@ def _report(exc: BaseException) -> None:
 def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blocks:
     """Build the whole page. Nothing here loads a model; models load on first use."""
     backends = backends or Backends(config)
+    # Exports and still frames are written here; Gradio copies what it serves into its own cache
+    # (cleaned by delete_cache), so this folder only needs to live as long as the process.
     work_dir = Path(tempfile.mkdtemp(prefix="chai-studio-ui-"))
+    atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     cancel_events: dict[str, threading.Event] = {}
     max_chars = config.max_aspect_chars
 
@@ -285,7 +289,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         gr.Markdown("## 5 · History")
         with gr.Row():
             refresh_history = gr.Button("Refresh", size="sm", scale=0)
-            history_info = gr.Markdown("Click a run to reload its caption, prompt and settings.")
+            gr.Markdown("Click a run to reload its caption, prompt and settings.")
         gallery = gr.Gallery(label="Past runs", columns=4, height=260, allow_preview=False, fit_columns=False,
                              object_fit="contain", elem_id="history")
 

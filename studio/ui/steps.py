@@ -19,7 +19,7 @@ from ..caption.structured import ASPECTS, StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError, ModelLoadError, StudioError
 from . import actions
-from .backends import Backends, BackendUnavailable
+from .backends import Backends
 from .zerogpu import generation_seconds
 
 DEFAULT_PRESETS = ("TI2V-5B", "A14B")
@@ -261,8 +261,10 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
         # wiring check takes seconds, not the real merge's long budget.
         limit = getattr(captioner, "max_new_tokens", None) if config.tiny else None
 
-        def merger(caption: StructuredCaption) -> str:
+        def llm_merge(caption: StructuredCaption) -> str:
             return actions.clean_model_text(captioner.merge(caption, max_words, max_new_tokens=limit))
+
+        merger = llm_merge
     return actions.compose_prompt(caption.to_dict(), actions.texts_of(caption), mode, max_words,
                                   tokenizer=backends.loaded_tokenizer(), merger=merger,
                                   max_chars=config.max_aspect_chars)
