@@ -93,3 +93,13 @@ def test_generation_can_start_from_the_reference_frame(tiny, reference_clip):
     view = steps.reload_run(result.run_dir)
     assert actions.texts_of(view.caption) == TEXTS and view.settings["seed"] == 5
     assert view.finetuned_video.endswith("finetuned.mp4") and view.downloads[0].endswith("side_by_side.mp4")
+
+
+def test_compose_counts_tokens_with_the_baseline_tokenizer(tiny):
+    config, backends = tiny
+    caption = actions.apply_edits(actions.empty_state(), TEXTS)
+    prompt, report = steps.compose(backends, config, caption, "Extractive", 120)
+    assert report["tokens_estimated"] is False
+    exact = len(backends.loaded_tokenizer()(prompt)["input_ids"])
+    assert report["tokens"] == exact
+    assert f"{exact} / 512 tokens" in actions.prompt_meter(prompt, backends.loaded_tokenizer())

@@ -58,6 +58,8 @@ class Backends:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _generators: dict[str, Any] = field(default_factory=dict, repr=False)
     _vocabulary: Any = None
+    _tokenizer: Any = None
+    _tokenizer_failed: bool = False
 
     # -- vocabulary and presets (no model) -------------------------------------------------------
     def vocabulary(self) -> Any:
@@ -97,12 +99,26 @@ class Backends:
                         self.config.baseline, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
 
     def loaded_tokenizer(self) -> Any:
-        """The umT5 tokenizer of a generator that is already loaded, else None (never loads one)."""
+        """The umT5 tokenizer if one is loaded (alone or in a generator), else None; never loads."""
         for generator in list(self._generators.values()):
             tokenizer = getattr(generator, "tokenizer", None)
             if tokenizer is not None:
                 return tokenizer
-        return None
+        return self._tokenizer
+
+    def tokenizer(self) -> Any:
+        """The baseline's tokenizer for exact token counts, loaded once; None when it cannot be
+        loaded (the meter then estimates). A failure is not retried: an offline hub id would
+        otherwise stall every compose."""
+        loaded = self.loaded_tokenizer()
+        if loaded is not None or self._tokenizer_failed:
+            return loaded
+        try:
+            module = import_backend("studio.generation", "Token counting", ("load_tokenizer",))
+            self._tokenizer = module.load_tokenizer(self.config)
+        except StudioError:
+            self._tokenizer_failed = True
+        return self._tokenizer
 
     def remember_generator(self, preset: str, generator: Any) -> None:
         self._generators[preset] = generator

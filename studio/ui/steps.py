@@ -266,7 +266,7 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
 
         merger = llm_merge
     return actions.compose_prompt(caption.to_dict(), actions.texts_of(caption), mode, max_words,
-                                  tokenizer=backends.loaded_tokenizer(), merger=merger,
+                                  tokenizer=backends.tokenizer(), merger=merger,
                                   max_chars=config.max_aspect_chars)
 
 
