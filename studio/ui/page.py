@@ -164,7 +164,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                 with gr.Row():
                     start = gr.Number(label="Start (s)", value=0.0, minimum=0, precision=2)
                     end = gr.Number(label="End (s)", value=0.0, minimum=0, precision=2)
-                two_stage = gr.Checkbox(label="Two-stage captioning (describe, then structure)", value=False)
+                two_stage = gr.Checkbox(label="Two-stage captioning (CHAI order: Subject, Scene, Camera first; then Motion and Spatial given them)", value=False)
                 caption_button = gr.Button("Caption", variant="primary", elem_id="caption-button")
                 reference_info = gr.Markdown("", label="reference summary", elem_id="reference-info")
             with gr.Column(scale=1):
