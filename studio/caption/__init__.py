@@ -1,6 +1,6 @@
 """The structured CHAI caption and its vocabulary of primitives."""
 
-from .structured import ASPECTS, AspectCaption, Provenance, Revision, StructuredCaption
+from .structured import ASPECTS, AspectCaption, Provenance, Revision, StructuredCaption, aspect_name
 from .vocabulary import (
     AspectInfo,
     Primitive,
@@ -14,7 +14,7 @@ from .vocabulary import (
 )
 
 __all__ = [
-    "ASPECTS", "AspectCaption", "Provenance", "Revision", "StructuredCaption",
+    "ASPECTS", "AspectCaption", "Provenance", "Revision", "StructuredCaption", "aspect_name",
     "AspectInfo", "Primitive", "PrimitiveGroup", "SubAspect", "Vocabulary",
     "apply_primitive", "load_vocabulary", "remove_primitive", "validate_primitives",
 ]

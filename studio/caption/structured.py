@@ -76,7 +76,7 @@ class StructuredCaption:
 
     # -- access ---------------------------------------------------------------------------------
     def __getitem__(self, aspect: str) -> AspectCaption:
-        return self.aspects[_aspect_name(aspect)]
+        return self.aspects[aspect_name(aspect)]
 
     def texts(self) -> dict[str, str]:
         return {a: self.aspects[a].text for a in ASPECTS}
@@ -85,12 +85,12 @@ class StructuredCaption:
         return not any(self.aspects[a].text.strip() for a in ASPECTS)
 
     def set_text(self, aspect: str, text: str, max_chars: int = MAX_ASPECT_CHARS) -> None:
-        aspect = _aspect_name(aspect)
+        aspect = aspect_name(aspect)
         self.aspects[aspect].text = _check_text(text, f"aspects.{aspect}.text", max_chars)
 
     def record_revision(self, aspect: str, critique: str, after: str, source: str = "user") -> None:
         """Apply a revision and keep what it replaced, so it can be undone."""
-        aspect = _aspect_name(aspect)
+        aspect = aspect_name(aspect)
         entry = self.aspects[aspect]
         after = _check_text(after, f"aspects.{aspect}.text", MAX_ASPECT_CHARS)
         entry.history.append(Revision(before=entry.text, critique=critique, after=after, source=source))
@@ -99,7 +99,7 @@ class StructuredCaption:
 
     def undo(self, aspect: str) -> bool:
         """Restore the text before the last revision. Returns False when there is nothing to undo."""
-        entry = self.aspects[_aspect_name(aspect)]
+        entry = self.aspects[aspect_name(aspect)]
         if not entry.history:
             return False
         entry.text = entry.history.pop().before
@@ -183,7 +183,7 @@ class StructuredCaption:
         _reject_unknown_aspects(aspects, "aspects.")
         caption = cls(title=_optional_str(data.get("title"), "title") or "")
         for key, value in aspects.items():
-            aspect, where = _aspect_name(key), f"aspects.{key}"
+            aspect, where = aspect_name(key), f"aspects.{key}"
             if isinstance(value, str):  # shorthand: {"aspects": {"Camera": "text"}}
                 value = {"text": value}
             if not isinstance(value, Mapping):
@@ -225,7 +225,8 @@ class StructuredCaption:
 _ASPECT_LOOKUP = {a.lower(): a for a in ASPECTS}
 
 
-def _aspect_name(key: Any) -> str:
+def aspect_name(key: Any) -> str:
+    """The canonical aspect name for `key` in any letter case; InputError for anything else."""
     name = _ASPECT_LOOKUP.get(str(key).strip().lower()) if isinstance(key, str) else None
     if name is None:
         raise InputError(f"unknown aspect {key!r}; the aspects are {', '.join(ASPECTS)}", "aspect")
@@ -240,7 +241,7 @@ def _reject_unknown_aspects(data: Mapping[str, Any], where: str) -> None:
 
 def _aspect_texts(data: Mapping[str, Any], where: str, max_chars: int) -> dict[str, str]:
     _reject_unknown_aspects(data, where)
-    texts = {_aspect_name(k): _check_text(v, f"{where}{k}", max_chars) for k, v in data.items()}
+    texts = {aspect_name(k): _check_text(v, f"{where}{k}", max_chars) for k, v in data.items()}
     if not any(t.strip() for t in texts.values()):
         raise InputError(f"no aspect text found; expected keys among {', '.join(ASPECTS)}", where.rstrip(".") or "caption")
     return texts

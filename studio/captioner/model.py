@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..caption.structured import ASPECTS, StructuredCaption, _aspect_name
+from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
 from ..errors import InputError, ModelLoadError, StudioError
 from .prompts import PromptTemplates, says_no_change
 
@@ -191,7 +191,7 @@ class Captioner:
                  on_text: OnText | None = None) -> str:
         """The model's critique of one aspect caption; it says "No changes needed." when none are."""
         self._require()
-        aspect, caption = _aspect_name(aspect), _text(caption, "caption")
+        aspect, caption = aspect_name(aspect), _text(caption, "caption")
         prompt = self.templates.render("critique", aspect=aspect, caption=caption)
         return self._generate(_as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0]
 
@@ -202,7 +202,7 @@ class Captioner:
         caption unchanged without a model call. With `structured`, the revision is recorded in that
         caption's history (source "model") so it can be undone."""
         self._require()
-        aspect, caption, critique = _aspect_name(aspect), _text(caption, "caption"), _text(critique, "critique")
+        aspect, caption, critique = aspect_name(aspect), _text(caption, "caption"), _text(critique, "critique")
         if says_no_change(critique):
             return caption
         prompt = self.templates.render("revise", aspect=aspect, caption=caption, critique=critique)
@@ -225,7 +225,7 @@ class Captioner:
         import torch
 
         self._require()
-        aspect = _aspect_name(aspect)
+        aspect = aspect_name(aspect)
         if not captions:
             return []
         prompts = [self.templates.render("reward", aspect=aspect, caption=_text(c, "caption")) for c in captions]
@@ -245,7 +245,7 @@ class Captioner:
         import torch
 
         self._require()
-        aspect = _aspect_name(aspect)
+        aspect = aspect_name(aspect)
         if not isinstance(n, int) or not 1 <= n <= 16:
             raise InputError(f"must be a whole number from 1 to 16, got {n!r}", "n")
         if not 0 < temperature <= 2:
@@ -427,7 +427,7 @@ def _aspect_list(aspects: Sequence[str]) -> list[str]:
         aspects = [aspects]
     names = []
     for aspect in aspects:
-        name = _aspect_name(aspect)
+        name = aspect_name(aspect)
         if name not in names:
             names.append(name)
     if not names:

@@ -17,11 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def selected_aspects(args: argparse.Namespace, caption) -> list[str]:
-    from ..caption.structured import ASPECTS, _aspect_name
+    from ..caption.structured import ASPECTS, aspect_name
     from ..errors import InputError
 
     if args.aspect:
-        names = [_aspect_name(a) for a in args.aspect]
+        names = [aspect_name(a) for a in args.aspect]
     else:
         names = [a for a in ASPECTS if caption[a].text.strip()]
     for name in names:
