@@ -14,7 +14,7 @@ from studio.config import StudioConfig
 from studio.errors import InputError
 from studio.generation import (
     PRESETS, Cancelled, GenerationSettings, SideBySideGenerator, get_generator, list_runs, load_run,
-    load_run_from_video, unload_generator,
+    load_run_from_video, load_tokenizer, unload_generator,
 )
 from studio.generation.outputs import BASELINE_LABEL, FINETUNED_LABEL
 from studio.tiny import build_tiny_models
@@ -222,6 +222,15 @@ def test_get_generator_is_shared_and_updates_lora_scale(tiny):
         assert first is second and second.lora_scale == 0.5
     finally:
         unload_generator()
+
+
+def test_tiny_mode_uses_the_tiny_checkpoints_and_tokenizer(tiny):
+    config = StudioConfig(tiny=True, tiny_dir=tiny["wan-ti2v"].parent, device="cpu")
+    tokenizer = load_tokenizer(config)
+    assert tokenizer("a man walks").input_ids == tokenizer("a man walks").input_ids[:3] + [tokenizer.eos_token_id]
+    generator = SideBySideGenerator.from_config(config, "ti2v-5b")
+    assert generator.finetune.kind == "lora" and generator.finetune.location.endswith("finetuned-lora")
+    assert len(tokenizer) == len(generator.tokenizer)
 
 
 def test_labels_are_the_required_ones():

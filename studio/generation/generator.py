@@ -154,6 +154,8 @@ class SideBySideGenerator:
             baseline, finetuned = _tiny_locations(config, preset, finetuned)
         source = ft.classify_finetuned(finetuned)  # cheap path checks before loading anything
         device, dtype = config.resolved_device(), config.resolved_dtype()
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
         attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
         if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
             raise InputError(f"{baseline} does not exist", "baseline")
@@ -538,6 +540,19 @@ def _tiny_locations(config: StudioConfig, preset: Preset, finetuned: str) -> tup
     needed = [base_name] + ([] if finetuned else [lora_name])
     folders = build_tiny_models(config.tiny_dir, only=needed)
     return str(folders[base_name]), finetuned or str(folders[lora_name])
+
+
+def load_tokenizer(config: StudioConfig, preset: str | None = None):
+    """The baseline's umT5 tokenizer alone (for token counts before any model is loaded)."""
+    from transformers import AutoTokenizer
+
+    baseline = config.baseline
+    if config.tiny:
+        baseline = _tiny_locations(config, get_preset(preset or DEFAULT_PRESET), "unused")[0]
+    try:
+        return AutoTokenizer.from_pretrained(baseline, subfolder="tokenizer")
+    except Exception as exc:
+        raise ModelLoadError(f"could not load the tokenizer of baseline {baseline!r} ({exc}); check --baseline") from None
 
 
 # -- one shared generator for the UI and CLI -------------------------------------------------------
