@@ -77,6 +77,19 @@ def read_video_comment(path: str | Path) -> str | None:
         return container.metadata.get(METADATA_KEY)
 
 
+def read_first_frame(path: str | Path) -> Image.Image:
+    """The first frame of a video (e.g. the reference clip) as the TI2V-5B start image."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                return frame.to_image().convert("RGB")
+    except (av.error.FFmpegError, OSError, IndexError):
+        pass
+    raise InputError(f"{path} has no readable video frame", "image")
+
+
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
