@@ -31,26 +31,31 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from studio.config import StudioConfig  # noqa: E402
-from studio.generation import PRESETS, GenerationSettings, SideBySideGenerator, module_bytes  # noqa: E402
-from studio.tiny import wan as tiny_wan  # noqa: E402
+from studio.config import StudioConfig
+from studio.generation import (
+    PRESETS,
+    GenerationSettings,
+    SideBySideGenerator,
+    module_bytes,
+)
+from studio.tiny import wan as tiny_wan
 
 # Real sizes (for the proportions printed beside the medium model's).
-REAL_TEXT_ENCODER = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64)
-REAL_TRANSFORMER = dict(patch_size=(1, 2, 2), num_attention_heads=24, attention_head_dim=128, in_channels=48,
-                        out_channels=48, text_dim=4096, freq_dim=256, ffn_dim=14336, num_layers=30)
-REAL_VAE = dict(base_dim=160, decoder_base_dim=256, z_dim=48, in_channels=12, out_channels=12, is_residual=True,
-                patch_size=2, dim_mult=[1, 2, 4, 4], num_res_blocks=2, temperal_downsample=[False, True, True],
-                latents_mean=[0.0] * 48, latents_std=[1.0] * 48, scale_factor_spatial=16, scale_factor_temporal=4)
+REAL_TEXT_ENCODER = {"vocab_size": 256384, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64}
+REAL_TRANSFORMER = {"patch_size": (1, 2, 2), "num_attention_heads": 24, "attention_head_dim": 128, "in_channels": 48,
+                        "out_channels": 48, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 14336, "num_layers": 30}
+REAL_VAE = {"base_dim": 160, "decoder_base_dim": 256, "z_dim": 48, "in_channels": 12, "out_channels": 12, "is_residual": True,
+                "patch_size": 2, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2, "temperal_downsample": [False, True, True],
+                "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48, "scale_factor_spatial": 16, "scale_factor_temporal": 4}
 # Medium: about 1/75 of the real parameter counts, same ratios.
-MEDIUM_TEXT_ENCODER = dict(vocab_size=16384, d_model=768, d_kv=64, d_ff=1920, num_layers=9, num_heads=12,
-                           relative_attention_num_buckets=32, relative_attention_max_distance=128)
-MEDIUM_TRANSFORMER = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=64, in_channels=48,
-                          out_channels=48, text_dim=768, freq_dim=256, ffn_dim=3584, num_layers=6,
-                          cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=1024)
+MEDIUM_TEXT_ENCODER = {"vocab_size": 16384, "d_model": 768, "d_kv": 64, "d_ff": 1920, "num_layers": 9, "num_heads": 12,
+                           "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128}
+MEDIUM_TRANSFORMER = {"patch_size": (1, 2, 2), "num_attention_heads": 12, "attention_head_dim": 64, "in_channels": 48,
+                          "out_channels": 48, "text_dim": 768, "freq_dim": 256, "ffn_dim": 3584, "num_layers": 6,
+                          "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 1024}
 MEDIUM_VAE = dict(REAL_VAE, base_dim=16, decoder_base_dim=32)
 LORA_RANK = 32
 PROMPT = ("a cyclist in a yellow jacket rides along a wet harbour road at dusk while the camera tracks "

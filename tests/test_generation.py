@@ -13,8 +13,17 @@ from PIL import Image
 from studio.config import StudioConfig
 from studio.errors import InputError
 from studio.generation import (
-    PRESETS, Cancelled, GenerationSettings, SideBySideGenerator, get_generator, list_runs, load_run,
-    load_run_from_video, load_tokenizer, read_first_frame, unload_generator,
+    PRESETS,
+    Cancelled,
+    GenerationSettings,
+    SideBySideGenerator,
+    get_generator,
+    list_runs,
+    load_run,
+    load_run_from_video,
+    load_tokenizer,
+    read_first_frame,
+    unload_generator,
 )
 from studio.generation.outputs import BASELINE_LABEL, FINETUNED_LABEL
 from studio.tiny import build_tiny_models
@@ -52,7 +61,7 @@ def a14b_gen(tiny):
 
 
 def small(preset=TI2V, **overrides):
-    values = dict(frames=9, height=64, width=64, steps=3, seed=7)
+    values = {"frames": 9, "height": 64, "width": 64, "steps": 3, "seed": 7}
     values.update(overrides)
     return GenerationSettings.from_user(preset, **values)
 

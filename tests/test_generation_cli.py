@@ -23,7 +23,7 @@ def tiny_cli(tmp_path_factory):
 def studio(*args):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env = {k: v for k, v in env.items() if not k.startswith("CHAI_STUDIO_")}
-    return subprocess.run([sys.executable, "-m", "studio", "generate", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "studio", "generate", *map(str, args)], capture_output=True, check=False,
                           text=True, cwd=ROOT, env=env, timeout=300)
 
 

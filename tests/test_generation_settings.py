@@ -8,7 +8,10 @@ from studio.errors import InputError
 from studio.generation import PRESETS, GenerationSettings
 from studio.generation.finetune import classify_finetuned
 from studio.generation.hardware import (
-    GIB, choose_memory_mode, plan_placement, resolve_attention_backend,
+    GIB,
+    choose_memory_mode,
+    plan_placement,
+    resolve_attention_backend,
 )
 from studio.generation.settings import snap_frames
 

@@ -64,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("is empty", "--prompt")
     image = _load_image(args.image) if args.image else None
 
-    from ..generation import PRESETS, GenerationSettings, get_generator
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
+
+    from ..generation import PRESETS, GenerationSettings, get_generator
 
     # stderr carries the studio's own progress lines; the libraries' bars would drown them.
     diffusers_logging.disable_progress_bar()

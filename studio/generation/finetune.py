@@ -74,7 +74,7 @@ def _is_lora_file(path: Path) -> bool:
     try:
         with safe_open(str(path), framework="pt") as handle:
             keys = list(handle.keys())
-    except Exception as exc:  # a truncated or non-safetensors file
+    except Exception as exc:  # a truncated or non-safetensors file  # noqa: BLE001 - any read failure means the file is unusable
         raise InputError(f"{path} is not a readable safetensors file ({exc})", "finetuned") from None
     return any("lora" in key for key in keys)
 
@@ -117,14 +117,14 @@ def safetensors_shapes(path: Path) -> dict[str, tuple]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
-        return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+        return {k: tuple(handle.get_slice(k).get_shape()) for k in handle}
 
 
 def check_lora_fits(state_dict: dict[str, Any], transformer, what: str, baseline_name: str) -> None:
     """Every LoRA pair must target an existing Linear whose in/out features match A and B."""
     modules = dict(transformer.named_modules())
     for key, tensor in state_dict.items():
-        name = key[len("transformer."):] if key.startswith("transformer.") else key
+        name = key.removeprefix("transformer.")
         match = re.match(r"(.+)\.lora_([AB])\.weight$", name)
         if not match:
             continue
@@ -168,7 +168,7 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
                              "two experts; pass a pipeline folder with transformer/ and transformer_2/", "finetuned")
         try:
             config = WanTransformer3DModel.load_config(source.location, subfolder=subfolder)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all mean the finetune cannot be used
             if Path(source.location).exists():
                 raise InputError(f"{source.location} has no {name}/config.json for baseline {baseline_name}'s "
                                  f"{name}", "finetuned") from None
@@ -176,7 +176,7 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
         check_transformer_config(config, dict(base.config), f"{source.location} ({name})", baseline_name)
         try:
             model = WanTransformer3DModel.from_pretrained(source.location, subfolder=subfolder, dtype=dtype)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the user as a load error
             raise ModelLoadError(f"could not load finetuned {name} from {source.location!r}: {exc}") from None
         loaded.append(model.eval())
     return loaded
@@ -186,7 +186,7 @@ def read_lora(source: FinetuneSource, pipeline_class) -> dict:
     """The LoRA state dict in diffusers naming (the loader converts other trainers' formats)."""
     try:
         state_dict = pipeline_class.lora_state_dict(str(source.weight_file))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the loader raises many kinds for foreign files
         raise InputError(f"{source.location} is not a LoRA the Wan loader understands ({exc})", "finetuned") from None
     if isinstance(state_dict, tuple):
         state_dict = state_dict[0]

@@ -15,10 +15,11 @@ import gc
 import platform
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -144,7 +145,7 @@ class SideBySideGenerator:
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: StudioConfig, preset_name: str | None = None) -> "SideBySideGenerator":
+    def from_config(cls, config: StudioConfig, preset_name: str | None = None) -> SideBySideGenerator:
         """Load the baseline once and the finetuned transformer(s); refuse weights that do not fit."""
         from diffusers import AutoencoderKLWan, WanPipeline
 
@@ -165,7 +166,7 @@ class SideBySideGenerator:
             pipe = WanPipeline.from_pretrained(baseline, vae=vae, dtype=dtype)
         except StudioError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all become one load error
             raise ModelLoadError(f"could not load baseline {baseline!r} ({type(exc).__name__}: {exc}); "
                                  "check --baseline / CHAI_STUDIO_BASELINE") from None
         _check_preset(pipe, preset, baseline)
@@ -180,7 +181,7 @@ class SideBySideGenerator:
                 pipe.load_lora_weights(dict(state_dict), adapter_name=ft.ADAPTER_NAME)
                 if pipe.transformer_2 is not None:
                     pipe.load_lora_weights(dict(state_dict), adapter_name=ft.ADAPTER_NAME, load_into_transformer_2=True)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - peft raises many kinds for a bad adapter
                 raise InputError(f"LoRA {source.location} could not be applied to baseline {baseline_name}: {exc}",
                                  "finetuned") from None
             finetuned_transformers = base_transformers  # the same objects: adapter on/off per run
@@ -311,9 +312,9 @@ class SideBySideGenerator:
         transformers = self.finetuned_transformers if which == FINETUNED else self.baseline_transformers
         # A fresh scheduler per run: schedulers keep per-run state, and the shift is a setting.
         scheduler = self.scheduler_class.from_config(self.scheduler_config, flow_shift=settings.shift)
-        common = dict(tokenizer=None, text_encoder=None, vae=self.vae, scheduler=scheduler,
-                      transformer=transformers[0], transformer_2=transformers[1] if len(transformers) > 1 else None,
-                      boundary_ratio=self.preset.boundary_ratio, expand_timesteps=self.preset.expand_timesteps)
+        common = {"tokenizer": None, "text_encoder": None, "vae": self.vae, "scheduler": scheduler,
+                      "transformer": transformers[0], "transformer_2": transformers[1] if len(transformers) > 1 else None,
+                      "boundary_ratio": self.preset.boundary_ratio, "expand_timesteps": self.preset.expand_timesteps}
         pipe = self._i2v_class(**common) if image is not None else self._t2v_class(**common)
         pipe.set_progress_bar_config(disable=True)
         if self.placement.mode != "cpu":
@@ -359,13 +360,13 @@ class SideBySideGenerator:
         for transformer in self.finetuned_transformers if which == FINETUNED else self.baseline_transformers:
             if hasattr(transformer, "_reset_stateful_cache") and self.first_block_cache > 0:
                 transformer._reset_stateful_cache()
-        kwargs = dict(
-            prompt_embeds=embeds.to(device), negative_prompt_embeds=None if negative is None else negative.to(device),
-            height=settings.height, width=settings.width, num_frames=settings.num_frames,
-            num_inference_steps=settings.steps, guidance_scale=settings.guidance,
-            latents=noise.clone(), output_type="latent", callback_on_step_end=callback,
-            max_sequence_length=settings.max_sequence_length,
-        )
+        kwargs = {
+            "prompt_embeds": embeds.to(device), "negative_prompt_embeds": None if negative is None else negative.to(device),
+            "height": settings.height, "width": settings.width, "num_frames": settings.num_frames,
+            "num_inference_steps": settings.steps, "guidance_scale": settings.guidance,
+            "latents": noise.clone(), "output_type": "latent", "callback_on_step_end": callback,
+            "max_sequence_length": settings.max_sequence_length,
+        }
         if self.preset.two_experts:
             kwargs["guidance_scale_2"] = settings.guidance_2
         if image is not None:
@@ -451,7 +452,7 @@ class SideBySideGenerator:
                 def guarded(which: str) -> None:
                     try:
                         run(which)
-                    except BaseException as exc:  # re-raised in the calling thread
+                    except BaseException as exc:  # re-raised in the calling thread  # noqa: BLE001 - re-raised in the calling thread
                         errors.append(exc)
 
                 begin = time.perf_counter()
@@ -478,7 +479,7 @@ class SideBySideGenerator:
                  out_dir: str | Path | None = None, image_source: str | None = None) -> RunResult:
         """Render both videos and write a new run directory under `out_dir` (default: outputs/)."""
         started = time.perf_counter()
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        created = datetime.now(UTC).isoformat(timespec="seconds")
         pair = self.render(prompt, settings, image=image, on_step=on_step, cancel=cancel)
         begin = time.perf_counter()
         run_dir = outputs.new_run_dir(out_dir or "outputs", prompt)
@@ -551,7 +552,7 @@ def load_tokenizer(config: StudioConfig, preset: str | None = None):
         baseline = _tiny_locations(config, get_preset(preset or DEFAULT_PRESET), "unused")[0]
     try:
         return AutoTokenizer.from_pretrained(baseline, subfolder="tokenizer")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means no tokenizer
         raise ModelLoadError(f"could not load the tokenizer of baseline {baseline!r} ({exc}); check --baseline") from None
 
 

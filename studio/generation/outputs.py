@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ def new_run_dir(output_dir: str | Path, prompt: str) -> Path:
     """A fresh directory `<UTC time>-<prompt slug>[-n]`; mkdir without exist_ok never reuses one."""
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower())[:6])[:40] or "run"
     for n in range(1000):
         candidate = root / (f"{stamp}-{slug}" + (f"-{n}" if n else ""))
@@ -180,7 +180,7 @@ def load_run_from_video(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path} does not exist", "video")
     try:
         comment = read_video_comment(path)
-    except Exception:
+    except Exception:  # noqa: BLE001 - PyAV raises several kinds for non-videos
         raise InputError(f"{path} is not a readable video", "video") from None
     if not comment:
         raise InputError(f"{path} carries no studio settings (not made by the studio?)", "video")

@@ -23,7 +23,7 @@ class LatentPreviewer:
 
     @classmethod
     @torch.no_grad()
-    def fit(cls, vae, seed: int = 0) -> "LatentPreviewer":
+    def fit(cls, vae, seed: int = 0) -> LatentPreviewer:
         """Least-squares fit of normalised latents -> the pixels they came from (downsampled)."""
         generator = torch.Generator().manual_seed(seed)
         size = max(FIT_SIZE, vae.config.scale_factor_spatial * 4)

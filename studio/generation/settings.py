@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InputError
 from .presets import DEFAULT_NEGATIVE_PROMPT, Preset
@@ -47,15 +48,15 @@ class GenerationSettings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GenerationSettings":
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationSettings:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def replace(self, **changes: Any) -> "GenerationSettings":
+    def replace(self, **changes: Any) -> GenerationSettings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def defaults(cls, preset: Preset, seed: int = -1) -> "GenerationSettings":
+    def defaults(cls, preset: Preset, seed: int = -1) -> GenerationSettings:
         return cls.from_user(preset, seed=seed)
 
     @classmethod
@@ -76,7 +77,7 @@ class GenerationSettings:
         fps: Any = None,
         preview_every: Any = 0,
         size_multiple: int | None = None,
-    ) -> "GenerationSettings":
+    ) -> GenerationSettings:
         """Convert user values (numbers or strings; None = preset default) into checked settings.
 
         `duration` (seconds) and `frames` are alternatives; frames snap to the nearest 4k+1.
@@ -146,7 +147,7 @@ def snap_frames(count: float) -> int:
 def snap_size(value: int, multiple: int, max_side: int, field: str) -> int:
     if value <= 0:
         raise InputError(f"must be a positive number of pixels, got {value}", field)
-    snapped = int(round(value / multiple)) * multiple
+    snapped = round(value / multiple) * multiple
     if snapped < multiple:
         raise InputError(f"must be at least {multiple} pixels (the model works in blocks of {multiple}), got {value}",
                          field)

@@ -21,43 +21,31 @@ from pathlib import Path
 
 # Sizes: small enough that a 2-step, 9-frame, 64x64 generation takes well under a second on CPU.
 TEXT_DIM = 32
-TI2V_TRANSFORMER = dict(
-    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=48, out_channels=48,
-    text_dim=TEXT_DIM, freq_dim=32, ffn_dim=48, num_layers=2, cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
-)
+TI2V_TRANSFORMER = {
+    "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 48, "out_channels": 48,
+    "text_dim": TEXT_DIM, "freq_dim": 32, "ffn_dim": 48, "num_layers": 2, "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32,
+}
 # The A14B experts get another width, so a LoRA for one family cannot load into the other.
-A14B_TRANSFORMER = dict(
-    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16, out_channels=16,
-    text_dim=TEXT_DIM, freq_dim=32, ffn_dim=48, num_layers=2, cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
-)
-TI2V_VAE = dict(
-    base_dim=4, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
-    dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
-    latents_mean=[0.0] * 48, latents_std=[1.0] * 48, scale_factor_spatial=16, scale_factor_temporal=4,
-)
-A14B_VAE = dict(
-    base_dim=4, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
-    latents_mean=[0.0] * 16, latents_std=[1.0] * 16, scale_factor_spatial=8, scale_factor_temporal=4,
-)
-SCHEDULER = dict(prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000, flow_shift=5.0)
+A14B_TRANSFORMER = {
+    "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 16, "in_channels": 16, "out_channels": 16,
+    "text_dim": TEXT_DIM, "freq_dim": 32, "ffn_dim": 48, "num_layers": 2, "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32,
+}
+TI2V_VAE = {
+    "base_dim": 4, "z_dim": 48, "in_channels": 12, "out_channels": 12, "is_residual": True, "patch_size": 2,
+    "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1, "temperal_downsample": [False, True, True],
+    "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
+}
+A14B_VAE = {
+    "base_dim": 4, "z_dim": 16, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1, "temperal_downsample": [False, True, True],
+    "latents_mean": [0.0] * 16, "latents_std": [1.0] * 16, "scale_factor_spatial": 8, "scale_factor_temporal": 4,
+}
+SCHEDULER = {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "num_train_timesteps": 1000, "flow_shift": 5.0}
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 
 # The tokenizer's word list: generic English for shot descriptions, written for this project.
-_WORDS = (
-    "a an the and or of in on at to from with by for over under into onto across through toward "
-    "away behind beside between above below near far left right up down front back center middle "
-    "is are was were be being has have its their his her this that these those it they he she we "
-    "man woman child person people dog cat bird horse car street road city room house window door "
-    "table chair tree forest river sea ocean beach sky cloud sun moon night day light dark shadow "
-    "red blue green yellow white black gray brown orange purple bright dim warm cold soft hard "
-    "walks runs stands sits turns looks holds opens moves slowly quickly gently camera shot close "
-    "wide medium long view angle frame scene subject motion spatial pan tilt zoom dolly track "
-    "static handheld push pull low high eye level overhead aerial focus blur background foreground "
-    "rain snow wind fire water smoke glass metal wood stone grass flower hair face hand eyes smile "
-    "one two three first then while as during after before again still only very small large tall"
-).split()
+_WORDS = ["a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "from", "with", "by", "for", "over", "under", "into", "onto", "across", "through", "toward", "away", "behind", "beside", "between", "above", "below", "near", "far", "left", "right", "up", "down", "front", "back", "center", "middle", "is", "are", "was", "were", "be", "being", "has", "have", "its", "their", "his", "her", "this", "that", "these", "those", "it", "they", "he", "she", "we", "man", "woman", "child", "person", "people", "dog", "cat", "bird", "horse", "car", "street", "road", "city", "room", "house", "window", "door", "table", "chair", "tree", "forest", "river", "sea", "ocean", "beach", "sky", "cloud", "sun", "moon", "night", "day", "light", "dark", "shadow", "red", "blue", "green", "yellow", "white", "black", "gray", "brown", "orange", "purple", "bright", "dim", "warm", "cold", "soft", "hard", "walks", "runs", "stands", "sits", "turns", "looks", "holds", "opens", "moves", "slowly", "quickly", "gently", "camera", "shot", "close", "wide", "medium", "long", "view", "angle", "frame", "scene", "subject", "motion", "spatial", "pan", "tilt", "zoom", "dolly", "track", "static", "handheld", "push", "pull", "low", "high", "eye", "level", "overhead", "aerial", "focus", "blur", "background", "foreground", "rain", "snow", "wind", "fire", "water", "smoke", "glass", "metal", "wood", "stone", "grass", "flower", "hair", "face", "hand", "eyes", "smile", "one", "two", "three", "first", "then", "while", "as", "during", "after", "before", "again", "still", "only", "very", "small", "large", "tall"]
 
 
 def _tiny_tokenizer():
@@ -73,8 +61,8 @@ def _tiny_tokenizer():
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
 
 
-TINY_TEXT_ENCODER = dict(vocab_size=320, d_model=TEXT_DIM, d_kv=8, d_ff=48, num_layers=2, num_heads=4,
-                         relative_attention_num_buckets=8, relative_attention_max_distance=32)
+TINY_TEXT_ENCODER = {"vocab_size": 320, "d_model": TEXT_DIM, "d_kv": 8, "d_ff": 48, "num_layers": 2, "num_heads": 4,
+                         "relative_attention_num_buckets": 8, "relative_attention_max_distance": 32}
 
 
 def _tiny_text_encoder(seed: int, shape: dict | None = None):
