@@ -117,7 +117,7 @@ def safetensors_shapes(path: Path) -> dict[str, tuple]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
-        return {k: tuple(handle.get_slice(k).get_shape()) for k in handle}
+        return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118 - safe_open is not iterable
 
 
 def check_lora_fits(state_dict: dict[str, Any], transformer, what: str, baseline_name: str) -> None:
