@@ -164,6 +164,22 @@ def test_text_encoder_runs_once_and_matches_the_plain_pipeline(full_gen):
         handle.remove()
 
 
+def test_concurrent_runs_match_sequential_runs(full_gen):
+    """The two-GPU path (both denoising loops in threads) exercised with CPU devices."""
+    from studio.generation.hardware import Placement
+
+    sequential = full_gen.render(PROMPT, small())
+    saved = full_gen.placement
+    full_gen.placement = Placement("gpu", "cpu", "cpu", concurrent=True)
+    try:
+        concurrent = full_gen.render(PROMPT, small())
+    finally:
+        full_gen.placement = saved
+    assert "denoise_wall_s" in concurrent.timings
+    assert np.array_equal(sequential.baseline, concurrent.baseline)
+    assert np.array_equal(sequential.finetuned, concurrent.finetuned)
+
+
 def test_full_finetune_differs_and_reports_kind(full_gen, tmp_path):
     result = full_gen.generate(PROMPT, small(), out_dir=tmp_path)
     record = json.loads(result.run_json.read_text())
