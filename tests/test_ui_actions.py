@@ -13,7 +13,7 @@ import pytest
 from studio.config import StudioConfig
 from studio.errors import InputError, ModelLoadError, StudioError
 from studio.ui import actions, steps
-from studio.ui.backends import Backends, BackendUnavailable, import_backend, tiny_config
+from studio.ui.backends import Backends, models_take_turns, tiny_config
 
 TEXTS = [
     "A woman in a red coat holds an umbrella.",
@@ -325,11 +325,10 @@ def test_settings_and_caption_from_a_run_record(tmp_path):
 
 # -- backends --------------------------------------------------------------------------------------
 
-def test_missing_backend_names_the_step():
-    with pytest.raises(BackendUnavailable, match="Frobbing is not available yet .*studio.frobnicator"):
-        import_backend("studio.frobnicator", "Frobbing")
-    with pytest.raises(BackendUnavailable, match="has no no_such_function"):
-        import_backend("studio.config", "Config", ("no_such_function",))
+def test_captioner_and_generator_take_turns_only_on_small_gpus():
+    assert models_take_turns("cuda", 24.0) and models_take_turns("cuda", 48.0)
+    assert not models_take_turns("cuda", 80.0) and not models_take_turns("cuda", 141.0)
+    assert not models_take_turns("cpu", 24.0) and not models_take_turns("cuda", None)
 
 
 def test_tiny_mode_only_sets_the_flag(tmp_path):

@@ -3,44 +3,27 @@
 The page must serve before any model is touched (fast start-up, and a page that still works for
 editing and composing when a model cannot be loaded). So nothing here imports torch, transformers
 or diffusers at import time: the captioner and generator packages are imported inside the methods
-that need them. A backend package that is missing from this checkout, or a model that fails to
-load, becomes a `StudioError` whose message says what to set; the UI shows it in place.
+that need them. A model that fails to load becomes a `ModelLoadError` whose message says what to
+set; the UI shows it in place.
 """
 
 from __future__ import annotations
 
-import importlib
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import StudioConfig
 from ..errors import ModelLoadError, StudioError
 
+# Below this much GPU memory the 8B captioner and the Wan2.2 generator take turns on the card: loading
+# one unloads the other, which reloads on its next use (~17.5 GB of captioner weights plus ~22 GB
+# for TI2V-5B's text encoder and two transformers in bf16, with activations on top).
+SHARED_GPU_MIN_GIB = 70.0
 
 
-class BackendUnavailable(StudioError):
-    """A step whose code is not part of this installation (yet)."""
-
-
-def import_backend(module: str, step: str, needs: tuple[str, ...] = ()) -> Any:
-    """Import a backend package, turning its absence into a message the page can show."""
-    try:
-        loaded = importlib.import_module(module)
-        missing = [name for name in needs if not hasattr(loaded, name)]
-        if missing:
-            raise BackendUnavailable(
-                f"{step} is not available yet in this installation ({module} has no {', '.join(missing)})."
-            )
-        return loaded
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == module or module.startswith(exc.name + ".") or exc.name.startswith(module)):
-            raise BackendUnavailable(
-                f"{step} is not available yet in this installation (module {module} is missing)."
-            ) from None
-        raise ModelLoadError(
-            f"{step} needs the Python package {exc.name!r}; install the studio's requirements.txt."
-        ) from None
+def models_take_turns(device: str, total_gpu_gib: float | None) -> bool:
+    """Whether the captioner and the generator must not sit on the GPU together."""
+    return device == "cuda" and total_gpu_gib is not None and total_gpu_gib < SHARED_GPU_MIN_GIB
 
 
 def tiny_config(config: StudioConfig) -> StudioConfig:
@@ -55,48 +38,65 @@ class Backends:
     """Lazily loaded models for one server process (all sessions share them)."""
 
     config: StudioConfig
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _generators: dict[str, Any] = field(default_factory=dict, repr=False)
     _vocabulary: Any = None
     _tokenizer: Any = None
     _tokenizer_failed: bool = False
 
-    # -- vocabulary and presets (no model) -------------------------------------------------------
+    # -- vocabulary, presets and video (no model) ----------------------------------------------
     def vocabulary(self) -> Any:
         if self._vocabulary is None:
             self._vocabulary = self.vocabulary_module().load_vocabulary()
         return self._vocabulary
 
     def vocabulary_module(self) -> Any:
-        return import_backend("studio.caption.vocabulary", "The primitive vocabulary",
-                              ("load_vocabulary", "apply_primitive"))
+        from ..caption import vocabulary
+
+        return vocabulary
 
     def presets(self) -> Any:
-        return import_backend("studio.presets", "The shot library", ("list_presets", "load_preset"))
+        from .. import presets
 
-    # -- video ----------------------------------------------------------------------------------
+        return presets
+
     def video(self) -> Any:
-        return import_backend("studio.video", "Reading reference clips",
-                              ("probe", "detect_shots", "sample_clip", "first_frame"))
+        from .. import video
 
-    # -- captioner ------------------------------------------------------------------------------
+        return video
+
+    # -- models (torch is imported here, on first use, never at start-up) -----------------------
     def captioner_module(self) -> Any:
-        return import_backend("studio.captioner", "Captioning", ("get_captioner",))
+        from .. import captioner
+
+        return captioner
+
+    def generation_module(self) -> Any:
+        from .. import generation
+
+        return generation
 
     def captioner(self) -> Any:
         module = self.captioner_module()
+        if module.loaded_captioner() is None and self._models_take_turns():
+            self.generation_module().unload_generator()
+            self._generators.clear()
         return _loading(lambda: module.get_captioner(self.config), "the captioner", self.config.captioner,
                         "--captioner / CHAI_STUDIO_CAPTIONER")
 
-    # -- generator ------------------------------------------------------------------------------
-    def generation_module(self) -> Any:
-        return import_backend("studio.generation", "Generation",
-                              ("get_generator", "GenerationSettings"))
-
     def generator(self, preset: str) -> Any:
         module = self.generation_module()
+        if self._models_take_turns():
+            self.captioner_module().unload_captioner()
         return _loading(lambda: module.get_generator(self.config, preset), f"the {preset} generator",
                         self.config.baseline, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
+
+    def _models_take_turns(self) -> bool:
+        import torch
+
+        if self.config.resolved_device() != "cuda" or not torch.cuda.is_available():
+            return False
+        total = torch.cuda.get_device_properties(0).total_memory / 2**30
+        return models_take_turns("cuda", total)
 
     def loaded_tokenizer(self) -> Any:
         """The umT5 tokenizer if one is loaded (alone or in a generator), else None; never loads."""
@@ -114,8 +114,7 @@ class Backends:
         if loaded is not None or self._tokenizer_failed:
             return loaded
         try:
-            module = import_backend("studio.generation", "Token counting", ("load_tokenizer",))
-            self._tokenizer = module.load_tokenizer(self.config)
+            self._tokenizer = self.generation_module().load_tokenizer(self.config)
         except StudioError:
             self._tokenizer_failed = True
         return self._tokenizer

@@ -278,9 +278,9 @@ TINY_DEFAULTS = dict(seconds=0.3, resolution="64x64", steps=2)
 
 
 def _presets_module() -> Any:
-    from .backends import import_backend
+    from ..generation import presets
 
-    return import_backend("studio.generation.presets", "Generation presets", ("PRESETS", "get_preset"))
+    return presets
 
 
 def generation_presets(backends: Backends) -> list[tuple[str, str]]:
