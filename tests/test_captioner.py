@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from studio.compose.text import word_count
 from clipmaker import write_clip
 
 from studio.caption import StructuredCaption
@@ -164,6 +166,8 @@ def test_merge_uses_the_model_and_falls_back_to_the_composer(tiny_captioner_dir)
     caption = StructuredCaption.from_plain({"Subject": "A woman in a red coat.", "Camera": "The camera pans left."})
     merged = captioner.merge(caption, max_new_tokens=8)
     assert isinstance(merged, str) and merged
+    # The word budget holds for the model's merge too (the tiny model rambles for 60 tokens).
+    assert word_count(captioner.merge(caption, max_words=20, max_new_tokens=60)) <= 20
     captioner.unload()
     assert not captioner.loaded
     assert captioner.merge(caption) == compose(caption, ComposeOptions(max_words=260)).prompt
@@ -255,3 +259,12 @@ def test_from_config_uses_the_tiny_checkpoint_in_tiny_mode(tiny_captioner_dir, c
     # Two-stage on its own: Motion still gets a Subject caption to lean on, written but not returned.
     assert list(captioner.caption(clip, ["Motion"], two_stage=True, max_new_tokens=4)) == ["Motion"]
     captioner.unload()
+
+
+def test_a_merge_over_budget_is_cut_at_a_sentence_end():
+    from studio.captioner.model import _within_words
+
+    text = "The camera cranes up slowly. A crowd gathers in the square below. Pigeons scatter."
+    assert _within_words(text, 100) == text
+    assert _within_words(text, 12) == "The camera cranes up slowly. A crowd gathers in the square below."
+    assert _within_words("one two three four five", 3) == "one two three"  # no sentence fits: cut words

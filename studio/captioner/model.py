@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
+from ..compose.text import split_sentences, word_count
 from ..errors import InputError, ModelLoadError, StudioError
 from .prompts import PromptTemplates, says_no_change
 
@@ -273,7 +274,11 @@ class Captioner:
         texts = structured.texts()
         listed = "\n\n".join(f"{a}: {texts[a].strip()}" for a in ASPECTS if texts[a].strip())
         prompt = self.templates.render("merge", captions=listed, max_words=max_words)
-        return self._generate(None, [prompt], ["merge"], None, max_new_tokens or MERGE_MAX_NEW_TOKENS)[0].strip()
+        # About 1.3 tokens a word: twice the word budget leaves room without letting a rambling
+        # model run on.
+        budget = max_new_tokens or min(MERGE_MAX_NEW_TOKENS, 2 * max_words)
+        merged = self._generate(None, [prompt], ["merge"], None, budget)[0].strip()
+        return _within_words(merged, max_words)
 
     # -- internals --------------------------------------------------------------------------------
     def _aspect_prompt(self, aspect: str, context: Mapping[str, str] | None = None) -> str:
@@ -454,3 +459,18 @@ def captioner_path(config: Any) -> str:
 
         return str(build_tiny_models(config.tiny_dir, only=["captioner"])["captioner"])
     return config.captioner
+
+
+def _within_words(text: str, max_words: int) -> str:
+    """Whole sentences of `text` up to `max_words` words (the model may overrun the budget it was
+    asked for; the composer's hard cap holds for every mode)."""
+    if word_count(text) <= max_words:
+        return text
+    kept, used = [], 0
+    for sentence in split_sentences(text):
+        n = word_count(sentence)
+        if used + n > max_words:
+            break
+        kept.append(sentence)
+        used += n
+    return " ".join(kept) if kept else " ".join(text.split()[:max_words])
