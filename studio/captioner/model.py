@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
 from ..compose.text import split_sentences, word_count
 from ..errors import InputError, ModelLoadError, StudioError
+from ..hub import resolve_model_location
 from .prompts import PromptTemplates, says_no_change
 
 OnText = Callable[[str, str], None]  # (label, text so far)
@@ -72,7 +73,7 @@ class Captioner:
         if not local.exists() and name.startswith(("/", ".", "~")):
             raise ModelLoadError(f"no such captioner folder: {local}; {SETTING_HINT} to a Qwen3-VL checkpoint "
                                  "folder or hub id")
-        where = str(local) if local.exists() else name
+        where = resolve_model_location(str(local) if local.exists() else name, "CHAI_STUDIO_CAPTIONER or --captioner")
         try:
             processor = AutoProcessor.from_pretrained(where)
             # On CUDA the weights load straight onto the GPU instead of staging 17 GB in host memory.

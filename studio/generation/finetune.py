@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ModelLoadError
+from ..hub import resolve_model_location
 
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 ADAPTER_NAME = "finetune"
@@ -160,6 +161,7 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
         model.load_state_dict(load_file(str(source.weight_file)), strict=True)
         return [model.to(dtype).eval()]
 
+    location = resolve_model_location(source.location, "CHAI_STUDIO_FINETUNED or --finetuned")
     loaded = []
     for name, base in zip(names, baseline_transformers):
         subfolder = name if source.subfolder is not None else None
@@ -167,7 +169,7 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
             raise InputError(f"{source.location} is a single transformer folder but baseline {baseline_name} has "
                              "two experts; pass a pipeline folder with transformer/ and transformer_2/", "finetuned")
         try:
-            config = WanTransformer3DModel.load_config(source.location, subfolder=subfolder)
+            config = WanTransformer3DModel.load_config(location, subfolder=subfolder)
         except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all mean the finetune cannot be used
             if Path(source.location).exists():
                 raise InputError(f"{source.location} has no {name}/config.json for baseline {baseline_name}'s "
@@ -175,7 +177,7 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
             raise ModelLoadError(f"could not load finetuned weights {source.location!r} ({exc}); check --finetuned") from None
         check_transformer_config(config, dict(base.config), f"{source.location} ({name})", baseline_name)
         try:
-            model = WanTransformer3DModel.from_pretrained(source.location, subfolder=subfolder, dtype=dtype)
+            model = WanTransformer3DModel.from_pretrained(location, subfolder=subfolder, dtype=dtype)
         except Exception as exc:  # noqa: BLE001 - reported to the user as a load error
             raise ModelLoadError(f"could not load finetuned {name} from {source.location!r}: {exc}") from None
         loaded.append(model.eval())

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..config import StudioConfig
 from ..errors import InputError, ModelLoadError, StudioError
+from ..hub import resolve_model_location
 from . import finetune as ft
 from . import hardware, outputs
 from .presets import DEFAULT_PRESET, Preset, get_preset
@@ -160,6 +161,7 @@ class SideBySideGenerator:
         attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
         if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
             raise InputError(f"{baseline} does not exist", "baseline")
+        baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
         try:
             # Wan's VAE stays in float32 (bf16 decoding visibly bands); everything else in `dtype`.
             vae = AutoencoderKLWan.from_pretrained(baseline, subfolder="vae", dtype=torch.float32)
@@ -551,6 +553,7 @@ def load_tokenizer(config: StudioConfig, preset: str | None = None):
     if config.tiny:
         baseline = _tiny_locations(config, get_preset(preset or DEFAULT_PRESET), "unused")[0]
     try:
+        baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
         return AutoTokenizer.from_pretrained(baseline, subfolder="tokenizer")
     except Exception as exc:  # noqa: BLE001 - any failure means no tokenizer
         raise ModelLoadError(f"could not load the tokenizer of baseline {baseline!r} ({exc}); check --baseline") from None

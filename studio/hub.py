@@ -1,0 +1,64 @@
+"""Where a model comes from: a local folder, the local Hugging Face cache, or the hub.
+
+Why this exists: asked for a hub id on a machine that cannot reach the hub, the hub client retries
+every file five times with back-off, so a load fails only after minutes. Resolving the location
+first turns that into an immediate message naming the setting to change, and loads a model that
+is already in the cache without touching the network at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .errors import ModelLoadError
+
+REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+CONNECT_TIMEOUT_S = 3.0
+
+
+def resolve_model_location(name: str, setting: str) -> str:
+    """A local folder or file as given; a cached hub snapshot's folder; or the hub id when the hub
+    is reachable. Raises `ModelLoadError` naming `setting` when the model cannot be had."""
+    path = Path(name).expanduser()
+    if path.exists() or not REPO_ID_RE.match(name):
+        return str(path) if path.exists() else name  # not a hub id: the loader explains what is wrong
+    cached = _cached_snapshot(name)
+    if cached is not None:
+        return cached
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        raise ModelLoadError(f"{name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
+                             f"download it first, or set {setting} to a local folder")
+    endpoint = hub_endpoint()
+    if not _reachable(endpoint):
+        raise ModelLoadError(f"cannot reach the Hugging Face hub ({endpoint}) to download {name!r}; connect this "
+                             f"machine, or set {setting} to a local folder (--tiny runs every step offline on random-weight checkpoints)")
+    return name
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+def _cached_snapshot(repo_id: str) -> str | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any miss (not cached, partial, bad cache) means "not usable offline"
+        return None
+
+
+def _reachable(endpoint: str) -> bool:
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
