@@ -103,3 +103,19 @@ def test_compose_counts_tokens_with_the_baseline_tokenizer(tiny):
     exact = len(backends.loaded_tokenizer()(prompt)["input_ids"])
     assert report["tokens"] == exact
     assert f"{exact} / 512 tokens" in actions.prompt_meter(prompt, backends.loaded_tokenizer())
+
+
+def test_worker_yields_reports_in_order_then_the_result_or_the_error():
+    worker = steps.Worker("count", lambda report: [report(i) for i in range(3)] and "finished")
+    assert list(worker) == [0, 1, 2] and worker.result == "finished"
+
+    def fails(report):
+        report("started")
+        raise ValueError("the model ran out of memory")
+
+    failing = steps.Worker("fail", fails)
+    seen = []
+    with pytest.raises(ValueError, match="out of memory"):
+        for item in failing:
+            seen.append(item)
+    assert seen == ["started"]

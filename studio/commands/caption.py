@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 HELP = "Caption a reference clip aspect by aspect with the CHAI captioner (StructuredCaption JSON)."
 
@@ -20,6 +21,15 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     from ..config import StudioConfig
 
     StudioConfig.add_arguments(parser, only=SETTINGS)
+
+
+def add_caption_file_arguments(parser: argparse.ArgumentParser, verb: str, out_help: str) -> None:
+    """For the commands that work on an existing caption: CLIP, --caption, --aspect and --out."""
+    add_clip_arguments(parser)
+    parser.add_argument("--caption", required=True, help="StructuredCaption / CHAI record / {aspect: text} JSON, or -")
+    parser.add_argument("--aspect", action="append", default=None,
+                        help=f"aspect to {verb} (repeatable; default: every non-empty aspect)")
+    parser.add_argument("--out", default=None, help=out_help)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +63,44 @@ def load_caption_file(path: str, config):
     if path == "-":
         return StructuredCaption.from_json(sys.stdin.read(), config.max_aspect_chars)
     return StructuredCaption.load(path, config.max_aspect_chars)
+
+
+def selected_aspects(args: argparse.Namespace, caption) -> list[str]:
+    """The --aspect names, or every aspect with text; an empty one asked for is an input error."""
+    from ..caption.structured import ASPECTS, aspect_name
+    from ..errors import InputError
+
+    if args.aspect:
+        names = [aspect_name(a) for a in args.aspect]
+    else:
+        names = [a for a in ASPECTS if caption[a].text.strip()]
+    for name in names:
+        if not caption[name].text.strip():
+            raise InputError(f"the {name} caption is empty; write it or caption the clip first", "--aspect")
+    return names
+
+
+@dataclass
+class CaptionTask:
+    """What critique, revise and score each start from: the caption, its aspects, the clip, the model."""
+
+    config: object
+    caption: object
+    aspects: list[str]
+    clip: object
+    captioner: object
+
+
+def open_caption_task(args: argparse.Namespace) -> CaptionTask:
+    """Read the caption and check the aspects before the slow part (sampling the clip, loading the model)."""
+    from ..captioner import get_captioner
+    from ..config import StudioConfig
+
+    config = StudioConfig.from_args(args)
+    caption = load_caption_file(args.caption, config)
+    aspects = selected_aspects(args, caption)
+    clip = clip_for(args, config, caption)
+    return CaptionTask(config, caption, aspects, clip, get_captioner(config))
 
 
 def clip_for(args: argparse.Namespace, config, caption=None):

@@ -133,6 +133,40 @@ def _clip(backends: Backends, config: StudioConfig, path, start, end, duration: 
     return clip, (str(path), t0, t1)
 
 
+# -- streaming from a model thread -----------------------------------------------------------------
+
+class Worker:
+    """Runs `job(report)` in a daemon thread; iterating yields what the job reports, in the caller's thread.
+
+    Gradio streams an event's updates from a generator, while the model calls back from inside
+    `generate`, so the callbacks cross threads through a queue. After the loop `result` holds what
+    the job returned; an exception it raised is re-raised in the caller's thread instead.
+    """
+
+    _DONE = object()
+
+    def __init__(self, name: str, job) -> None:
+        self._updates: queue.Queue = queue.Queue()
+        self._job, self._error, self.result = job, None, None
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            self.result = self._job(self._updates.put)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = exc
+        finally:
+            self._updates.put(self._DONE)
+
+    def __iter__(self) -> Iterator[Any]:
+        while (item := self._updates.get()) is not self._DONE:
+            yield item
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 # -- caption ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -150,37 +184,16 @@ def caption_reference(backends: Backends, config: StudioConfig, path, start, end
     clip, (clip_path, t0, t1) = _clip(backends, config, path, start, end, duration)
     captioner = backends.captioner()
     streamed = {a: base.aspects[a].text for a in ASPECTS}
-    updates: queue.Queue = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def on_text(aspect: str, text: str) -> None:
-        updates.put((aspect, text))
-
-    def work() -> None:
-        try:
-            outcome["caption"] = captioner.caption(clip, aspects=ASPECTS, two_stage=two_stage, on_text=on_text)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = exc
-        finally:
-            updates.put(None)
-
-    worker = threading.Thread(target=work, name="caption", daemon=True)
-    worker.start()
+    worker = Worker("caption", lambda report: captioner.caption(
+        clip, aspects=ASPECTS, two_stage=two_stage, on_text=lambda aspect, text: report((aspect, text))))
     started, seen = time.monotonic(), set()
-    while True:
-        item = updates.get()
-        if item is None:
-            break
-        aspect, text = item
+    for aspect, text in worker:
         aspect = actions.aspect_name(aspect)
         streamed[aspect] = actions.clean_model_text(text)
         seen.add(aspect)
         yield CaptionEvent(False, f"Captioning {aspect}… ({time.monotonic() - started:.0f} s)",
                            [streamed[a] for a in ASPECTS], fraction=len(seen) / (len(ASPECTS) + 1))
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["caption"]
+    result = worker.result
     texts = result.texts() if isinstance(result, StructuredCaption) else dict(result)
     new = StructuredCaption()
     for aspect, text in texts.items():
@@ -370,36 +383,14 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     names = {"finetuned": "CHAI-finetuned", "baseline": "Zero-shot"}
     progress = {k: _bar(v, 0, int(num_steps), "waiting") for k, v in names.items()}
     yield GenerationEvent(False, f"Loading {preset} and starting (seed {used_seed})…", dict(progress), used_seed)
-    updates: queue.Queue = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def on_step(model: str, step: int, total: int, preview: Any = None) -> None:
-        updates.put((model, step, total))
-
-    def work() -> None:
-        try:
-            outcome["result"] = generator.generate(prompt, settings, caption=caption, image=image, on_step=on_step,
-                                                   cancel=cancel, out_dir=config.output_dir,
-                                                   image_source=image_source)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = exc
-        finally:
-            updates.put(None)
-
-    worker = threading.Thread(target=work, name="generate", daemon=True)
-    worker.start()
-    while True:
-        item = updates.get()
-        if item is None:
-            break
-        model, step, total = item
+    worker = Worker("generate", lambda report: generator.generate(
+        prompt, settings, caption=caption, image=image, cancel=cancel, out_dir=config.output_dir,
+        image_source=image_source, on_step=lambda model, step, total, preview=None: report((model, step, total))))
+    for model, step, total in worker:
         key = "finetuned" if "fine" in str(model).lower() or "chai" in str(model).lower() else "baseline"
         progress[key] = _bar(names[key], int(step), int(total), "done" if step >= total else "denoising")
         yield GenerationEvent(False, f"Generating: {names[key]} step {step}/{total}", dict(progress), used_seed)
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["result"]
+    result = worker.result
     for key in names:
         progress[key] = _bar(names[key], int(num_steps), int(num_steps), "done")
     yield GenerationEvent(True, f"Done: {Path(result.run_dir).name} (seed {result.seed}).", progress,
