@@ -281,14 +281,13 @@ def test_generate_without_finetuned_weights_says_what_to_set(tmp_path):
 
 
 def test_generation_defaults_follow_the_presets():
-    backends = Backends(StudioConfig())
-    labels = dict(steps.generation_presets(backends))
-    assert labels["TI2V-5B"] == "ti2v-5b" and labels["A14B"] == "t2v-a14b"
-    d = steps.generation_defaults(backends, "ti2v-5b")
+    labels = dict(steps.generation_presets())
+    assert labels["Wan2.2 TI2V-5B"] == "ti2v-5b" and labels["Wan2.2 T2V-A14B"] == "t2v-a14b"
+    d = steps.generation_defaults(StudioConfig(), "ti2v-5b")
     assert d["resolution"] == "1280x704" and d["steps"] == 50 and d["max_seconds"] == 5.0
-    a = steps.generation_defaults(backends, "t2v-a14b")
+    a = steps.generation_defaults(StudioConfig(), "t2v-a14b")
     assert a["shift"] == 12.0
-    tiny = steps.generation_defaults(Backends(tiny_config(StudioConfig(tiny=True))), "ti2v-5b")
+    tiny = steps.generation_defaults(tiny_config(StudioConfig(tiny=True)), "ti2v-5b")
     assert tiny["resolution"] == "64x64" and tiny["steps"] == 2
 
 
@@ -303,24 +302,21 @@ def test_zerogpu_duration_grows_with_the_work():
 
 # -- run history -----------------------------------------------------------------------------------
 
-def test_settings_and_caption_from_a_run_record(tmp_path):
-    caption = actions.apply_edits(actions.empty_state(), TEXTS)
-    record = {"prompt": "p", "preset": "ti2v-5b", "seed": 5, "caption": caption.to_dict(),
-              "settings": {"width": 64, "height": 64, "steps": 2, "guidance": 4.0, "shift": 3.0,
-                           "negative_prompt": "blur", "num_frames": 9, "fps": 24}}
-    settings = actions.settings_from_run(record)
-    assert settings == {"preset": "ti2v-5b", "steps": 2, "guidance": 4.0, "shift": 3.0, "seed": 5,
-                        "negative_prompt": "blur", "resolution": "64x64", "seconds": 0.33}
-    assert actions.texts_of(actions.caption_from_run(record)) == TEXTS
-    assert actions.caption_from_run({"caption": {"Lens": "x"}}) is None
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "run.json").write_text("{oops")
-    with pytest.raises(InputError, match="not readable JSON"):
-        actions.read_run_json(tmp_path / "broken")
-    with pytest.raises(InputError, match="no run.json"):
-        actions.read_run_json(tmp_path)
+def test_broken_runs_are_left_out_of_history_and_refused_by_name(tmp_path):
+    for name, text in {"not-json": "{oops", "not-a-run": '{"prompt": "p"}',
+                       "no-settings": '{"schema": "chai-studio/generation-run", "prompt": "p", "seed": 1}',
+                       "bad-seed": '{"schema": "chai-studio/generation-run", "prompt": "p", "seed": "x"}'}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(text)
+        (tmp_path / name / "side_by_side.png").write_bytes(b"")
     assert steps.history_items(tmp_path) == ([], [])  # a broken run is skipped, not fatal
     assert steps.history_items(tmp_path / "missing") == ([], [])
+    with pytest.raises(InputError, match="does not hold a studio run record"):
+        steps.reload_run(tmp_path / "not-json")
+    with pytest.raises(InputError, match="incomplete run record .*settings"):
+        steps.reload_run(tmp_path / "no-settings")
+    with pytest.raises(InputError, match="no run.json; it is not a finished run"):
+        steps.reload_run(tmp_path)
 
 
 # -- backends --------------------------------------------------------------------------------------

@@ -7,14 +7,13 @@ from pathlib import Path
 HELP = ("Generate the same prompt with the CHAI-finetuned and the zero-shot Wan2.2 (same seed and settings) "
         "and write a side-by-side run directory.")
 
-PRESET_NAMES = ("ti2v-5b", "t2v-a14b")  # kept in step with studio.generation.PRESETS (no torch import here)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..generation import DEFAULT_PRESET, PRESETS
+
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--caption", metavar="FILE", help="structured caption JSON, composed into the prompt")
     source.add_argument("--prompt", metavar="TEXT", help="the prompt text")
-    parser.add_argument("--preset", choices=PRESET_NAMES, default="ti2v-5b", help="baseline model family")
+    parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="baseline model family")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--duration", metavar="S", help="video length in seconds (snapped to 4k+1 frames)")
     length.add_argument("--frames", metavar="N", help="number of frames (snapped to 4k+1)")

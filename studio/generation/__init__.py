@@ -1,55 +1,50 @@
 """Side-by-side generation: the CHAI-finetuned Wan2.2 beside the zero-shot Wan2.2.
 
 Same prompt, seed and settings through both models; shared text encoder, tokenizer, VAE and
-scheduler config; outputs in a new run directory. Importing this package imports torch.
+scheduler config; outputs in a new run directory.
+
+Importing the package is cheap: the names below load their module on first use, so the page and
+the command line can read presets, settings and run records without importing torch, which comes
+in with the `generator` module.
 """
 
-from .generator import (
-    Cancelled,
-    RenderedPair,
-    RunResult,
-    SideBySideGenerator,
-    get_generator,
-    library_versions,
-    load_tokenizer,
-    module_bytes,
-    unload_generator,
-)
-from .outputs import (
-    RunSummary,
-    list_runs,
-    load_run,
-    load_run_from_video,
-    read_first_frame,
-)
-from .presets import (
-    DEFAULT_NEGATIVE_PROMPT,
-    DEFAULT_PRESET,
-    PRESETS,
-    Preset,
-    get_preset,
-)
-from .settings import GenerationSettings
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_NEGATIVE_PROMPT",
-    "DEFAULT_PRESET",
-    "PRESETS",
-    "Cancelled",
-    "GenerationSettings",
-    "Preset",
-    "RenderedPair",
-    "RunResult",
-    "RunSummary",
-    "SideBySideGenerator",
-    "get_generator",
-    "get_preset",
-    "library_versions",
-    "list_runs",
-    "load_run",
-    "load_run_from_video",
-    "load_tokenizer",
-    "module_bytes",
-    "read_first_frame",
-    "unload_generator",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Cancelled": "generator",
+    "RenderedPair": "generator",
+    "RunResult": "generator",
+    "SideBySideGenerator": "generator",
+    "get_generator": "generator",
+    "library_versions": "generator",
+    "load_tokenizer": "generator",
+    "module_bytes": "generator",
+    "unload_generator": "generator",
+    "RunSummary": "outputs",
+    "list_runs": "outputs",
+    "load_run": "outputs",
+    "load_run_from_video": "outputs",
+    "read_first_frame": "outputs",
+    "DEFAULT_NEGATIVE_PROMPT": "presets",
+    "DEFAULT_PRESET": "presets",
+    "PRESETS": "presets",
+    "Preset": "presets",
+    "get_preset": "presets",
+    "GenerationSettings": "settings",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

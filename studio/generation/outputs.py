@@ -148,18 +148,23 @@ def _read_record(text: str, where: str) -> dict[str, Any]:
     return record
 
 
-def _public(record: dict[str, Any]) -> dict[str, Any]:
+def _public(record: dict[str, Any], where: str) -> dict[str, Any]:
     from ..caption.structured import StructuredCaption
     from .settings import GenerationSettings
 
+    try:
+        settings = GenerationSettings.from_dict(record["settings"])
+        prompt, seed = str(record["prompt"]), int(record["seed"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where} is an incomplete run record ({type(exc).__name__}: {exc})", "run") from None
     caption = record.get("caption")
     return {
-        "prompt": record["prompt"],
-        "negative_prompt": record["settings"].get("negative_prompt"),
+        "prompt": prompt,
+        "negative_prompt": settings.negative_prompt,
         "caption": StructuredCaption.from_dict(caption) if caption else None,
-        "settings": GenerationSettings.from_dict(record["settings"]),
+        "settings": settings,
         "preset": record.get("preset"),
-        "seed": record["seed"],
+        "seed": seed,
         "record": record,
     }
 
@@ -169,8 +174,12 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     preset, seed and the full `record` of a run directory."""
     path = Path(run_dir) / "run.json"
     if not path.is_file():
-        raise InputError(f"{run_dir} has no run.json", "run")
-    return _public(_read_record(path.read_text(), str(path)))
+        raise InputError(f"{run_dir} has no run.json; it is not a finished run", "run")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} cannot be read ({exc})", "run") from None
+    return _public(_read_record(text, str(path)), str(path))
 
 
 def load_run_from_video(path: str | Path) -> dict[str, Any]:
@@ -184,7 +193,7 @@ def load_run_from_video(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path} is not a readable video", "video") from None
     if not comment:
         raise InputError(f"{path} carries no studio settings (not made by the studio?)", "video")
-    return _public(_read_record(comment, str(path)))
+    return _public(_read_record(comment, str(path)), str(path))
 
 
 @dataclass(frozen=True)
@@ -205,16 +214,14 @@ def list_runs(output_dir: str | Path) -> list[RunSummary]:
         return []
     runs = []
     for path in root.glob("*/run.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+        try:  # a half-written or hand-edited run is left out of the list, not fatal to it
+            run = _public(_read_record(path.read_text(encoding="utf-8"), str(path)), str(path))
+        except (OSError, UnicodeDecodeError, InputError):
             continue
-        if not isinstance(record, dict) or record.get("schema") != RUN_SCHEMA:
-            continue
+        record, prompt, seed = run["record"], run["prompt"], run["seed"]
         run_dir = path.parent
         video = run_dir / VIDEO_FILES["side_by_side"]
         poster = run_dir / POSTER_FILES["side_by_side"]
-        runs.append(RunSummary(run_dir, str(record.get("created", "")), str(record.get("prompt", "")),
-                               int(record.get("seed", -1)), str(record.get("preset", "")),
+        runs.append(RunSummary(run_dir, str(record.get("created", "")), prompt, seed, str(record.get("preset", "")),
                                video if video.is_file() else None, poster if poster.is_file() else None))
     return sorted(runs, key=lambda r: (r.created, r.run_dir.name), reverse=True)

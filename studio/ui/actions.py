@@ -13,7 +13,6 @@ changes the caption returns a new dict and leaves the old one untouched: when a 
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
@@ -420,71 +419,8 @@ def check_prompt(prompt: str | None) -> str:
 
 # -- run history -----------------------------------------------------------------------------------
 
-def read_run_json(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        raise InputError(f"{Path(run_dir).name} has no run.json; it is not a finished run", "history")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not readable JSON ({exc})", "history") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path} does not hold an object", "history")
-    return data
-
-
-def run_label(run_dir: str | Path, data: Mapping[str, Any]) -> str:
-    prompt = data.get("prompt") or ""
-    seed = data.get("seed")
-    return f"{Path(run_dir).name} · seed {seed} · {_one_line(str(prompt), 60)}"
-
-
-def caption_from_run(data: Mapping[str, Any]) -> StructuredCaption | None:
-    """The caption stored in a run.json, if the run kept one (older runs may not)."""
-    caption = data.get("caption")
-    if isinstance(caption, Mapping):
-        try:
-            return StructuredCaption.from_dict(dict(caption))
-        except StudioError:
-            return None
-    return None
-
-
-SETTING_KEYS = {  # page setting -> keys a run.json may use for it
-    "preset": ("preset",),
-    "seconds": ("seconds", "duration", "duration_seconds"),
-    "steps": ("steps", "num_inference_steps"),
-    "guidance": ("guidance", "guidance_scale"),
-    "shift": ("shift", "flow_shift"),
-    "seed": ("seed",),
-    "negative_prompt": ("negative_prompt", "negative"),
-}
-
-
-def settings_from_run(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The page's generation settings recorded in a run.json (missing ones are left out)."""
-    sources = [data]
-    if isinstance(data.get("settings"), Mapping):
-        sources.insert(0, data["settings"])
-    found: dict[str, Any] = {}
-    for name, keys in SETTING_KEYS.items():
-        for source in sources:
-            hit = next((source[k] for k in keys if k in source and source[k] is not None), None)
-            if hit is not None:
-                found[name] = hit
-                break
-    for source in sources:
-        frames, fps = source.get("num_frames"), source.get("fps")
-        if "seconds" not in found and isinstance(frames, int) and isinstance(fps, (int, float)) and fps > 0:
-            found["seconds"] = round((frames - 1) / fps, 2)
-    for source in sources:
-        if "width" in source and "height" in source:
-            found["resolution"] = f"{source['width']}x{source['height']}"
-            break
-        if isinstance(source.get("resolution"), str):
-            found["resolution"] = source["resolution"]
-            break
-    return found
+def run_label(run_dir: str | Path, prompt: str, seed: int) -> str:
+    return f"{Path(run_dir).name} · seed {seed} · {_one_line(prompt, 60)}"
 
 
 def error_message(exc: BaseException) -> str:

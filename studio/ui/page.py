@@ -247,10 +247,10 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
             gr.Markdown("No CHAI-finetuned weights are set, so *Generate side by side* will refuse to run. Start "
                         "with `--finetuned PATH` (or `CHAI_STUDIO_FINETUNED=PATH`): a diffusers folder, a transformer "
                         "`.safetensors` or a LoRA. Everything above works without it.", elem_id="finetuned-missing")
-        defaults = steps.generation_defaults(backends, "ti2v-5b", load=False)
+        defaults = steps.generation_defaults(config, "ti2v-5b")
         with gr.Row():
             with gr.Column():
-                model_preset = gr.Radio(steps.generation_presets(backends), value="ti2v-5b", label="Model preset")
+                model_preset = gr.Radio(steps.generation_presets(), value="ti2v-5b", label="Model preset")
                 with gr.Row():
                     seconds = gr.Slider(0.1, defaults["max_seconds"], value=defaults["seconds"], step=0.1,
                                         label="Duration (s)")
@@ -470,16 +470,13 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         # Generate ------------------------------------------------------------------------------
         def on_preset_change(name):
-            d = steps.generation_defaults(backends, name)
+            d = steps.generation_defaults(config, name)
             return (gr.update(value=d["seconds"], maximum=d["max_seconds"]),
                     gr.update(choices=d["resolutions"], value=d["resolution"]), d["steps"],
                     d["guidance"], d["shift"])
 
         model_preset.change(on_preset_change, model_preset, [seconds, resolution, num_steps, guidance, shift],
                             api_name="generation_defaults", queue=False)
-        # The preset table lives in the generator package (which imports torch): read it once served.
-        page.load(on_preset_change, model_preset, [seconds, resolution, num_steps, guidance, shift],
-                  api_name="load_generation_defaults")
 
         def gpu_seconds(prompt, preset, seconds, resolution, num_steps, *rest, **kwargs):
             try:

@@ -285,47 +285,28 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
 
 # -- generation ------------------------------------------------------------------------------------
 
-PRESET_LABELS = {"ti2v-5b": "TI2V-5B", "t2v-a14b": "A14B"}
 # Tiny checkpoints are 64x64 pixels with a few frames and steps: defaults that finish in seconds on CPU.
 TINY_DEFAULTS = dict(seconds=0.3, resolution="64x64", steps=2)
 
 
-def _presets_module() -> Any:
-    from ..generation import presets
+def generation_presets() -> list[tuple[str, str]]:
+    """(label, preset name) pairs for the preset radio."""
+    from ..generation import PRESETS
 
-    return presets
-
-
-def generation_presets(backends: Backends) -> list[tuple[str, str]]:
-    """(label, preset name) pairs for the preset radio (static: importing the generator loads torch)."""
-    return [(label, name) for name, label in PRESET_LABELS.items()]
+    return [(preset.label, name) for name, preset in PRESETS.items()]
 
 
-def generation_defaults(backends: Backends, preset: str | None, load: bool = True) -> dict[str, Any]:
-    """Slider defaults for a preset, from the generator's preset table (tiny sizes in tiny mode).
+def generation_defaults(config: StudioConfig, preset: str | None) -> dict[str, Any]:
+    """Slider defaults for a preset, from the generator's preset table (tiny sizes in tiny mode)."""
+    from ..generation import DEFAULT_PRESET, get_preset
 
-    With `load=False` (building the page) the generator package is not imported, because it
-    imports torch; the page then asks again with `load=True` once it is served.
-    """
-    defaults = dict(seconds=5.0, resolutions=["1280x704", "704x1280", "960x544"],
-                    resolution="1280x704", steps=50, guidance=5.0, shift=5.0, negative="", max_seconds=5.0)
-    if backends.config.tiny:
-        defaults.update(TINY_DEFAULTS)
-        defaults["resolutions"] = [TINY_DEFAULTS["resolution"], *defaults["resolutions"]]
-    if not load:
-        return defaults
-    try:
-        module = _presets_module()
-        spec = module.get_preset(preset or "ti2v-5b")
-        negative = getattr(module, "DEFAULT_NEGATIVE_PROMPT", "")
-    except StudioError:
-        return defaults
+    spec = get_preset(preset or DEFAULT_PRESET)
     landscape = f"{spec.width}x{spec.height}"
     resolutions = [landscape, f"{spec.height}x{spec.width}", "960x544" if spec.size_multiple == 32 else "832x480"]
     result = dict(seconds=round(spec.duration, 2), resolutions=resolutions, resolution=landscape, steps=spec.steps,
-                  guidance=spec.guidance, shift=spec.shift, negative=negative,
+                  guidance=spec.guidance, shift=spec.shift,
                   max_seconds=round((spec.max_frames - 1) / spec.fps, 2))
-    if backends.config.tiny:
+    if config.tiny:
         result.update(TINY_DEFAULTS)
         result["resolutions"] = [TINY_DEFAULTS["resolution"], *resolutions]
     return result
@@ -370,7 +351,7 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     width, height = actions.parse_resolution(resolution)
     used_seed = actions.choose_seed(seed, bool(randomize))
     settings = module.GenerationSettings.from_user(
-        _presets_module().get_preset(preset), duration=seconds, width=width, height=height, steps=num_steps,
+        module.get_preset(preset), duration=seconds, width=width, height=height, steps=num_steps,
         guidance=guidance, shift=shift, seed=used_seed, negative_prompt=(negative or "").strip() or None)
     image, image_source = None, None
     if use_first_frame:
@@ -400,38 +381,16 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
 # -- history ---------------------------------------------------------------------------------------
 
 def history_items(output_dir: str | Path) -> tuple[list[tuple[str, str]], list[str]]:
-    """Gallery items (video or image, label) and the matching run directories, newest first."""
+    """Gallery items (poster or video, label) and the matching run directories, newest first."""
+    from ..generation import list_runs
+
     items, dirs = [], []
-    for run_dir in list_run_dirs(output_dir):
-        try:
-            data = actions.read_run_json(run_dir)
-        except InputError:
-            continue
-        media = _run_media(run_dir, data)
-        if media is None:
-            continue
-        items.append((str(media), actions.run_label(run_dir, data)))
-        dirs.append(str(run_dir))
+    for run in list_runs(output_dir):
+        media = run.poster or run.side_by_side_video
+        if media is not None:
+            items.append((str(media), actions.run_label(run.run_dir, run.prompt, run.seed)))
+            dirs.append(str(run.run_dir))
     return items, dirs
-
-
-def list_run_dirs(output_dir: str | Path) -> list[Path]:
-    root = Path(output_dir)
-    if not root.is_dir():
-        return []
-    runs = [p for p in root.iterdir() if (p / "run.json").is_file()]
-    return sorted(runs, key=lambda p: (p / "run.json").stat().st_mtime, reverse=True)
-
-
-def _run_media(run_dir: Path, data: Mapping[str, Any]) -> Path | None:
-    for name in ("side_by_side.png", "finetuned.png", "side_by_side.mp4"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    for key in ("side_by_side_video", "finetuned_video", "baseline_video"):
-        value = data.get(key) or (data.get("outputs") or {}).get(key)
-        if value and (run_dir / Path(value).name).is_file():
-            return run_dir / Path(value).name
-    return None
 
 
 @dataclass
@@ -447,21 +406,20 @@ class RunView:
 
 def reload_run(run_dir: str | Path) -> RunView:
     """What the page restores from a past run: caption, prompt, settings and its videos."""
+    from ..generation import outputs
+
     run_dir = Path(run_dir)
-    data = actions.read_run_json(run_dir)
-    caption = actions.caption_from_run(data)
-    settings = actions.settings_from_run(data)
+    run = outputs.load_run(run_dir)
+    s = run["settings"]
+    settings = dict(preset=run["preset"], seconds=round((s.num_frames - 1) / s.fps, 2),
+                    resolution=f"{s.width}x{s.height}", steps=s.steps, guidance=s.guidance, shift=s.shift,
+                    seed=run["seed"], negative_prompt=s.negative_prompt)
 
-    def find(*names: str) -> str | None:
-        for name in names:
-            if name and (run_dir / Path(name).name).is_file():
-                return str(run_dir / Path(name).name)
-        return None
+    def present(kind: str) -> str | None:
+        path = run_dir / outputs.VIDEO_FILES[kind]
+        return str(path) if path.is_file() else None
 
-    outputs = data.get("outputs") if isinstance(data.get("outputs"), Mapping) else data
-    finetuned = find(outputs.get("finetuned_video", ""), "finetuned.mp4")
-    baseline = find(outputs.get("baseline_video", ""), "baseline.mp4")
-    downloads = [p for p in (find("side_by_side.mp4"), str(run_dir / "run.json")) if p]
-    note = "" if caption is not None else " (this run kept no caption; the current caption is unchanged)"
-    return RunView(caption, str(data.get("prompt") or ""), settings, finetuned, baseline, downloads,
+    downloads = [p for p in (present("side_by_side"), str(run_dir / "run.json")) if p]
+    note = "" if run["caption"] is not None else " (this run kept no caption; the current caption is unchanged)"
+    return RunView(run["caption"], run["prompt"], settings, present("finetuned"), present("baseline"), downloads,
                    f"Reloaded run **{run_dir.name}**{note}.")
