@@ -73,8 +73,10 @@ def test_caption_writes_a_structured_caption(setup, capsys):
 
 def test_caption_one_shot_two_stage_to_a_file(setup, capsys):
     target = setup["root"] / "out" / "shot1.json"
-    code, _, err = run(capsys, "caption", setup["cut"], "--shot", 1, "--two-stage", "--out", target, *setup["flags"])
+    code, _, err = run(capsys, "caption", setup["cut"], "--shot", 1, "--two-stage", "--stream", "--out", target,
+                       *setup["flags"])
     assert code == 0 and "cut" not in err and f"wrote {target}" in err
+    assert any(line.startswith("[") for line in err.splitlines())  # --stream shows the text as it is written
     caption = StructuredCaption.load(target)
     assert (caption.provenance.start, caption.provenance.end) == (1.0, 2.0)
     assert all(caption[a].text for a in ASPECTS)

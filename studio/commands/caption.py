@@ -116,20 +116,24 @@ def clip_for(args: argparse.Namespace, config, caption=None):
     return clip
 
 
+def _stderr_stream():
+    """An `on_text` callback that prints each aspect's growing text, a line every few words."""
+    printed: dict[str, int] = {}
+
+    def on_text(aspect: str, text: str) -> None:
+        if len(text) - printed.get(aspect, 0) >= 40:
+            printed[aspect] = len(text)
+            print(f"[{aspect}] {text}", file=sys.stderr)
+
+    return on_text
+
+
 def run(args: argparse.Namespace) -> int:
     from ..captioner import caption_clip
     from ..config import StudioConfig
 
     config = StudioConfig.from_args(args)
-    on_text = None
-    if args.stream:
-        last: dict[str, int] = {}
-
-        def on_text(aspect: str, text: str) -> None:
-            if len(text) - last.get(aspect, 0) >= 40:  # a line every few words, not every token
-                last[aspect] = len(text)
-                print(f"[{aspect}] {text}", file=sys.stderr)
-
+    on_text = _stderr_stream() if args.stream else None
     caption = caption_clip(config, args.clip, args.start, args.end, args.shot,
                            aspects=args.aspects or ("Subject", "Scene", "Motion", "Spatial", "Camera"),
                            two_stage=args.two_stage, on_text=on_text, on_warning=warn,
