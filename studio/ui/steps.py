@@ -22,7 +22,6 @@ from . import actions
 from .backends import Backends
 from .zerogpu import generation_seconds
 
-DEFAULT_PRESETS = ("TI2V-5B", "A14B")
 CAPTION_FPS = 2.0
 
 
