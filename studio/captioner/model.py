@@ -24,9 +24,8 @@ OnText = Callable[[str, str], None]  # (label, text so far)
 
 DEFAULT_MAX_NEW_TOKENS = 512  # real aspect captions run to ~250 words
 MERGE_MAX_NEW_TOKENS = 768
-STAGE_ONE = ("Subject", "Scene", "Camera")
-# CHAI's annotation order: Motion was written knowing the Subject caption, Spatial knowing Subject
-# and Scene.
+# CHAI's annotation order: Subject, Scene and Camera first; then Motion, written knowing the Subject
+# caption, and Spatial, knowing Subject and Scene.
 STAGE_TWO_CONTEXT = {"Motion": ("Subject",), "Spatial": ("Subject", "Scene")}
 SETTING_HINT = "set CHAI_STUDIO_CAPTIONER or --captioner"
 

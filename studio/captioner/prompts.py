@@ -16,7 +16,6 @@ from ..caption.structured import ASPECTS
 from ..errors import InputError
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "prompts" / "captioner"
-TASKS = ("context", "critique", "revise", "reward", "merge")
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     **{aspect.lower(): () for aspect in ASPECTS},
     "context": ("context",),
