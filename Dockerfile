@@ -5,7 +5,7 @@
 #       -e CHAI_STUDIO_FINETUNED=/weights/chai-wan22 -v /path/to/weights:/weights:ro chai-studio
 #
 # The CUDA runtime base provides the driver-facing libraries; torch brings its own CUDA user-space
-# libraries from PyPI. Model weights are not baked in: they download into the Hugging Face cache
+# libraries from PyPI (CUDA 13.0 for torch 2.14), so the host driver must support CUDA 13 (580+). Model weights are not baked in: they download into the Hugging Face cache
 # volume on first use (or are mounted read-only).
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
