@@ -34,8 +34,9 @@ def _now() -> str:
 class Revision:
     """One step of the CHAI loop: `before` was critiqued, and `after` is the text that replaced it.
 
-    `source` says who wrote the critique and the revision ("user", "model" or "undo"), so the
-    history reads as an audit trail of human and model oversight.
+    `source` says what wrote `after`: "user" (a hand edit), "primitive" (a picker inserted a
+    phrase), "model" (the captioner, from the critique, which a person or the model wrote) or
+    "undo", so the history reads as an audit trail of human and model oversight.
     """
 
     before: str
