@@ -35,8 +35,9 @@ class Revision:
     """One step of the CHAI loop: `before` was critiqued, and `after` is the text that replaced it.
 
     `source` says what wrote `after`: "user" (a hand edit), "primitive" (a picker inserted a
-    phrase), "model" (the captioner, from the critique, which a person or the model wrote) or
-    "undo", so the history reads as an audit trail of human and model oversight.
+    phrase), "model" (the captioner: a caption, or a revision from a critique that a person or the
+    model wrote), "preset" or "import", so the history reads as an audit trail of human and model
+    oversight. Undo removes the last entry and restores its `before`.
     """
 
     before: str
