@@ -7,6 +7,7 @@ from pathlib import Path
 HELP = ("Generate the same prompt with the CHAI-finetuned and the zero-shot Wan2.2 (same seed and settings) "
         "and write a side-by-side run directory.")
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..generation import DEFAULT_PRESET, PRESETS
 

@@ -366,10 +366,9 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     worker = Worker("generate", lambda report: generator.generate(
         prompt, settings, caption=caption, image=image, cancel=cancel, out_dir=config.output_dir,
         image_source=image_source, on_step=lambda model, step, total, preview=None: report((model, step, total))))
-    for model, step, total in worker:
-        key = "finetuned" if "fine" in str(model).lower() or "chai" in str(model).lower() else "baseline"
-        progress[key] = _bar(names[key], int(step), int(total), "done" if step >= total else "denoising")
-        yield GenerationEvent(False, f"Generating: {names[key]} step {step}/{total}", dict(progress), used_seed)
+    for model, step, total in worker:  # model is the generator's "finetuned" or "baseline"
+        progress[model] = _bar(names[model], step, total, "done" if step >= total else "denoising")
+        yield GenerationEvent(False, f"Generating: {names[model]} step {step}/{total}", dict(progress), used_seed)
     result = worker.result
     for key in names:
         progress[key] = _bar(names[key], int(num_steps), int(num_steps), "done")
@@ -410,7 +409,7 @@ def reload_run(run_dir: str | Path) -> RunView:
     run_dir = Path(run_dir)
     run = outputs.load_run(run_dir)
     s = run["settings"]
-    settings = dict(preset=run["preset"], seconds=round((s.num_frames - 1) / s.fps, 2),
+    settings = dict(preset=run["preset"], seconds=round(s.duration, 2),
                     resolution=f"{s.width}x{s.height}", steps=s.steps, guidance=s.guidance, shift=s.shift,
                     seed=run["seed"], negative_prompt=s.negative_prompt)
 
