@@ -17,7 +17,7 @@ import sys
 from .errors import StudioError
 
 # Subcommand name -> module under studio.commands (dashes become underscores).
-COMMANDS = ("spec", "compose", "config", "tiny-models", "generate",
+COMMANDS = ("spec", "compose", "config", "tiny-models", "generate", "dataset", "train",
             "caption", "critique", "revise", "score", "shots")
 
 

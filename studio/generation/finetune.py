@@ -4,7 +4,9 @@ Three kinds are accepted:
 * ``diffusers``: a diffusers pipeline folder or hub id (only `transformer/`, and `transformer_2/`
   for A14B, are used) or a bare transformer folder (config.json + weights);
 * ``transformer``: one `.safetensors` file with a full transformer state dict (diffusers keys);
-* ``lora``: a `.safetensors` LoRA file, or a folder holding `pytorch_lora_weights.safetensors`.
+* ``lora``: a `.safetensors` LoRA file, or a folder holding `pytorch_lora_weights.safetensors` (and,
+  for a two-expert A14B LoRA that `studio train` wrote, `pytorch_lora_weights_transformer_2.safetensors`
+  for the low-noise expert; without it the one LoRA goes into both experts).
 
 Compatibility is checked from configs and tensor shapes *before* any weights are loaded or any
 generation starts; a mismatch raises an error naming both the finetune and the baseline.
@@ -21,6 +23,7 @@ from ..errors import InputError, ModelLoadError
 from ..hub import resolve_model_location
 
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+LORA_WEIGHT_NAME_2 = "pytorch_lora_weights_transformer_2.safetensors"  # A14B low-noise expert
 ADAPTER_NAME = "finetune"
 # Config keys that fix a transformer's parameter shapes.
 SHAPE_KEYS = ("patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels",
@@ -34,6 +37,7 @@ class FinetuneSource:
     location: str  # path or hub id as given
     weight_file: Path | None = None  # the .safetensors for "transformer" and "lora"
     subfolder: str | None = None  # "transformer" for a pipeline folder, None for a bare transformer folder
+    expert_2_file: Path | None = None  # a LoRA of its own for the low-noise expert (A14B)
 
 
 def classify_finetuned(location: str) -> FinetuneSource:
@@ -49,7 +53,9 @@ def classify_finetuned(location: str) -> FinetuneSource:
         return FinetuneSource("lora" if _is_lora_file(path) else "transformer", location, weight_file=path)
     if path.is_dir():
         if (path / LORA_WEIGHT_NAME).is_file():
-            return FinetuneSource("lora", location, weight_file=path / LORA_WEIGHT_NAME)
+            second = path / LORA_WEIGHT_NAME_2
+            return FinetuneSource("lora", location, weight_file=path / LORA_WEIGHT_NAME,
+                                  expert_2_file=second if second.is_file() else None)
         if (path / "transformer" / "config.json").is_file():
             return FinetuneSource("diffusers", location, subfolder="transformer")
         if (path / "config.json").is_file():
@@ -184,10 +190,12 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
     return loaded
 
 
-def read_lora(source: FinetuneSource, pipeline_class) -> dict:
-    """The LoRA state dict in diffusers naming (the loader converts other trainers' formats)."""
+def read_lora(source: FinetuneSource, pipeline_class, expert: int = 1) -> dict:
+    """The LoRA state dict in diffusers naming (the loader converts other trainers' formats);
+    `expert=2` reads the low-noise expert's own file when there is one."""
+    weight_file = source.expert_2_file if expert == 2 and source.expert_2_file else source.weight_file
     try:
-        state_dict = pipeline_class.lora_state_dict(str(source.weight_file))
+        state_dict = pipeline_class.lora_state_dict(str(weight_file))
     except Exception as exc:  # noqa: BLE001 - the loader raises many kinds for foreign files
         raise InputError(f"{source.location} is not a LoRA the Wan loader understands ({exc})", "finetuned") from None
     if isinstance(state_dict, tuple):

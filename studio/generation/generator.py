@@ -176,13 +176,14 @@ class SideBySideGenerator:
         baseline_name = f"{baseline} ({preset.label})"
 
         if source.kind == "lora":
-            state_dict = ft.read_lora(source, WanPipeline)
-            for transformer in base_transformers:
+            state_dicts = [ft.read_lora(source, WanPipeline, expert=n) for n in (1, 2)[: len(base_transformers)]]
+            for state_dict, transformer in zip(state_dicts, base_transformers):
                 ft.check_lora_fits(state_dict, transformer, source.location, baseline_name)
             try:
-                pipe.load_lora_weights(dict(state_dict), adapter_name=ft.ADAPTER_NAME)
+                pipe.load_lora_weights(dict(state_dicts[0]), adapter_name=ft.ADAPTER_NAME)
                 if pipe.transformer_2 is not None:
-                    pipe.load_lora_weights(dict(state_dict), adapter_name=ft.ADAPTER_NAME, load_into_transformer_2=True)
+                    pipe.load_lora_weights(dict(state_dicts[1]), adapter_name=ft.ADAPTER_NAME,
+                                           load_into_transformer_2=True)
             except Exception as exc:  # noqa: BLE001 - peft raises many kinds for a bad adapter
                 raise InputError(f"LoRA {source.location} could not be applied to baseline {baseline_name}: {exc}",
                                  "finetuned") from None

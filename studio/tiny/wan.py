@@ -32,14 +32,18 @@ A14B_TRANSFORMER = {
     "text_dim": TEXT_DIM, "freq_dim": 32, "ffn_dim": 48, "num_layers": 2, "cross_attn_norm": True,
     "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32,
 }
+# The random tiny VAEs put out latents with a standard deviation of about 0.12 on ordinary footage;
+# normalising by it gives unit-variance latents, as the real VAEs' latents_std does, so training
+# losses on the tiny models have realistic proportions (data term vs noise term).
+TINY_LATENTS_STD = 0.12
 TI2V_VAE = {
     "base_dim": 4, "z_dim": 48, "in_channels": 12, "out_channels": 12, "is_residual": True, "patch_size": 2,
     "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1, "temperal_downsample": [False, True, True],
-    "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
+    "latents_mean": [0.0] * 48, "latents_std": [TINY_LATENTS_STD] * 48, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
 }
 A14B_VAE = {
     "base_dim": 4, "z_dim": 16, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1, "temperal_downsample": [False, True, True],
-    "latents_mean": [0.0] * 16, "latents_std": [1.0] * 16, "scale_factor_spatial": 8, "scale_factor_temporal": 4,
+    "latents_mean": [0.0] * 16, "latents_std": [TINY_LATENTS_STD] * 16, "scale_factor_spatial": 8, "scale_factor_temporal": 4,
 }
 SCHEDULER = {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "num_train_timesteps": 1000, "flow_shift": 5.0}
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]

@@ -1,0 +1,459 @@
+"""`python -m studio train`: a LoRA on the Wan2.2 transformer from a cached dataset.
+
+Stages, in order: check the request (dataset, options, output folder; no model loaded) ->
+load the transformer(s) alone and add the LoRA -> train with accelerate (data-parallel under
+`accelerate launch`) -> validate, render, checkpoint along the way -> save the LoRA and its card.
+
+Reproducibility is by construction: which rows a step sees, its noise and its sigmas are pure
+functions of (seed, step, micro-batch, rank), never of an RNG's running state, so `--resume`
+from a checkpoint (LoRA + optimizer + schedule) continues exactly as if never stopped.
+
+A14B has two experts split at the boundary timestep (high noise above, low noise below). Each
+expert gets its own LoRA trained only on its side of the boundary, the way each is used when
+sampling: every optimizer step draws its side with the probability the shifted sigma
+distribution gives it, so both experts see their share of the schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import StudioConfig
+from ..errors import InputError, ModelLoadError
+from ..generation.finetune import ADAPTER_NAME
+from ..generation.presets import Preset, get_preset
+from . import artifacts
+from .dataset import read_header, read_manifest
+from .encoders import MAX_SEQUENCE_LENGTH, baseline_location
+from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
+from .options import TrainOptions
+
+log = logging.getLogger(__name__)
+
+EXPERTS = ("transformer", "transformer_2")
+VAL_SIGMAS = (0.1, 0.3, 0.5, 0.7, 0.9)  # fixed noise levels of the validation loss
+
+
+@dataclass
+class TrainingPlan:
+    """A checked request: everything needed to train, nothing loaded yet."""
+
+    config: StudioConfig
+    dataset: Path
+    out: Path
+    options: TrainOptions
+    preset: Preset
+    header: dict[str, Any]
+    train_rows: list[dict[str, Any]]
+    val_rows: list[dict[str, Any]]
+    resume: bool = False
+    stop_after: int | None = None
+
+    @property
+    def latent_shape(self) -> list[int]:
+        return self.train_rows[0]["latents"]["shape"]
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    step: int
+    finished: bool
+    step_seconds: list[float] = field(default_factory=list)
+    peak_memory_bytes: int | None = None
+    lora_files: list[Path] = field(default_factory=list)
+
+
+def plan_training(config: StudioConfig, dataset: str | Path, out: str | Path, options: TrainOptions,
+                  preset: str | None = None, resume: bool = False, stop_after: int | None = None) -> TrainingPlan:
+    """Check the dataset, the options and the output folder before any model is loaded."""
+    root = Path(dataset)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a dataset folder; build one with `python -m studio dataset`", "dataset")
+    header = read_header(root)
+    rows = read_manifest(root)
+    if not rows:
+        raise InputError(f"{root} has no training shots (its manifest is empty; see skipped.jsonl for why)",
+                         "dataset")
+    chosen = get_preset(preset or header["preset"])
+    if header["preset"] != chosen.name:
+        raise InputError(f"{root} was built for preset {header['preset']}, not {chosen.name}; build a dataset for "
+                         f"{chosen.name} (python -m studio dataset ... --preset {chosen.name})", "preset")
+    for row in rows:
+        size = (row.get("preset"), row.get("height"), row.get("width"), row.get("frames"))
+        if size != (header["preset"], header["height"], header["width"], header["frames"]):
+            raise InputError(f"{root}: shot {row.get('key')} was encoded as {size[0]} {size[2]}x{size[1]}, "
+                             f"{size[3]} frames, but the dataset is {header['preset']} {header['width']}x"
+                             f"{header['height']}, {header['frames']} frames; rebuild it into a new folder",
+                             "dataset")
+        if not (root / row["latents"]["shard"]).is_file():
+            raise InputError(f"{root}: shard {row['latents']['shard']} is missing; run `python -m studio dataset` "
+                             "again to rebuild it", "dataset")
+    if stop_after is not None and stop_after < 1:
+        raise InputError(f"must be 1 or more steps, got {stop_after}", "stop_after")
+    artifacts.check_output_folder(Path(out), resume)
+    train_rows, val_rows = split_rows(rows, options.val_fraction)
+    if options.batch_size > len(train_rows):
+        raise InputError(f"is {options.batch_size} but the dataset has {len(train_rows)} training shots",
+                         "batch_size")
+    return TrainingPlan(config, root, Path(out), options, chosen, header, train_rows, val_rows, resume, stop_after)
+
+
+def split_rows(rows: list[dict[str, Any]], fraction: float) -> tuple[list[dict], list[dict]]:
+    """Hold back a fixed share for validation, chosen by row key (a hash), so reruns agree. A
+    one-shot dataset validates on its only shot."""
+    ordered = sorted(rows, key=lambda r: r["key"])
+    if len(ordered) == 1:
+        return ordered, ordered
+    count = min(len(ordered) - 1, max(1, round(len(ordered) * fraction)))
+    return ordered[count:], ordered[:count]
+
+
+def _mix(*parts: Any) -> int:
+    """A 63-bit seed from any parts (stable across processes and runs, unlike hash())."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
+
+
+class CachedShots:
+    """Latents and prompt embeddings of manifest rows, read from their shards when a batch needs them."""
+
+    def __init__(self, root: Path, rows: list[dict[str, Any]]):
+        self.root, self.rows = root, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        from safetensors import safe_open
+
+        latents, embeds = [], []
+        for index in indices:
+            row = self.rows[index]
+            with safe_open(str(self.root / row["latents"]["shard"]), framework="pt") as handle:
+                latents.append(handle.get_tensor(row["latents"]["key"]).float())
+                tokens = handle.get_tensor(row["embeddings"]["key"]).float()
+            padded = torch.zeros(MAX_SEQUENCE_LENGTH, tokens.shape[1])  # the pipeline pads with zeros too
+            padded[: tokens.shape[0]] = tokens[:MAX_SEQUENCE_LENGTH]
+            embeds.append(padded)
+        return torch.stack(latents), torch.stack(embeds)
+
+    def indices(self, micro_batch: int, rank: int, world: int, batch_size: int, seed: int) -> list[int]:
+        """Rows for one micro-batch on one rank: consecutive slices of per-epoch shuffles."""
+        out = []
+        for j in range(batch_size):
+            position = (micro_batch * world + rank) * batch_size + j
+            epoch, offset = divmod(position, len(self.rows))
+            order = torch.randperm(len(self.rows), generator=torch.Generator().manual_seed(_mix(seed, "epoch", epoch)))
+            out.append(int(order[offset]))
+        return out
+
+
+class LoraTrainer:
+    def __init__(self, plan: TrainingPlan):
+        from accelerate import Accelerator
+
+        self.plan, self.options, self.preset = plan, plan.options, plan.preset
+        device = plan.config.resolved_device()
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
+        precision = self.options.mixed_precision
+        if precision == "auto":
+            precision = "bf16" if device == "cuda" else "no"
+        self.accelerator = Accelerator(mixed_precision=precision, cpu=device == "cpu")
+        self.weight_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        self.shift = self.options.shift or self.preset.shift
+        self.location = baseline_location(plan.config, self.preset)
+        self.train_data = CachedShots(plan.dataset, plan.train_rows)
+        self.val_data = CachedShots(plan.dataset, plan.val_rows)
+        self.metrics = artifacts.MetricsLog(plan.out)
+        self.generator = None  # the side-by-side generator for validation renders, built on first use
+
+    # -- models -------------------------------------------------------------------------------------
+    def load(self) -> None:
+        from diffusers import WanTransformer3DModel
+        from diffusers.training_utils import cast_training_params
+        from peft import LoraConfig
+
+        names = EXPERTS[: 2 if self.preset.two_experts else 1]
+        self.transformers = []
+        for name in names:
+            try:
+                model = WanTransformer3DModel.from_pretrained(self.location, subfolder=name, dtype=self.weight_dtype)
+            except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all mean no baseline
+                raise ModelLoadError(f"could not load {name} of baseline {self.location!r} ({exc}); check "
+                                     "--baseline / CHAI_STUDIO_BASELINE") from exc
+            model.requires_grad_(False)
+            torch.manual_seed(_mix(self.options.seed, "lora-init", name))
+            model.add_adapter(LoraConfig(r=self.options.rank, lora_alpha=self.options.alpha,
+                                         target_modules=list(self.options.target_modules), init_lora_weights=True),
+                              adapter_name=ADAPTER_NAME)
+            cast_training_params(model, dtype=torch.float32)  # LoRA weights train in float32
+            if self.options.gradient_checkpointing:
+                model.enable_gradient_checkpointing()
+            self.transformers.append(model)
+        check_dataset_fits(self.transformers[0], self.plan)
+        self.params = [p for m in self.transformers for p in m.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=self.options.learning_rate,
+                                           weight_decay=self.options.weight_decay)
+        from diffusers.optimization import get_scheduler
+
+        self.schedule = get_scheduler(self.options.lr_schedule, self.optimizer,
+                                      num_warmup_steps=self.options.warmup_steps,
+                                      num_training_steps=self.options.steps)
+        # Only the models are prepared: the optimizer steps once per optimizer step on every rank,
+        # and the schedule must not be stepped once per process as accelerate's wrapper would.
+        self.models = [self.accelerator.prepare(m) for m in self.transformers]
+
+    def lora_state(self) -> list[dict[str, torch.Tensor]]:
+        from peft.utils import get_peft_model_state_dict
+
+        return [get_peft_model_state_dict(m, adapter_name=ADAPTER_NAME) for m in self.transformers]
+
+    # -- one step -----------------------------------------------------------------------------------
+    def expert_for(self, step: int) -> tuple[int, float, float]:
+        """Which expert trains at `step`, and the uniform range its sigmas are drawn from."""
+        if not self.preset.two_experts:
+            return 0, 0.0, 1.0
+        boundary = unshift_sigma(self.preset.boundary_ratio, self.shift)
+        draw = torch.rand(1, generator=torch.Generator().manual_seed(_mix(self.options.seed, "expert", step)))
+        return (0, boundary, 1.0) if float(draw) >= boundary else (1, 0.0, boundary)
+
+    def predict(self, model, batch, embeds: torch.Tensor) -> torch.Tensor:
+        with self.accelerator.autocast():
+            return model(hidden_states=batch.noisy.to(self.weight_dtype), timestep=batch.timestep,
+                         encoder_hidden_states=embeds.to(self.weight_dtype), return_dict=False)[0]
+
+    def make_batch(self, latents, sigmas, generator: torch.Generator, clean_first: torch.Tensor):
+        config = self.transformers[0].config
+        noise = torch.randn(latents.shape, generator=generator)
+        device = self.accelerator.device
+        return flow_batch(latents.to(device), noise.to(device), sigmas.to(device), clean_first,
+                          per_token=self.preset.expand_timesteps, patch=tuple(config.patch_size[1:]),
+                          num_train_timesteps=1000)
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        """One optimizer step (over `gradient_accumulation` micro-batches); `step` counts from 0."""
+        options, accelerator = self.options, self.accelerator
+        rank, world = accelerator.process_index, accelerator.num_processes
+        expert, low, high = self.expert_for(step)
+        model = self.models[expert]
+        model.train()
+        total = torch.zeros((), device=accelerator.device)
+        for micro in range(options.gradient_accumulation):
+            index = step * options.gradient_accumulation + micro
+            latents, embeds = self.train_data.batch(
+                self.train_data.indices(index, rank, world, options.batch_size, options.seed))
+            generator = torch.Generator().manual_seed(_mix(options.seed, "noise", index, rank))
+            sigmas = shift_sigmas(low + (high - low) * torch.rand(options.batch_size, generator=generator), self.shift)
+            clean_first = torch.rand(options.batch_size, generator=generator) < options.first_frame_prob
+            batch = self.make_batch(latents, sigmas, generator, clean_first)
+            last = micro == options.gradient_accumulation - 1
+            with contextlib.nullcontext() if last else accelerator.no_sync(model):
+                loss = flow_loss(self.predict(model, batch, embeds.to(accelerator.device)), batch)
+                accelerator.backward(loss / options.gradient_accumulation)
+            total += loss.detach() / options.gradient_accumulation
+        grad_norm = accelerator.clip_grad_norm_(self.params, options.max_grad_norm)
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        row = {"step": step + 1, "loss": float(accelerator.reduce(total, "mean")),
+               "lr": self.schedule.get_last_lr()[0], "grad_norm": float(grad_norm)}
+        if self.preset.two_experts:
+            row["expert"] = EXPERTS[expert]
+        return row
+
+    @torch.no_grad()
+    def validation_loss(self) -> float:
+        """Mean loss over the held-back shots at fixed sigmas with fixed noise (comparable across steps)."""
+        losses = []
+        for model in self.transformers:
+            model.eval()
+        for index in range(len(self.val_data)):
+            latents, embeds = self.val_data.batch([index])
+            for level, sigma in enumerate(VAL_SIGMAS):
+                generator = torch.Generator().manual_seed(_mix(self.options.seed, "val", index, level))
+                batch = self.make_batch(latents, torch.tensor([sigma]), generator, torch.tensor([False]))
+                expert = 1 if self.preset.two_experts and sigma < self.preset.boundary_ratio else 0
+                prediction = self.predict(self.transformers[expert], batch, embeds.to(self.accelerator.device))
+                losses.append(float(flow_loss(prediction, batch)))
+        return sum(losses) / len(losses)
+
+    def replica_digest(self) -> str:
+        """A hash of this rank's LoRA weights: data-parallel replicas must agree after every step."""
+        digest = hashlib.sha256()
+        for param in self.params:
+            digest.update(param.detach().float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    # -- validation renders -------------------------------------------------------------------------
+    def render(self, step: int) -> None:
+        """Base vs the LoRA so far on fixed prompts, written as studio run folders."""
+        from ..generation.settings import GenerationSettings
+
+        if self.generator is None:
+            self.generator = build_validation_generator(self, self.transformers)
+        prompts = [r["prompt"] for r in self.plan.val_rows[: self.options.validation_prompts]]
+        header = self.plan.header
+        for number, prompt in enumerate(prompts):
+            settings = GenerationSettings.from_user(self.preset, height=header["height"], width=header["width"],
+                                                    frames=header["frames"], steps=self.options.render_steps,
+                                                    seed=self.options.seed + number)
+            self.generator.generate(prompt, settings, out_dir=self.plan.out / "validation" / f"step-{step:06d}")
+        for model in self.transformers:  # the generator toggles adapters; training needs ours on
+            model.enable_adapters()
+            model.set_adapters([ADAPTER_NAME], weights=[1.0])
+
+
+def check_dataset_fits(transformer, plan: TrainingPlan) -> None:
+    channels, dim = plan.latent_shape[0], plan.train_rows[0]["embeddings"]["dim"]
+    config = transformer.config
+    if config.in_channels != channels or config.text_dim != dim:
+        raise InputError(f"{plan.dataset} holds {channels}-channel latents and {dim}-wide text embeddings, but the "
+                         f"baseline transformer takes {config.in_channels} channels and {config.text_dim}-wide text; "
+                         "build the dataset with the same --baseline", "dataset")
+
+
+def build_validation_generator(trainer: LoraTrainer, transformers: list):
+    """The studio's side-by-side generator around the training transformer(s): the adapter is off for
+    the base run and on for the other, so no second copy of the weights is loaded."""
+    from diffusers import AutoencoderKLWan, WanPipeline
+
+    from ..generation import hardware
+    from ..generation.finetune import FinetuneSource
+    from ..generation.generator import SideBySideGenerator
+
+    device = str(trainer.accelerator.device)
+    vae = AutoencoderKLWan.from_pretrained(trainer.location, subfolder="vae", dtype=torch.float32).to(device)
+    pipe = WanPipeline.from_pretrained(trainer.location, vae=vae, transformer=None, transformer_2=None,
+                                       dtype=trainer.weight_dtype)
+    pipe.text_encoder.to(device)
+    mode = "cpu" if device == "cpu" else "gpu"
+    return SideBySideGenerator(
+        preset=trainer.preset, tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=vae,
+        scheduler=pipe.scheduler, baseline_transformers=transformers, finetuned_transformers=transformers,
+        finetune=FinetuneSource("lora", str(trainer.plan.out)), baseline_location=trainer.location,
+        placement=hardware.Placement(mode, device, device, False))
+
+
+def dataset_fingerprint(plan: TrainingPlan) -> str:
+    keys = sorted(r["key"] for r in plan.train_rows) + ["|val|"] + sorted(r["key"] for r in plan.val_rows)
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def train(plan: TrainingPlan, progress=None) -> TrainResult:
+    """Run (or resume) the plan to `options.steps`, or `stop_after` steps of it; `progress(what, total,
+    initial)` returns a bar. Only the main process writes files."""
+    trainer = LoraTrainer(plan)
+    options, accelerator = plan.options, trainer.accelerator
+    main = accelerator.is_main_process
+    began = time.perf_counter()
+    if main:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    trainer.load()
+    start = _resume(trainer) if plan.resume else 0
+    end = options.steps if plan.stop_after is None else min(options.steps, start + plan.stop_after)
+    if main and start == 0:
+        trainer.metrics.append({"step": 0, "loss": None, "val_loss": trainer.validation_loss()})
+    result = TrainResult(plan.out, start, finished=end == options.steps)
+    bar = progress("train", options.steps, start) if (progress and main) else None
+    for step in range(start, end):
+        began_step = time.perf_counter()
+        row = trainer.train_step(step)
+        done = step + 1
+        row["seconds"] = round(time.perf_counter() - began_step, 4)
+        result.step_seconds.append(row["seconds"])
+        logged = done % options.log_every == 0 or done % options.validate_every == 0 or done == end
+        if logged and accelerator.num_processes > 1:
+            row["replica_digests"] = accelerator.gather_for_metrics([trainer.replica_digest()], use_gather_object=True)
+        if main and (done % options.validate_every == 0 or done == options.steps):
+            row["val_loss"] = trainer.validation_loss()
+        if main and logged:
+            if torch.cuda.is_available():
+                row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+            trainer.metrics.append(row)
+        if main and options.render_every and plan.val_rows and options.validation_prompts and (
+                done % options.render_every == 0 or done == options.steps):
+            trainer.render(done)
+        if done % options.checkpoint_every == 0 or done == end:
+            if main:
+                artifacts.save_checkpoint(plan.out, done, _checkpoint_state(trainer, done), options.keep_checkpoints)
+            accelerator.wait_for_everyone()
+        if bar is not None:
+            bar.update()
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+        result.step = done
+    if bar is not None:
+        bar.close()
+    if torch.cuda.is_available():
+        result.peak_memory_bytes = torch.cuda.max_memory_allocated()
+    if result.finished and main:
+        result.lora_files = artifacts.save_lora(plan.out, trainer.lora_state())
+        rows = trainer.metrics.rows()
+        artifacts.write_loss_plot(rows, plan.out / artifacts.PLOT)
+        artifacts.write_model_card(plan.out, _summary(trainer, rows, time.perf_counter() - began, result))
+    accelerator.wait_for_everyone()
+    return result
+
+
+def _checkpoint_state(trainer: LoraTrainer, step: int) -> dict[str, Any]:
+    return {"step": step, "lora": trainer.lora_state(), "optimizer": trainer.optimizer.state_dict(),
+            "schedule": trainer.schedule.state_dict(), "options": trainer.options.resume_fingerprint(),
+            "dataset": dataset_fingerprint(trainer.plan), "world_size": trainer.accelerator.num_processes}
+
+
+def _resume(trainer: LoraTrainer) -> int:
+    """Load the newest checkpoint into the trainer; the step to continue from."""
+    from peft.utils import set_peft_model_state_dict
+
+    plan = trainer.plan
+    state = artifacts.load_latest_checkpoint(plan.out)
+    wanted = trainer.options.resume_fingerprint()
+    changed = sorted(k for k in wanted if state["options"].get(k) != wanted[k])
+    if changed:
+        details = ", ".join(f"{k} {state['options'].get(k)!r} -> {wanted[k]!r}" for k in changed)
+        raise InputError(f"the checkpoint in {plan.out} was trained with other options ({details}); resume with "
+                         "the same options (only --steps may grow) or start a new --out", "resume")
+    if state["dataset"] != dataset_fingerprint(plan):
+        raise InputError(f"the checkpoint in {plan.out} was trained on another version of {plan.dataset}; resume "
+                         "on the same dataset or start a new --out", "resume")
+    if state["step"] > trainer.options.steps:
+        raise InputError(f"the checkpoint is at step {state['step']}, past --steps {trainer.options.steps}", "steps")
+    if state["world_size"] != trainer.accelerator.num_processes:
+        log.warning("resuming on %d process(es) where the run used %d: the order of shots changes",
+                    trainer.accelerator.num_processes, state["world_size"])
+    for model, lora in zip(trainer.transformers, state["lora"]):
+        set_peft_model_state_dict(model, lora, adapter_name=ADAPTER_NAME)
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.schedule.load_state_dict(state["schedule"])
+    if trainer.accelerator.is_main_process:
+        trainer.metrics.truncate_after(state["step"])
+    return int(state["step"])
+
+
+def _summary(trainer: LoraTrainer, rows: list[dict], seconds: float, result: TrainResult) -> dict[str, Any]:
+    plan = trainer.plan
+    header = plan.header
+    losses = [r["loss"] for r in rows if r.get("loss") is not None]
+    vals = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
+    location = trainer.location
+    revision = location.split("/snapshots/")[1].split("/")[0] if "/snapshots/" in location else None
+    return {
+        "schema": "chai-studio/lora-training", "version": 1, "options": trainer.options.to_dict(),
+        "dataset": {"path": str(plan.dataset), "train_rows": len(plan.train_rows), "val_rows": len(plan.val_rows),
+                    "clips": len({r["clip_sha256"] for r in plan.train_rows + plan.val_rows}),
+                    **{k: header[k] for k in ("preset", "height", "width", "frames", "fps", "captioner", "baseline")}},
+        "base_model": {"location": plan.config.baseline if not plan.config.tiny else location, "revision": revision,
+                       "label": trainer.preset.label, "preset": trainer.preset.name},
+        "steps": trainer.options.steps, "world_size": trainer.accelerator.num_processes, "seconds": round(seconds, 2),
+        "final": {"loss": losses[-1] if losses else None, "val_loss": vals[-1] if vals else None,
+                  "first_val_loss": vals[0] if vals else None},
+        "files": [p.name for p in result.lora_files],
+    }
