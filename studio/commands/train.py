@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = StudioConfig.from_args(args)
     options = TrainOptions.from_user(**{name: getattr(args, name, None) for name in TrainOptions.__dataclass_fields__})
-    from ..training.trainer import plan_training
+    from ..training.plan import plan_training
 
     plan = plan_training(config, args.dataset, args.out, options, preset=args.preset, resume=args.resume,
                          stop_after=args.stop_after)
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"training a rank-{options.rank} LoRA for {plan.preset.label} on {len(plan.train_rows)} shots "
           f"({len(plan.val_rows)} held back), {options.steps} steps", file=sys.stderr)
     result = train(plan, progress=progress_bar)
+    if not result.main_process:
+        return 0
     if not result.finished:
         print(f"stopped at step {result.step} of {options.steps}; continue with --resume", file=sys.stderr)
     else:

@@ -5,7 +5,7 @@ window, caption it with the CHAI captioner (or take the caption written beside t
 the training prompt, then encode the window's frames with the baseline's VAE and the prompt with
 its text encoder into one safetensors shard per shot.
 
-The dataset folder holds:
+The stages live in `studio.training.stages`. The dataset folder holds:
     dataset.json     what the dataset was built for (preset, size, frames, models); fixed once written
     manifest.jsonl   one row per finished shot (appended as each finishes, so a killed run keeps them)
     skipped.jsonl    every clip or shot left out, with its reason (rewritten by each run)
@@ -31,20 +31,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..caption.structured import ASPECTS, Provenance, StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
-from ..generation.presets import Preset, get_preset
+from ..generation.presets import get_preset
+from .folder import DATASET_SCHEMA, DATASET_VERSION, DatasetFolder, read_header, read_manifest  # noqa: F401
 from .sources import ClipSource, file_sha256, list_sources
 
 log = logging.getLogger(__name__)
 
-DATASET_SCHEMA = "chai-studio/training-dataset"
-DATASET_VERSION = 1
-MANIFEST = "manifest.jsonl"
-SKIPPED = "skipped.jsonl"
-HEADER = "dataset.json"
-CACHE = "cache.json"
 CAPTION_FPS = 2.0  # what the captioner samples, as for a reference clip
 MAX_BEST_OF = 16
 # Tiny checkpoints (see studio.tiny.wan) handle a few latent tokens: a 64x64, 9-frame window.
@@ -75,13 +69,17 @@ class DatasetSpec:
         """The span a training window covers: `frames` frames at the preset's frame rate."""
         return self.frames / self.fps
 
-    def caption_key(self, clip_sha: str, start: float, end: float) -> str:
-        return _digest(clip_sha, f"{start:.3f}", f"{end:.3f}", self.captioner, self.best_of, self.two_stage,
+    def caption_key(self, clip_sha: str, start: float, end: float, caption_sha: str = "") -> str:
+        """What a shot's caption depends on: its pixels, and either the captioner's settings or the
+        content of the caption written by hand (`caption_sha`)."""
+        if caption_sha:
+            return _digest(clip_sha, f"{start:.6f}", f"{end:.6f}", "user", caption_sha)
+        return _digest(clip_sha, f"{start:.6f}", f"{end:.6f}", self.captioner, self.best_of, self.two_stage,
                        self.max_new_tokens)
 
-    def row_key(self, clip_sha: str, start: float, end: float) -> str:
-        return _digest(self.caption_key(clip_sha, start, end), self.baseline, self.preset, self.height, self.width,
-                       self.frames, self.prompt_words)
+    def row_key(self, clip_sha: str, start: float, end: float, caption_sha: str = "") -> str:
+        return _digest(self.caption_key(clip_sha, start, end, caption_sha), self.baseline, self.preset, self.height,
+                       self.width, self.frames, self.prompt_words)
 
     def header(self) -> dict[str, Any]:
         """What `dataset.json` records; training checks its preset and size against this."""
@@ -197,112 +195,6 @@ class DatasetSummary:
         return out
 
 
-# -- the folder --------------------------------------------------------------------------------------
-
-
-class DatasetFolder:
-    """The on-disk dataset: header, manifest, skips, caption cache and shards."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.root / MANIFEST
-
-    def open_for(self, spec: DatasetSpec) -> None:
-        """Create the folder for `spec`, or check that an existing one was built with the same settings."""
-        if self.root.exists() and not self.root.is_dir():
-            raise InputError(f"{self.root} is a file; --out must name a folder", "out")
-        header_path = self.root / HEADER
-        wanted = spec.header()
-        if header_path.is_file():
-            existing = read_header(self.root)
-            differing = [k for k in ("preset", "height", "width", "frames", "fps", "baseline", "captioner",
-                                     "best_of", "two_stage", "prompt_words") if existing.get(k) != wanted[k]]
-            if differing:
-                details = ", ".join(f"{k} {existing.get(k)!r} here vs {wanted[k]!r} now" for k in differing)
-                raise InputError(f"{self.root} was built with other settings ({details}); use another --out "
-                                 "folder or the same settings", "out")
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        header_path.write_text(json.dumps({**wanted, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                                          indent=2) + "\n")
-
-    def rows(self) -> list[dict[str, Any]]:
-        return read_manifest(self.root, missing_ok=True)
-
-    def append_row(self, row: dict[str, Any]) -> None:
-        with open(self.manifest_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            handle.flush()
-
-    def write_skips(self, skips: list[Skip]) -> None:
-        text = "".join(json.dumps(asdict(s), ensure_ascii=False) + "\n" for s in skips)
-        partial = self.root / (SKIPPED + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(self.root / SKIPPED)
-
-    def load_cache(self) -> dict[str, Any]:
-        path = self.root / CACHE
-        try:
-            data = json.loads(path.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def save_cache(self, cache: dict[str, Any]) -> None:
-        partial = self.root / (CACHE + ".partial")
-        partial.write_text(json.dumps(cache))
-        partial.replace(self.root / CACHE)
-
-    def caption_path(self, caption_key: str) -> Path:
-        return self.root / "captions" / f"{caption_key}.json"
-
-    def shard_name(self, key: str) -> str:
-        return f"shards/{key}.safetensors"
-
-
-def read_header(root: str | Path) -> dict[str, Any]:
-    path = Path(root) / HEADER
-    try:
-        header = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{root} has no {HEADER}; build it with `python -m studio dataset CLIPS --out {root}`",
-                         "dataset") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path} is unreadable ({exc})", "dataset") from None
-    if not isinstance(header, dict) or header.get("schema") != DATASET_SCHEMA:
-        raise InputError(f"{path} is not a studio training dataset header", "dataset")
-    return header
-
-
-def read_manifest(root: str | Path, missing_ok: bool = False) -> list[dict[str, Any]]:
-    """Manifest rows; a line cut short by a killed run (the last one) is ignored."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        if missing_ok:
-            return []
-        raise InputError(f"{root} has no {MANIFEST}; build it with `python -m studio dataset CLIPS --out {root}`",
-                         "dataset")
-    rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            if number == len(lines):
-                log.warning("%s: ignoring a partly written last line", path)
-                continue
-            raise InputError(f"{path} line {number} is not valid JSON", "dataset") from None
-        if not isinstance(row, dict) or "key" not in row:
-            raise InputError(f"{path} line {number} is not a manifest row", "dataset")
-        rows.append(row)
-    return rows
-
-
 # -- planning: which windows exist and which are missing ---------------------------------------------
 
 
@@ -313,7 +205,7 @@ def plan_dataset(sources: list[ClipSource], spec: DatasetSpec, folder: DatasetFo
 
     cache = folder.load_cache()
     hashes, shot_cache = cache.setdefault("sha256", {}), cache.setdefault("shots", {})
-    tasks, skips = [], []
+    tasks, skips, seen = [], [], {}
     for source in sources:
         name = str(source.path)
         if on_clip is not None:
@@ -338,11 +230,18 @@ def plan_dataset(sources: list[ClipSource], spec: DatasetSpec, folder: DatasetFo
                 skips.append(Skip(name, "too-long", f"shot {index} lasts {length:.2f} s, over the "
                                   f"{spec.max_shot_seconds:g} s limit (--max-shot-seconds)", index, lo, hi))
                 continue
-            start, end = round(lo, 3), round(lo + spec.window_seconds, 3)
+            # Six decimals, not three: 9 frames at 16 fps end at 0.5625 s, and 0.562 s holds only 8.
+            start, end = round(lo, 6), round(lo + spec.window_seconds, 6)
+            caption_sha = file_sha256(source.caption_file) if source.caption_file else ""
+            key = spec.row_key(sha, start, end, caption_sha)
+            if key in seen:
+                skips.append(Skip(name, "duplicate", f"shot {index} repeats {Path(seen[key]).name} (same content "
+                                  "and range)", index, lo, hi))
+                continue
+            seen[key] = name
             tasks.append(ShotTask(
                 clip=name, clip_sha256=sha, shot=index, start=start, end=end, shot_start=round(lo, 3),
-                shot_end=round(hi, 3), key=spec.row_key(sha, start, end),
-                caption_key=spec.caption_key(sha, start, end),
+                shot_end=round(hi, 3), key=key, caption_key=spec.caption_key(sha, start, end, caption_sha),
                 caption_file=str(source.caption_file) if source.caption_file else None))
     folder.save_cache(cache)
     return tasks, skips
@@ -372,113 +271,6 @@ def _reason_code(message: str) -> str:
     return "unreadable"
 
 
-# -- the two stages ---------------------------------------------------------------------------------
-
-
-class CaptionStage:
-    """Task -> task with its caption: the cached one, the hand-written one, or the captioner's.
-
-    The captioner is loaded on the first shot that needs it, so a resumed run whose captions are all
-    cached (or hand-written) never loads it.
-    """
-
-    def __init__(self, config: StudioConfig, spec: DatasetSpec, root: str | Path):
-        self.config, self.spec, self.folder = config, spec, DatasetFolder(root)
-        self.captioner = None
-
-    def __call__(self, task: ShotTask) -> dict[str, Any]:
-        cached = self.folder.caption_path(task.caption_key)
-        if cached.is_file():
-            return json.loads(cached.read_text())
-        if task.caption_file:
-            caption = StructuredCaption.load(task.caption_file, self.config.max_aspect_chars)
-            result = {"caption": caption.to_dict(), "rewards": {a: None for a in ASPECTS}, "source": "user"}
-        else:
-            result = self._model_caption(task)
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_name(cached.name + ".partial")
-            partial.write_text(json.dumps(result, ensure_ascii=False))
-            partial.replace(cached)
-        return result
-
-    def _model_caption(self, task: ShotTask) -> dict[str, Any]:
-        from ..video import sample_clip
-
-        if self.captioner is None:
-            from ..captioner import Captioner
-
-            self.captioner = Captioner.from_config(self.config)
-        clip = sample_clip(task.clip, task.start, task.end, fps=CAPTION_FPS, max_seconds=None, check_cuts=False)
-        if self.spec.best_of > 1:
-            seed = int(task.caption_key[:8], 16)
-            best = {a: self.captioner.best_of_n(clip, a, n=self.spec.best_of, seed=seed,
-                                                max_new_tokens=self.spec.max_new_tokens)[0] for a in ASPECTS}
-            texts, rewards = {a: best[a][0] for a in ASPECTS}, {a: best[a][1] for a in ASPECTS}
-        else:
-            texts = self.captioner.caption(clip, ASPECTS, two_stage=self.spec.two_stage,
-                                           max_new_tokens=self.spec.max_new_tokens)
-            rewards = {a: self.captioner.rewards(clip, a, [texts[a] or " "])[0] for a in ASPECTS}
-        caption = StructuredCaption(provenance=Provenance(
-            clip=task.clip, start=task.start, end=task.end, models={"captioner": self.captioner.model_id},
-            source="captioner"))
-        for aspect, text in texts.items():
-            caption.set_text(aspect, text, self.config.max_aspect_chars)
-        for aspect, reward in rewards.items():
-            caption.aspects[aspect].reward = reward
-            caption.aspects[aspect].reward_text = caption.aspects[aspect].text
-        return {"caption": caption.to_dict(), "rewards": rewards, "source": "captioner"}
-
-    def close(self) -> None:
-        if self.captioner is not None:
-            self.captioner.unload()
-            self.captioner = None
-
-
-class EncodeStage:
-    """Captioned task -> manifest row, writing the shot's shard (latents + prompt embeddings)."""
-
-    def __init__(self, config: StudioConfig, spec: DatasetSpec, root: str | Path):
-        self.config, self.spec, self.folder = config, spec, DatasetFolder(root)
-        self.encoders = None
-
-    def __call__(self, task: ShotTask, captioned: dict[str, Any]) -> dict[str, Any]:
-        from ..compose import ComposeOptions, compose
-        from ..video import MAX_FRAME_PIXELS, sample_clip
-        from .encoders import TrainingEncoders, fit_frames, write_shard
-
-        if self.encoders is None:
-            self.encoders = TrainingEncoders.from_config(self.config, get_preset(self.spec.preset))
-        caption = StructuredCaption.from_dict(captioned["caption"], self.config.max_aspect_chars)
-        prompt = compose(caption, ComposeOptions(max_words=self.spec.prompt_words),
-                         tokenizer=self.encoders.tokenizer).prompt
-        if not prompt.strip():
-            raise InputError("the caption has no text to compose a prompt from", "caption")
-        clip = sample_clip(task.clip, task.start, task.end, fps=self.spec.fps, max_seconds=None, check_cuts=False,
-                           max_pixels=self.spec.frames * MAX_FRAME_PIXELS)
-        frames = clip.frames[: self.spec.frames]
-        if len(frames) < self.spec.frames:
-            raise InputError(f"only {len(frames)} of {self.spec.frames} frames could be read", "clip")
-        latents = self.encoders.encode_video(fit_frames(frames, self.spec.width, self.spec.height))
-        embeds = self.encoders.encode_prompt(prompt)
-        shard = self.folder.shard_name(task.key)
-        write_shard(self.folder.root / shard, {"latents": latents, "prompt_embeds": embeds},
-                    {"clip_sha256": task.clip_sha256, "key": task.key})
-        return {
-            "key": task.key, "clip": task.clip, "clip_sha256": task.clip_sha256, "shot": task.shot,
-            "start": task.start, "end": task.end, "shot_start": task.shot_start, "shot_end": task.shot_end,
-            "caption": captioned["caption"], "caption_source": captioned["source"], "prompt": prompt,
-            "rewards": captioned["rewards"],
-            "latents": {"shard": shard, "key": "latents", "shape": list(latents.shape)},
-            "embeddings": {"shard": shard, "key": "prompt_embeds", "tokens": int(embeds.shape[0]),
-                           "dim": int(embeds.shape[1])},
-            "preset": self.spec.preset, "height": self.spec.height, "width": self.spec.width,
-            "frames": self.spec.frames, "fps": self.spec.fps,
-        }
-
-    def close(self) -> None:
-        self.encoders = None
-
-
 # -- the whole run, in this process -------------------------------------------------------------------
 
 
@@ -500,7 +292,11 @@ def build_dataset(config: StudioConfig, clips: str | Path, out: str | Path, spec
     time in memory), then all encodings. `progress(stage, total)` returns a bar with `update()`."""
     began = time.perf_counter()
     folder, missing, skips, existing = prepare(config, clips, out, spec)
+    log.info("dataset %s: %d shots to build, %d already built, %d skipped", folder.root, len(missing), existing,
+             len(skips))
     summary = DatasetSummary(kept=existing, new=0)
+    from .stages import CaptionStage, EncodeStage
+
     captioned: dict[str, dict] = {}
     captions = CaptionStage(config, spec, folder.root)
     bar = progress("caption", len(missing)) if progress else None

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from ..config import StudioConfig
 from ..errors import StudioError
-from .dataset import CaptionStage, DatasetSpec, DatasetSummary, EncodeStage, ShotTask, Skip, prepare
+from .dataset import DatasetSpec, DatasetSummary, ShotTask, Skip, prepare
+from .stages import CaptionStage, EncodeStage
 
 ROOT = Path(__file__).resolve().parents[2]
 

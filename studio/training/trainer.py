@@ -26,40 +26,16 @@ from typing import Any
 
 import torch
 
-from ..config import StudioConfig
 from ..errors import InputError, ModelLoadError
 from ..generation.finetune import ADAPTER_NAME
-from ..generation.presets import Preset, get_preset
 from . import artifacts
-from .dataset import read_header, read_manifest
 from .encoders import MAX_SEQUENCE_LENGTH, baseline_location
 from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
-from .options import TrainOptions
+from .plan import EXPERTS, TrainingPlan, check_dataset_fits, dataset_fingerprint
 
 log = logging.getLogger(__name__)
 
-EXPERTS = ("transformer", "transformer_2")
 VAL_SIGMAS = (0.1, 0.3, 0.5, 0.7, 0.9)  # fixed noise levels of the validation loss
-
-
-@dataclass
-class TrainingPlan:
-    """A checked request: everything needed to train, nothing loaded yet."""
-
-    config: StudioConfig
-    dataset: Path
-    out: Path
-    options: TrainOptions
-    preset: Preset
-    header: dict[str, Any]
-    train_rows: list[dict[str, Any]]
-    val_rows: list[dict[str, Any]]
-    resume: bool = False
-    stop_after: int | None = None
-
-    @property
-    def latent_shape(self) -> list[int]:
-        return self.train_rows[0]["latents"]["shape"]
 
 
 @dataclass
@@ -70,51 +46,7 @@ class TrainResult:
     step_seconds: list[float] = field(default_factory=list)
     peak_memory_bytes: int | None = None
     lora_files: list[Path] = field(default_factory=list)
-
-
-def plan_training(config: StudioConfig, dataset: str | Path, out: str | Path, options: TrainOptions,
-                  preset: str | None = None, resume: bool = False, stop_after: int | None = None) -> TrainingPlan:
-    """Check the dataset, the options and the output folder before any model is loaded."""
-    root = Path(dataset)
-    if not root.is_dir():
-        raise InputError(f"{root} is not a dataset folder; build one with `python -m studio dataset`", "dataset")
-    header = read_header(root)
-    rows = read_manifest(root)
-    if not rows:
-        raise InputError(f"{root} has no training shots (its manifest is empty; see skipped.jsonl for why)",
-                         "dataset")
-    chosen = get_preset(preset or header["preset"])
-    if header["preset"] != chosen.name:
-        raise InputError(f"{root} was built for preset {header['preset']}, not {chosen.name}; build a dataset for "
-                         f"{chosen.name} (python -m studio dataset ... --preset {chosen.name})", "preset")
-    for row in rows:
-        size = (row.get("preset"), row.get("height"), row.get("width"), row.get("frames"))
-        if size != (header["preset"], header["height"], header["width"], header["frames"]):
-            raise InputError(f"{root}: shot {row.get('key')} was encoded as {size[0]} {size[2]}x{size[1]}, "
-                             f"{size[3]} frames, but the dataset is {header['preset']} {header['width']}x"
-                             f"{header['height']}, {header['frames']} frames; rebuild it into a new folder",
-                             "dataset")
-        if not (root / row["latents"]["shard"]).is_file():
-            raise InputError(f"{root}: shard {row['latents']['shard']} is missing; run `python -m studio dataset` "
-                             "again to rebuild it", "dataset")
-    if stop_after is not None and stop_after < 1:
-        raise InputError(f"must be 1 or more steps, got {stop_after}", "stop_after")
-    artifacts.check_output_folder(Path(out), resume)
-    train_rows, val_rows = split_rows(rows, options.val_fraction)
-    if options.batch_size > len(train_rows):
-        raise InputError(f"is {options.batch_size} but the dataset has {len(train_rows)} training shots",
-                         "batch_size")
-    return TrainingPlan(config, root, Path(out), options, chosen, header, train_rows, val_rows, resume, stop_after)
-
-
-def split_rows(rows: list[dict[str, Any]], fraction: float) -> tuple[list[dict], list[dict]]:
-    """Hold back a fixed share for validation, chosen by row key (a hash), so reruns agree. A
-    one-shot dataset validates on its only shot."""
-    ordered = sorted(rows, key=lambda r: r["key"])
-    if len(ordered) == 1:
-        return ordered, ordered
-    count = min(len(ordered) - 1, max(1, round(len(ordered) * fraction)))
-    return ordered[count:], ordered[:count]
+    main_process: bool = True  # False on the other ranks of a data-parallel run, which write nothing
 
 
 def _mix(*parts: Any) -> int:
@@ -312,15 +244,6 @@ class LoraTrainer:
             model.set_adapters([ADAPTER_NAME], weights=[1.0])
 
 
-def check_dataset_fits(transformer, plan: TrainingPlan) -> None:
-    channels, dim = plan.latent_shape[0], plan.train_rows[0]["embeddings"]["dim"]
-    config = transformer.config
-    if config.in_channels != channels or config.text_dim != dim:
-        raise InputError(f"{plan.dataset} holds {channels}-channel latents and {dim}-wide text embeddings, but the "
-                         f"baseline transformer takes {config.in_channels} channels and {config.text_dim}-wide text; "
-                         "build the dataset with the same --baseline", "dataset")
-
-
 def build_validation_generator(trainer: LoraTrainer, transformers: list):
     """The studio's side-by-side generator around the training transformer(s): the adapter is off for
     the base run and on for the other, so no second copy of the weights is loaded."""
@@ -343,11 +266,6 @@ def build_validation_generator(trainer: LoraTrainer, transformers: list):
         placement=hardware.Placement(mode, device, device, False))
 
 
-def dataset_fingerprint(plan: TrainingPlan) -> str:
-    keys = sorted(r["key"] for r in plan.train_rows) + ["|val|"] + sorted(r["key"] for r in plan.val_rows)
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
-
-
 def train(plan: TrainingPlan, progress=None) -> TrainResult:
     """Run (or resume) the plan to `options.steps`, or `stop_after` steps of it; `progress(what, total,
     initial)` returns a bar. Only the main process writes files."""
@@ -360,9 +278,11 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
     trainer.load()
     start = _resume(trainer) if plan.resume else 0
     end = options.steps if plan.stop_after is None else min(options.steps, start + plan.stop_after)
+    log.info("training %s: steps %d to %d of %d on %d process(es)", plan.out, start, end, options.steps,
+             accelerator.num_processes)
     if main and start == 0:
         trainer.metrics.append({"step": 0, "loss": None, "val_loss": trainer.validation_loss()})
-    result = TrainResult(plan.out, start, finished=end == options.steps)
+    result = TrainResult(plan.out, start, finished=end == options.steps, main_process=main)
     bar = progress("train", options.steps, start) if (progress and main) else None
     for step in range(start, end):
         began_step = time.perf_counter()

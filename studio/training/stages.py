@@ -1,0 +1,122 @@
+"""The two per-shot stages of a dataset build, shared by the in-process and the Ray runs.
+
+`CaptionStage`: task -> caption (cached, hand-written, or the CHAI captioner's, with rewards).
+`EncodeStage`: captioned task -> manifest row, writing the shot's shard of latents and embeddings.
+Each holds its model once and loads it on the first shot that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..caption.structured import ASPECTS, Provenance, StructuredCaption
+from ..config import StudioConfig
+from ..errors import InputError
+from ..generation.presets import get_preset
+from .dataset import CAPTION_FPS, DatasetFolder, DatasetSpec, ShotTask
+
+
+class CaptionStage:
+    """Task -> task with its caption: the cached one, the hand-written one, or the captioner's.
+
+    The captioner is loaded on the first shot that needs it, so a resumed run whose captions are all
+    cached (or hand-written) never loads it.
+    """
+
+    def __init__(self, config: StudioConfig, spec: DatasetSpec, root: str | Path):
+        self.config, self.spec, self.folder = config, spec, DatasetFolder(root)
+        self.captioner = None
+
+    def __call__(self, task: ShotTask) -> dict[str, Any]:
+        cached = self.folder.caption_path(task.caption_key)
+        if cached.is_file():
+            return json.loads(cached.read_text())
+        if task.caption_file:
+            caption = StructuredCaption.load(task.caption_file, self.config.max_aspect_chars)
+            result = {"caption": caption.to_dict(), "rewards": {a: None for a in ASPECTS}, "source": "user"}
+        else:
+            result = self._model_caption(task)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(cached.name + ".partial")
+            partial.write_text(json.dumps(result, ensure_ascii=False))
+            partial.replace(cached)
+        return result
+
+    def _model_caption(self, task: ShotTask) -> dict[str, Any]:
+        from ..video import sample_clip
+
+        if self.captioner is None:
+            from ..captioner import Captioner
+
+            self.captioner = Captioner.from_config(self.config)
+        clip = sample_clip(task.clip, task.start, task.end, fps=CAPTION_FPS, max_seconds=None, check_cuts=False)
+        if self.spec.best_of > 1:
+            seed = int(task.caption_key[:8], 16)
+            best = {a: self.captioner.best_of_n(clip, a, n=self.spec.best_of, seed=seed,
+                                                max_new_tokens=self.spec.max_new_tokens)[0] for a in ASPECTS}
+            texts, rewards = {a: best[a][0] for a in ASPECTS}, {a: best[a][1] for a in ASPECTS}
+        else:
+            texts = self.captioner.caption(clip, ASPECTS, two_stage=self.spec.two_stage,
+                                           max_new_tokens=self.spec.max_new_tokens)
+            rewards = {a: self.captioner.rewards(clip, a, [texts[a] or " "])[0] for a in ASPECTS}
+        caption = StructuredCaption(provenance=Provenance(
+            clip=task.clip, start=task.start, end=task.end, models={"captioner": self.captioner.model_id},
+            source="captioner"))
+        for aspect, text in texts.items():
+            caption.set_text(aspect, text, self.config.max_aspect_chars)
+        for aspect, reward in rewards.items():
+            caption.aspects[aspect].reward = reward
+            caption.aspects[aspect].reward_text = caption.aspects[aspect].text
+        return {"caption": caption.to_dict(), "rewards": rewards, "source": "captioner"}
+
+    def close(self) -> None:
+        if self.captioner is not None:
+            self.captioner.unload()
+            self.captioner = None
+
+
+class EncodeStage:
+    """Captioned task -> manifest row, writing the shot's shard (latents + prompt embeddings)."""
+
+    def __init__(self, config: StudioConfig, spec: DatasetSpec, root: str | Path):
+        self.config, self.spec, self.folder = config, spec, DatasetFolder(root)
+        self.encoders = None
+
+    def __call__(self, task: ShotTask, captioned: dict[str, Any]) -> dict[str, Any]:
+        from ..compose import ComposeOptions, compose
+        from ..video import MAX_FRAME_PIXELS, sample_clip
+        from .encoders import TrainingEncoders, fit_frames, write_shard
+
+        if self.encoders is None:
+            self.encoders = TrainingEncoders.from_config(self.config, get_preset(self.spec.preset))
+        caption = StructuredCaption.from_dict(captioned["caption"], self.config.max_aspect_chars)
+        prompt = compose(caption, ComposeOptions(max_words=self.spec.prompt_words),
+                         tokenizer=self.encoders.tokenizer).prompt
+        if not prompt.strip():
+            raise InputError("the caption has no text to compose a prompt from", "caption")
+        clip = sample_clip(task.clip, task.start, task.end, fps=self.spec.fps, max_seconds=None, check_cuts=False,
+                           max_pixels=self.spec.frames * MAX_FRAME_PIXELS)
+        frames = clip.frames[: self.spec.frames]
+        if len(frames) < self.spec.frames:
+            raise InputError(f"only {len(frames)} of {self.spec.frames} frames could be read", "clip")
+        latents = self.encoders.encode_video(fit_frames(frames, self.spec.width, self.spec.height))
+        embeds = self.encoders.encode_prompt(prompt)
+        shard = self.folder.shard_name(task.key)
+        write_shard(self.folder.root / shard, {"latents": latents, "prompt_embeds": embeds},
+                    {"clip_sha256": task.clip_sha256, "key": task.key})
+        return {
+            "key": task.key, "clip": task.clip, "clip_sha256": task.clip_sha256, "shot": task.shot,
+            "start": task.start, "end": task.end, "shot_start": task.shot_start, "shot_end": task.shot_end,
+            "caption": captioned["caption"], "caption_source": captioned["source"], "prompt": prompt,
+            "rewards": captioned["rewards"],
+            "latents": {"shard": shard, "key": "latents", "shape": list(latents.shape)},
+            "embeddings": {"shard": shard, "key": "prompt_embeds", "tokens": int(embeds.shape[0]),
+                           "dim": int(embeds.shape[1])},
+            "preset": self.spec.preset, "height": self.spec.height, "width": self.spec.width,
+            "frames": self.spec.frames, "fps": self.spec.fps,
+        }
+
+    def close(self) -> None:
+        self.encoders = None

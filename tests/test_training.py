@@ -1,0 +1,382 @@
+"""`studio dataset` and `studio train` on the tiny checkpoints: real captioner, VAE, text encoder,
+transformer, peft and accelerate code paths; outputs are noise, the files and numbers are real."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from clipmaker import write_clip
+from studio.cli import main
+from studio.config import StudioConfig
+from studio.tiny import build_tiny_models
+from studio.training.dataset import DatasetSpec, build_dataset, read_manifest
+from studio.training.flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
+
+ROOT = Path(__file__).resolve().parents[1]
+USER_CAPTION = {"Subject": "A flat red card.", "Scene": "A bare studio wall.", "Motion": "A white bar slides right.",
+                "Spatial": "The bar crosses the frame from left to right.",
+                "Camera": "The camera holds still at eye level in a medium shot."}
+# Wide enough LoRA and a high rate so that a tiny model visibly fits one shot within seconds.
+FAST_LORA = ["--rank", "8", "--learning-rate", "1e-2", "--render-every", "0",
+             "--target-modules", "to_q,to_k,to_v,to_out.0,ffn.net.0.proj,ffn.net.2,proj_out"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny-train")
+    build_tiny_models(root, only=["captioner", "wan-ti2v", "wan-a14b"])
+    return root
+
+
+def settings(tiny: Path) -> list[str]:
+    return ["--tiny", "--tiny-dir", str(tiny), "--device", "cpu"]
+
+
+def studio(capsys, *argv) -> tuple[int, str, str]:
+    """The CLI in this process (the models' imports are paid once per test session)."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("clips")
+    write_clip(folder / "cut.mp4", seconds=2.0, cut_at=1.0)  # two shots
+    write_clip(folder / "short.mp4", seconds=1.0)
+    write_clip(folder / "handwritten.mp4", seconds=1.25)
+    (folder / "twin.mp4").write_bytes((folder / "short.mp4").read_bytes())  # same content: one row only
+    (folder / "handwritten.caption.json").write_text(json.dumps(USER_CAPTION))
+    (folder / "broken.mp4").write_bytes(b"this is not a video file" * 40)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny, clips, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dataset") / "ds"
+    code = main(["dataset", str(clips), "--out", str(out), "--max-new-tokens", "8", *settings(tiny)])
+    assert code == 0
+    return out
+
+
+def one_shot_dataset(tiny: Path, folder: Path, preset: str = "ti2v-5b") -> Path:
+    """One hand-captioned shot (no captioner run): a CSV list with a range and a caption column."""
+    folder.mkdir(parents=True, exist_ok=True)
+    clip = write_clip(folder / "one.mp4", seconds=1.0)
+    (folder / "one.caption.json").write_text(json.dumps(USER_CAPTION))
+    (folder / "list.csv").write_text("path,start,end,caption\none.mp4,0,0.9,one.caption.json\n")
+    assert main(["dataset", str(folder / "list.csv"), "--out", str(folder / "ds"), "--preset", preset,
+                 *settings(tiny)]) == 0
+    assert clip.is_file()
+    return folder / "ds"
+
+
+@pytest.fixture(scope="module")
+def overfit(tiny, tmp_path_factory) -> Path:
+    """A LoRA trained on one shot until it fits it (validation then uses that shot too)."""
+    ds = one_shot_dataset(tiny, tmp_path_factory.mktemp("one-shot"))
+    out = ds.parent / "lora"
+    assert main(["train", str(ds), "--out", str(out), "--steps", "80", "--validate-every", "20",
+                 *FAST_LORA, *settings(tiny)]) == 0
+    return out
+
+
+# -- the dataset ---------------------------------------------------------------------------------------
+
+def test_dataset_has_a_row_per_shot_and_a_reason_per_skip(dataset, clips):
+    rows = read_manifest(dataset)
+    by_clip = {}
+    for row in rows:
+        by_clip.setdefault(Path(row["clip"]).name, []).append(row)
+    assert sorted(by_clip) == ["cut.mp4", "handwritten.mp4", "short.mp4"]
+    assert [r["shot"] for r in by_clip["cut.mp4"]] == [0, 1]  # the hard cut splits it
+    assert by_clip["cut.mp4"][1]["shot_start"] == pytest.approx(1.0, abs=0.05)
+    header = json.loads((dataset / "dataset.json").read_text())
+    assert (header["preset"], header["height"], header["width"], header["frames"]) == ("ti2v-5b", 64, 64, 9)
+    for row in rows:
+        assert {"clip", "start", "end", "caption", "prompt", "rewards", "latents", "clip_sha256"} <= set(row)
+        assert row["end"] - row["start"] == pytest.approx(9 / 24, abs=1e-3) and row["prompt"].strip()
+        with safe_open(str(dataset / row["latents"]["shard"]), framework="pt") as shard:
+            latents = shard.get_tensor(row["latents"]["key"])
+            embeds = shard.get_tensor(row["embeddings"]["key"])
+        assert list(latents.shape) == row["latents"]["shape"] == [48, 3, 4, 4]  # 9 frames, 64 px, z-48 VAE
+        assert embeds.shape == (row["embeddings"]["tokens"], 32) and torch.isfinite(latents.float()).all()
+    machine = [r for r in rows if r["caption_source"] == "captioner"]
+    assert len(machine) == 3 and all(0 <= v <= 1 for r in machine for v in r["rewards"].values())
+    skipped = [json.loads(line) for line in (dataset / "skipped.jsonl").read_text().splitlines()]
+    assert [(Path(s["clip"]).name, s["reason"]) for s in skipped] == [("broken.mp4", "unreadable"),
+                                                                       ("twin.mp4", "duplicate")]
+    assert "not a readable video" in skipped[0]["detail"]
+
+
+def test_a_handwritten_caption_wins_over_the_model(dataset):
+    row = next(r for r in read_manifest(dataset) if Path(r["clip"]).name == "handwritten.mp4")
+    assert row["caption_source"] == "user" and set(row["rewards"].values()) == {None}
+    assert {a: v["text"] for a, v in row["caption"]["aspects"].items()} == USER_CAPTION
+    assert "white bar slides right" in row["prompt"]
+
+
+def test_a_second_run_writes_nothing_and_loads_no_model(dataset, clips, tiny):
+    manifest = (dataset / "manifest.jsonl").read_bytes()
+    shards = {p.name: p.stat().st_mtime_ns for p in (dataset / "shards").iterdir()}
+    config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu")
+    spec = DatasetSpec.from_user(config, "ti2v-5b", max_new_tokens=8)
+    summary = build_dataset(config, clips, dataset, spec)
+    assert (summary.new, summary.kept, summary.loaded_captioner, summary.loaded_encoders) == (0, 4, False, False)
+    assert (dataset / "manifest.jsonl").read_bytes() == manifest
+    assert {p.name: p.stat().st_mtime_ns for p in (dataset / "shards").iterdir()} == shards
+
+
+def test_an_interrupted_run_resumes_without_recaptioning(dataset, clips, tiny):
+    """A run killed after captioning a shot but before writing its row redoes only the encoding."""
+    lines = (dataset / "manifest.jsonl").read_text().splitlines(keepends=True)
+    lost = json.loads(lines[-1])
+    (dataset / "manifest.jsonl").write_text("".join(lines[:-1]) + lines[-1][:40])  # a half-written line
+    (dataset / lost["latents"]["shard"]).unlink()
+    config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu")
+    summary = build_dataset(config, clips, dataset, DatasetSpec.from_user(config, "ti2v-5b", max_new_tokens=8))
+    assert (summary.new, summary.loaded_captioner, summary.loaded_encoders) == (1, False, True)
+    rows = read_manifest(dataset)
+    assert [r["key"] for r in rows].count(lost["key"]) == 1 and len(rows) == 4
+
+
+def test_ray_stages_write_the_same_manifest(dataset, clips, tiny, tmp_path, capsys):
+    """Two local Ray actors per stage on the CPU: same rows (bar creation times) and same tensors."""
+    out = tmp_path / "ray"
+    code, _, err = studio(capsys, "dataset", clips, "--out", out, "--max-new-tokens", 8, "--ray", "--workers", 2,
+                          *settings(tiny))
+    assert code == 0, err
+    import ray
+
+    ray.shutdown()
+
+    def comparable(root: Path) -> list[dict]:
+        rows = read_manifest(root)
+        for row in rows:
+            row["caption"]["provenance"].pop("created")
+        return rows
+
+    assert comparable(out) == comparable(dataset)
+    for row in read_manifest(out):
+        ours, theirs = load_file(out / row["latents"]["shard"]), load_file(dataset / row["latents"]["shard"])
+        assert all(torch.equal(ours[k], theirs[k]) for k in ("latents", "prompt_embeds"))
+    assert (out / "skipped.jsonl").read_text() == (dataset / "skipped.jsonl").read_text()
+
+
+def test_best_of_keeps_the_highest_reward(tiny, tmp_path, capsys):
+    write_clip(tmp_path / "clip.mp4", seconds=1.0)
+    (tmp_path / "list.jsonl").write_text(json.dumps({"path": "clip.mp4", "start": 0, "end": 0.9}) + "\n")
+    code, _, err = studio(capsys, "dataset", tmp_path / "list.jsonl", "--out", tmp_path / "ds", "--best-of", 3,
+                          "--max-new-tokens", 6, *settings(tiny))
+    assert code == 0, err
+    [row] = read_manifest(tmp_path / "ds")
+    from studio.captioner import Captioner
+    from studio.video import sample_clip
+
+    captioner = Captioner.from_pretrained(tiny / "captioner", device="cpu")
+    clip = sample_clip(tmp_path / "clip.mp4", row["start"], row["end"], fps=2.0, check_cuts=False)
+    config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu")
+    spec = DatasetSpec.from_user(config, "ti2v-5b", best_of=3, max_new_tokens=6)
+    seed = int(spec.caption_key(row["clip_sha256"], row["start"], row["end"])[:8], 16)  # as the stage seeds it
+    ranked = captioner.best_of_n(clip, "Camera", n=3, seed=seed, max_new_tokens=6)
+    assert row["caption"]["aspects"]["Camera"]["text"] == ranked[0][0].strip()
+    assert row["rewards"]["Camera"] == pytest.approx(max(r for _, r in ranked))
+
+
+# -- training -------------------------------------------------------------------------------------------
+
+def test_training_overfits_one_shot_and_writes_a_loadable_lora(overfit):
+    rows = [json.loads(line) for line in (overfit / "metrics.jsonl").read_text().splitlines()]
+    vals = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
+    assert len(vals) == 5 and vals[-1] <= 0.7 * vals[0], vals
+    assert [r["step"] for r in rows if r.get("loss") is not None] == list(range(10, 81, 10))
+    assert (overfit / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = (overfit / "README.md").read_text()
+    assert "base_model:" in card and "Final losses" in card and f"{vals[-1]:.4f}" in card
+    summary = json.loads((overfit / "training.json").read_text())
+    assert summary["options"]["rank"] == 8 and summary["dataset"]["train_rows"] == 1
+    lora = load_file(overfit / "pytorch_lora_weights.safetensors")
+    assert any("lora_B" in k and v.abs().max() > 0 for k, v in lora.items())
+    from diffusers import WanPipeline
+
+    state = WanPipeline.lora_state_dict(str(overfit / "pytorch_lora_weights.safetensors"))
+    assert any(k.startswith("transformer.blocks.0.attn1.to_q.lora_A") for k in state)
+
+
+def test_the_lora_loads_in_generate_and_changes_the_video(overfit, tiny, tmp_path, capsys):
+    code, out, err = studio(capsys, "generate", "--prompt", "A white bar slides right across a red card.",
+                            "--finetuned", overfit, "--frames", 9, "--height", 64, "--width", 64, "--steps", 2,
+                            "--seed", 3, "--out", tmp_path, *settings(tiny))
+    assert code == 0, err
+    run = Path(out.strip().splitlines()[-1])
+
+    def frames(name: str) -> np.ndarray:
+        with av.open(str(run / name)) as container:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+    assert json.loads((run / "run.json").read_text())["models"]["finetuned"]["kind"] == "lora"
+    assert np.abs(frames("finetuned.mp4").astype(int) - frames("baseline.mp4").astype(int)).max() > 0
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tiny, tmp_path, capsys):
+    common = ["--steps", 6, "--checkpoint-every", 2, "--log-every", 1, "--rank", 4, "--render-every", 0,
+              "--lr-schedule", "cosine", "--warmup-steps", 1, *settings(tiny)]
+    assert studio(capsys, "train", dataset, "--out", tmp_path / "whole", *common)[0] == 0
+    code, _, err = studio(capsys, "train", dataset, "--out", tmp_path / "split", "--stop-after", 3, *common)
+    assert code == 0 and "stopped at step 3 of 6" in err
+    assert not (tmp_path / "split" / "pytorch_lora_weights.safetensors").exists()
+    assert studio(capsys, "train", dataset, "--out", tmp_path / "split", "--resume", *common)[0] == 0
+    whole = load_file(tmp_path / "whole" / "pytorch_lora_weights.safetensors")
+    split = load_file(tmp_path / "split" / "pytorch_lora_weights.safetensors")
+    assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole)
+    assert (tmp_path / "whole" / "metrics.jsonl").read_text().count("\n") == 7
+    losses = [[json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+              for run in ("whole", "split")]
+    assert losses[0] == losses[1]
+
+
+def test_an_a14b_lora_trains_both_experts_and_is_refused_on_the_5b(tiny, tmp_path, capsys):
+    ds = one_shot_dataset(tiny, tmp_path / "a14b", preset="t2v-a14b")
+    out = tmp_path / "lora-a14b"
+    code, _, err = studio(capsys, "train", ds, "--out", out, "--steps", 6, "--rank", 4, "--render-every", 0,
+                          "--log-every", 1, *settings(tiny))
+    assert code == 0, err
+    experts = {json.loads(line).get("expert") for line in (out / "metrics.jsonl").read_text().splitlines()}
+    assert experts == {None, "transformer", "transformer_2"}  # step 0 has none; both experts trained
+    assert (out / "pytorch_lora_weights_transformer_2.safetensors").is_file()
+    base = ["--prompt", "A red card.", "--finetuned", out, "--frames", 9, "--height", 64, "--width", 64, "--steps",
+            2, "--out", tmp_path / "runs", *settings(tiny)]
+    code, _, err = studio(capsys, "generate", *base)
+    assert code == 2 and "does not fit baseline" in err and "Traceback" not in err
+    code, _, err = studio(capsys, "generate", "--preset", "t2v-a14b", *base)
+    assert code == 0, err
+
+
+def test_two_process_data_parallel_keeps_replicas_identical(dataset, tiny, tmp_path):
+    """`accelerate launch` with two CPU processes (gloo): the ranks' LoRA weights agree after every step."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAI_STUDIO_")}
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    accelerate = Path(sys.executable).with_name("accelerate")
+    result = subprocess.run(
+        [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "studio", "train", str(dataset),
+         "--out", str(tmp_path / "ddp"), "--steps", "4", "--log-every", "1", "--rank", "4", "--render-every", "0",
+         *settings(tiny)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()][1:]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    for row in rows:
+        assert len(row["replica_digests"]) == 2 and row["replica_digests"][0] == row["replica_digests"][1]
+    assert len({r["replica_digests"][0] for r in rows}) == 4  # the weights do change each step
+    summary = json.loads((tmp_path / "ddp" / "training.json").read_text())
+    assert summary["world_size"] == 2
+
+
+# -- bad input: a clear error before any model loads ------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--rank", "0"], "rank: must be from 1 to 1024"),
+    (["--learning-rate", "-1"], "learning_rate: must be more than 0"),
+    (["--steps", "many"], "steps: expected a number"),
+    (["--batch-size", "9"], "batch_size: is 9 but the dataset has"),
+    (["--warmup-steps", "50", "--steps", "10"], "warmup_steps: must be from 0 to the number of steps"),
+    (["--target-modules", "to_q,to_nowhere"], "to_nowhere name no Linear layer"),
+    (["--preset", "t2v-a14b"], "was built for preset ti2v-5b, not t2v-a14b"),
+    (["--val-fraction", "1.5"], "val_fraction: must be between 0 and 1"),
+])
+def test_bad_training_options_fail_before_loading(dataset, tiny, tmp_path, capsys, args, fragment):
+    code, _, err = studio(capsys, "train", dataset, "--out", tmp_path / "lora", *args, *settings(tiny))
+    assert code == 2 and fragment in err, err
+    assert not (tmp_path / "lora").exists()
+
+
+def test_bad_datasets_are_refused_by_name(dataset, tiny, tmp_path, capsys):
+    def refused(folder, fragment):
+        code, _, err = studio(capsys, "train", folder, "--out", tmp_path / "lora", *settings(tiny))
+        assert code == 2 and fragment in err, err
+
+    refused(tmp_path / "nowhere", "is not a dataset folder")
+    (tmp_path / "no-header").mkdir()
+    refused(tmp_path / "no-header", "has no dataset.json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "dataset.json").write_text((dataset / "dataset.json").read_text())
+    refused(empty, "has no manifest.jsonl")
+    (empty / "manifest.jsonl").write_text("")
+    refused(empty, "has no training shots")
+    other = tmp_path / "other-size"
+    shutil.copytree(dataset / "shards", other / "shards")
+    (other / "dataset.json").write_text((dataset / "dataset.json").read_text())
+    rows = read_manifest(dataset)
+    rows[1]["height"] = 128
+    (other / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    refused(other, "was encoded as ti2v-5b 64x128")
+    assert not (tmp_path / "lora").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--best-of", "0"], "best_of: must be from 1 to 16"),
+    (["--frames", "500"], "frames: must be between 1 and 121"),
+    (["--min-shot-seconds", "0.1"], "min_shot_seconds: must be at least the training window"),
+    (["--max-new-tokens", "-1"], "max_new_tokens: must be from 1 to 4096"),
+])
+def test_bad_dataset_options_fail_before_reading_clips(clips, tiny, tmp_path, capsys, args, fragment):
+    code, _, err = studio(capsys, "dataset", clips, "--out", tmp_path / "ds", *args, *settings(tiny))
+    assert code == 2 and fragment in err, err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_bad_clip_sources_are_refused(tiny, tmp_path, capsys):
+    code, _, err = studio(capsys, "dataset", tmp_path / "missing", "--out", tmp_path / "ds", *settings(tiny))
+    assert code == 2 and "does not exist" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = studio(capsys, "dataset", tmp_path / "empty", "--out", tmp_path / "ds", *settings(tiny))
+    assert code == 2 and "holds no video files" in err
+    (tmp_path / "list.jsonl").write_text('{"path": "a.mp4", "start": 3, "end": 1}\n')
+    code, _, err = studio(capsys, "dataset", tmp_path / "list.jsonl", "--out", tmp_path / "ds", *settings(tiny))
+    assert code == 2 and "end (1 s) must be after start (3 s)" in err
+
+
+def test_a_dataset_folder_keeps_its_settings(dataset, clips, tiny, capsys):
+    code, _, err = studio(capsys, "dataset", clips, "--out", dataset, "--frames", 13, *settings(tiny))
+    assert code == 2 and "was built with other settings (frames 9 here vs 13 now" in err
+
+
+# -- the objective ------------------------------------------------------------------------------------------
+
+def test_flow_batch_keeps_the_first_frame_clean_for_image_starts():
+    latents, noise = torch.randn(2, 4, 3, 4, 4), torch.randn(2, 4, 3, 4, 4)
+    sigmas = torch.tensor([0.5, 0.8])
+    batch = flow_batch(latents, noise, sigmas, torch.tensor([True, False]), per_token=True, patch=(2, 2),
+                       num_train_timesteps=1000)
+    assert torch.equal(batch.noisy[0, :, 0], latents[0, :, 0])  # clean image latent
+    assert torch.allclose(batch.noisy[1, :, 0], 0.2 * latents[1, :, 0] + 0.8 * noise[1, :, 0])
+    assert torch.allclose(batch.target, noise - latents)
+    assert batch.timestep.shape == (2, 3 * 2 * 2)  # one per token: frames x (4/2) x (4/2)
+    assert batch.timestep[0, :4].eq(0).all() and batch.timestep[0, 4:].eq(500).all()
+    assert batch.timestep[1].eq(800).all()
+    assert flow_loss(batch.target, batch) == 0
+    assert batch.weight[0, :, 0].eq(0).all() and batch.weight[1].eq(1).all()
+
+
+def test_sigma_shift_matches_the_scheduler_and_inverts():
+    from diffusers import UniPCMultistepScheduler
+
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0)
+    scheduler.set_timesteps(10)
+    plain = torch.linspace(1, 0, 11)[:-1]  # the unshifted sigmas the scheduler starts from
+    # The scheduler ends its grid at sigma_min = 1/1000 rather than 0, hence the tolerance.
+    assert torch.allclose(shift_sigmas(plain, 5.0), scheduler.sigmas[:-1].float(), atol=5e-3)
+    assert unshift_sigma(float(shift_sigmas(torch.tensor(0.3), 12.0)), 12.0) == pytest.approx(0.3)
