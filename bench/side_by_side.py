@@ -41,12 +41,11 @@ from studio.generation import (
     SideBySideGenerator,
     module_bytes,
 )
+from studio.generation.published import TI2V_5B_TRANSFORMER as REAL_TRANSFORMER
 from studio.tiny import wan as tiny_wan
 
 # Real sizes (for the proportions printed beside the medium model's).
 REAL_TEXT_ENCODER = {"vocab_size": 256384, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64}
-REAL_TRANSFORMER = {"patch_size": (1, 2, 2), "num_attention_heads": 24, "attention_head_dim": 128, "in_channels": 48,
-                        "out_channels": 48, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 14336, "num_layers": 30}
 REAL_VAE = {"base_dim": 160, "decoder_base_dim": 256, "z_dim": 48, "in_channels": 12, "out_channels": 12, "is_residual": True,
                 "patch_size": 2, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2, "temperal_downsample": [False, True, True],
                 "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48, "scale_factor_spatial": 16, "scale_factor_temporal": 4}
