@@ -45,6 +45,9 @@ class StudioConfig:
         "CHAI-finetuned Wan2.2 weights (required to generate; none is public yet): a diffusers "
         "folder or hub id, a transformer `.safetensors` file, or a LoRA `.safetensors` file/folder.",
     )
+    models_dir: Path = _setting(
+        Path("models"), "Folder whose LoRAs (`studio train` output), diffusers folders and transformer files the "
+        "page offers for the finetuned slot.")
     lora_scale: float = _setting(1.0, "Strength of a LoRA finetune (0-2).")
     device: str = _setting("auto", "Where models run.", ("auto", "cuda", "cpu"))
     dtype: str = _setting(

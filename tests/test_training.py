@@ -380,3 +380,16 @@ def test_sigma_shift_matches_the_scheduler_and_inverts():
     # The scheduler ends its grid at sigma_min = 1/1000 rather than 0, hence the tolerance.
     assert torch.allclose(shift_sigmas(plain, 5.0), scheduler.sigmas[:-1].float(), atol=5e-3)
     assert unshift_sigma(float(shift_sigmas(torch.tensor(0.3), 12.0)), 12.0) == pytest.approx(0.3)
+
+
+def test_the_models_folder_lists_trained_loras(overfit, tmp_path):
+    from studio.generation.finetune import list_finetunes
+
+    models = tmp_path / "models"
+    shutil.copytree(overfit, models / "dolly-zoom-lora")
+    (models / "notes").mkdir()  # neither a LoRA nor a model: left out
+    (models / "broken.safetensors").write_bytes(b"not safetensors")
+    choices = list_finetunes(models)
+    assert [c.label for c in choices] == ["dolly-zoom-lora (LoRA for Wan2.2 TI2V-5B, 80 steps)"]
+    assert choices[0].location == str(models / "dolly-zoom-lora")
+    assert list_finetunes(tmp_path / "nowhere") == []

@@ -70,6 +70,40 @@ def classify_finetuned(location: str) -> FinetuneSource:
     return FinetuneSource("diffusers", location, subfolder="transformer")
 
 
+@dataclass(frozen=True)
+class FinetuneChoice:
+    """Weights found in the models folder that fit the finetuned slot."""
+
+    label: str  # what the page shows: folder name, kind and (for trained LoRAs) base and steps
+    location: str
+
+
+def list_finetunes(models_dir: str | Path) -> list[FinetuneChoice]:
+    """LoRAs (`studio train` output folders or loose LoRA files), diffusers folders and transformer files
+    one level below `models_dir`, sorted by name. Unreadable entries are left out, never raised."""
+    import json
+
+    root = Path(models_dir).expanduser()
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name.lower()):
+        try:
+            source = classify_finetuned(str(entry))
+        except InputError:
+            continue
+        detail = source.kind
+        summary = entry / "training.json"
+        if source.kind == "lora" and summary.is_file():
+            try:
+                facts = json.loads(summary.read_text())
+                detail = f"LoRA for {facts['base_model']['label']}, {facts['steps']} steps"
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        found.append(FinetuneChoice(f"{entry.name} ({detail})", str(entry)))
+    return found
+
+
 def _looks_local(location: str) -> bool:
     return (location.startswith(("/", ".", "~")) or location.endswith(".safetensors")
             or not _HUB_ID.match(location) or Path(location).parent.is_dir() and Path(location).parent != Path("."))

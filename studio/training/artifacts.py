@@ -62,20 +62,36 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     return sorted(p for p in folder.glob("step-*") if (p / STATE_FILE).is_file())
 
 
-def save_checkpoint(root: Path, step: int, state: dict[str, Any], keep: int) -> Path:
-    """Write `state` as checkpoints/step-N/state.pt (through a temporary folder) and prune old ones."""
+def save_checkpoint(root: Path, step: int, state: dict[str, Any], keep: int, rank: int = 0,
+                    optimizer_shard: dict[str, Any] | None = None, barrier=lambda: None) -> Path:
+    """Write checkpoints/step-N/state.pt (rank 0) and, under FSDP, each rank's optimizer-rankR.pt, through
+    a temporary folder renamed into place once all are written; then prune old checkpoints.
+    Every rank calls this; `barrier` waits for all of them."""
     import torch
 
     final = root / CHECKPOINTS / f"step-{step:06d}"
     staging = root / CHECKPOINTS / f".step-{step:06d}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    torch.save(state, staging / STATE_FILE)
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    for old in checkpoint_dirs(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    if rank == 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        torch.save(state, staging / STATE_FILE)
+    barrier()
+    if optimizer_shard is not None:
+        torch.save(optimizer_shard, staging / f"optimizer-rank{rank}.pt")
+    barrier()
+    if rank == 0:
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        for old in checkpoint_dirs(root)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    barrier()
     return final
+
+
+def load_optimizer_shard(root: Path, rank: int) -> dict[str, Any]:
+    import torch
+
+    return torch.load(checkpoint_dirs(root)[-1] / f"optimizer-rank{rank}.pt", map_location="cpu", weights_only=False)
 
 
 def load_latest_checkpoint(root: Path) -> dict[str, Any] | None:

@@ -144,10 +144,25 @@ class LoraTrainer:
         # and the schedule must not be stepped once per process as accelerate's wrapper would.
         self.models = [self.accelerator.prepare(m) for m in self.transformers]
 
+    @property
+    def sharded(self) -> bool:
+        """FSDP: weights and optimizer state are split across ranks."""
+        from accelerate.utils import DistributedType
+
+        return self.accelerator.distributed_type == DistributedType.FSDP
+
     def lora_state(self) -> list[dict[str, torch.Tensor]]:
+        """The LoRA weights in peft naming, per expert. Under FSDP this gathers the shards, so every rank
+        must call it; the full tensors land on the main process."""
         from peft.utils import get_peft_model_state_dict
 
-        return [get_peft_model_state_dict(m, adapter_name=ADAPTER_NAME) for m in self.transformers]
+        if not self.sharded:
+            return [get_peft_model_state_dict(m, adapter_name=ADAPTER_NAME) for m in self.transformers]
+        states = []
+        for model in self.models:
+            full = self.accelerator.get_state_dict(model)
+            states.append({k.replace(f".{ADAPTER_NAME}", ""): v for k, v in full.items() if ".lora_" in k})
+        return states
 
     # -- one step -----------------------------------------------------------------------------------
     def expert_for(self, step: int) -> tuple[int, float, float]:
@@ -303,9 +318,7 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
                 done % options.render_every == 0 or done == options.steps):
             trainer.render(done)
         if done % options.checkpoint_every == 0 or done == end:
-            if main:
-                artifacts.save_checkpoint(plan.out, done, _checkpoint_state(trainer, done), options.keep_checkpoints)
-            accelerator.wait_for_everyone()
+            _save_checkpoint(trainer, done)
         if bar is not None:
             bar.update()
             bar.set_postfix(loss=f"{row['loss']:.4f}")
@@ -314,8 +327,9 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
         bar.close()
     if torch.cuda.is_available():
         result.peak_memory_bytes = torch.cuda.max_memory_allocated()
+    lora = trainer.lora_state() if result.finished else None  # collective under FSDP
     if result.finished and main:
-        result.lora_files = artifacts.save_lora(plan.out, trainer.lora_state())
+        result.lora_files = artifacts.save_lora(plan.out, lora)
         rows = trainer.metrics.rows()
         artifacts.write_loss_plot(rows, plan.out / artifacts.PLOT)
         artifacts.write_model_card(plan.out, _summary(trainer, rows, time.perf_counter() - began, result))
@@ -323,10 +337,18 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
     return result
 
 
-def _checkpoint_state(trainer: LoraTrainer, step: int) -> dict[str, Any]:
-    return {"step": step, "lora": trainer.lora_state(), "optimizer": trainer.optimizer.state_dict(),
-            "schedule": trainer.schedule.state_dict(), "options": trainer.options.resume_fingerprint(),
-            "dataset": dataset_fingerprint(trainer.plan), "world_size": trainer.accelerator.num_processes}
+def _save_checkpoint(trainer: LoraTrainer, step: int) -> None:
+    """LoRA, optimizer and schedule state at `step`. Data-parallel replicas hold the same optimizer
+    state, so the main process saves it; under FSDP each rank adds its own shard."""
+    accelerator = trainer.accelerator
+    lora = trainer.lora_state()
+    state = {"step": step, "lora": lora, "optimizer": None if trainer.sharded else trainer.optimizer.state_dict(),
+             "schedule": trainer.schedule.state_dict(), "options": trainer.options.resume_fingerprint(),
+             "dataset": dataset_fingerprint(trainer.plan), "world_size": accelerator.num_processes}
+    shard = trainer.optimizer.state_dict() if trainer.sharded else None
+    artifacts.save_checkpoint(trainer.plan.out, step, state, trainer.options.keep_checkpoints,
+                              rank=accelerator.process_index, optimizer_shard=shard,
+                              barrier=accelerator.wait_for_everyone)
 
 
 def _resume(trainer: LoraTrainer) -> int:
@@ -349,9 +371,14 @@ def _resume(trainer: LoraTrainer) -> int:
     if state["world_size"] != trainer.accelerator.num_processes:
         log.warning("resuming on %d process(es) where the run used %d: the order of shots changes",
                     trainer.accelerator.num_processes, state["world_size"])
+    if trainer.sharded and state["world_size"] != trainer.accelerator.num_processes:
+        raise InputError(f"the checkpoint was sharded over {state['world_size']} processes; resume it with as many",
+                         "resume")
     for model, lora in zip(trainer.transformers, state["lora"]):
         set_peft_model_state_dict(model, lora, adapter_name=ADAPTER_NAME)
-    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.optimizer.load_state_dict(
+        artifacts.load_optimizer_shard(plan.out, trainer.accelerator.process_index) if trainer.sharded
+        else state["optimizer"])
     trainer.schedule.load_state_dict(state["schedule"])
     if trainer.accelerator.is_main_process:
         trainer.metrics.truncate_after(state["step"])
