@@ -299,36 +299,39 @@ def build_dataset(config: StudioConfig, clips: str | Path, out: str | Path, spec
 
     captioned: dict[str, dict] = {}
     captions = CaptionStage(config, spec, folder.root)
-    bar = progress("caption", len(missing)) if progress else None
     try:
-        for task in missing:
-            try:
-                captioned[task.key] = captions(task)
-            except StudioError as exc:
-                skips.append(Skip(task.clip, "caption-failed", str(exc), task.shot, task.start, task.end))
-            if bar is not None:
-                bar.update()
+        _each(missing, lambda task: captioned.__setitem__(task.key, captions(task)), "caption-failed", skips,
+              progress and (lambda total: progress("caption", total)))
     finally:
         summary.loaded_captioner = captions.captioner is not None
         captions.close()
-        if bar is not None:
-            bar.close()
     encoder = EncodeStage(config, spec, folder.root)
-    todo = [t for t in missing if t.key in captioned]
-    bar = progress("encode", len(todo)) if progress else None
+
+    def encode(task: ShotTask) -> None:
+        folder.append_row(encoder(task, captioned[task.key]))
+        summary.new += 1
+
     try:
-        for task in todo:
-            try:
-                folder.append_row(encoder(task, captioned[task.key]))
-                summary.new += 1
-            except StudioError as exc:
-                skips.append(Skip(task.clip, "encode-failed", str(exc), task.shot, task.start, task.end))
-            if bar is not None:
-                bar.update()
+        _each([t for t in missing if t.key in captioned], encode, "encode-failed", skips,
+              progress and (lambda total: progress("encode", total)))
     finally:
         summary.loaded_encoders = encoder.encoders is not None
         encoder.close()
-        if bar is not None:
-            bar.close()
     return summary.finish(folder, skips, began)
 
+
+def _each(tasks: list[ShotTask], work: Callable[[ShotTask], None], reason: str, skips: list[Skip],
+          progress: Callable[[int], Any] | None) -> None:
+    """`work` on every task; a task it refuses (a `StudioError`) becomes a skip, and the run goes on."""
+    bar = progress(len(tasks)) if progress else None
+    try:
+        for task in tasks:
+            try:
+                work(task)
+            except (StudioError, OSError) as exc:  # a file that vanished or broke mid-run is one skip
+                skips.append(Skip(task.clip, reason, str(exc), task.shot, task.start, task.end))
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()

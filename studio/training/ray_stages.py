@@ -36,7 +36,7 @@ class RayCaptionStage:
             try:
                 captioned.append(json.dumps(self.stage(ShotTask.from_json(text))))
                 errors.append("")
-            except StudioError as exc:
+            except (StudioError, OSError) as exc:
                 captioned.append("")
                 errors.append(str(exc))
         return {"task": list(batch["task"]), "captioned": captioned, "error": errors}
@@ -59,7 +59,7 @@ class RayEncodeStage:
                 rows.append(json.dumps(self.stage(ShotTask.from_json(text), json.loads(captioned)),
                                        ensure_ascii=False))
                 errors.append("")
-            except StudioError as exc:
+            except (StudioError, OSError) as exc:
                 rows.append("")
                 errors.append("encode-failed\t" + str(exc))
         return {"task": list(batch["task"]), "row": rows, "error": errors}
