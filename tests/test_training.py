@@ -393,3 +393,15 @@ def test_the_models_folder_lists_trained_loras(overfit, tmp_path):
     assert [c.label for c in choices] == ["dolly-zoom-lora (LoRA for Wan2.2 TI2V-5B, 80 steps)"]
     assert choices[0].location == str(models / "dolly-zoom-lora")
     assert list_finetunes(tmp_path / "nowhere") == []
+
+
+def test_the_page_never_imports_ray(tiny):
+    """Ray is for the command line's --ray paths; the page and the Space must not pay for it."""
+    code = ("import sys; from studio.config import StudioConfig; from studio.ui.page import build_page; "
+            f"build_page(StudioConfig.from_env({{}}, tiny=True, tiny_dir={str(tiny)!r}, device='cpu')); "
+            "import studio.training.dataset, studio.training.trainer; "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
