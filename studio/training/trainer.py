@@ -59,6 +59,7 @@ class CachedShots:
 
     def __init__(self, root: Path, rows: list[dict[str, Any]]):
         self.root, self.rows = root, rows
+        self._order: tuple[int, int, torch.Tensor] | None = None  # (seed, epoch, shuffle) last used
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -83,9 +84,14 @@ class CachedShots:
         for j in range(batch_size):
             position = (micro_batch * world + rank) * batch_size + j
             epoch, offset = divmod(position, len(self.rows))
-            order = torch.randperm(len(self.rows), generator=torch.Generator().manual_seed(_mix(seed, "epoch", epoch)))
-            out.append(int(order[offset]))
+            out.append(int(self._shuffle(seed, epoch)[offset]))
         return out
+
+    def _shuffle(self, seed: int, epoch: int) -> torch.Tensor:
+        if self._order is None or self._order[:2] != (seed, epoch):
+            generator = torch.Generator().manual_seed(_mix(seed, "epoch", epoch))
+            self._order = (seed, epoch, torch.randperm(len(self.rows), generator=generator))
+        return self._order[2]
 
 
 class LoraTrainer:
