@@ -284,6 +284,15 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
 
 # -- generation ------------------------------------------------------------------------------------
 
+def gpu_warning(config: StudioConfig) -> str | None:
+    """The page banner's text when `--device auto` cannot use the machine's GPU (None otherwise)."""
+    if config.device != "auto":
+        return None
+    from ..gpu_check import warn_if_gpu_unusable
+
+    return warn_if_gpu_unusable()
+
+
 def generation_presets() -> list[tuple[str, str]]:
     """(label, preset name) pairs for the preset radio."""
     from ..generation import PRESETS
