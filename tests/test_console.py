@@ -57,3 +57,34 @@ def test_long_prompt_token_warning_is_hidden_by_default():
             "_tiny_tokenizer()(' '.join(['camera'] * 600))\n")
     assert "sequence length is longer" not in run_python("-c", code, "quiet").stderr
     assert "sequence length is longer" in run_python("-c", code, "verbose").stderr
+
+
+def test_subcommands_are_listed_in_workflow_order():
+    from studio.cli import COMMANDS
+
+    workflow = ["tiny-models", "shots", "caption", "critique", "revise", "score", "compose", "generate"]
+    positions = [COMMANDS.index(name) for name in workflow]
+    assert positions == sorted(positions)
+    assert COMMANDS.index("generate") < COMMANDS.index("spec") and COMMANDS.index("generate") < COMMANDS.index("config")
+
+
+@pytest.mark.parametrize("command, flag, default", [
+    ("shots", "--threshold", "default 27"),
+    ("caption", "--max-new-tokens", "else 512"),
+])
+def test_help_shows_the_defaults(capsys, command, flag, default):
+    from studio.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert flag in text and default in text.split(flag, 1)[1].split(" --", 1)[0]
+
+
+def test_verbose_is_accepted_before_and_after_the_command():
+    from studio.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--verbose", "spec"]).verbose is True
+    assert parser.parse_args(["spec", "--verbose"]).verbose is True
+    assert parser.parse_args(["spec"]).verbose is False
