@@ -63,7 +63,7 @@ def configure(verbose: bool = False) -> None:
 
 
 def apply_ffmpeg_level() -> None:
-    """FFmpeg's log level: errors only, or FFmpeg's own output when verbose.
+    """FFmpeg's log output: none, or FFmpeg's own (on stderr) when verbose.
 
     PyAV starts quiet, but PySceneDetect's PyAV backend puts FFmpeg's default (chatty) log
     callback back every time it opens a video, so shot detection calls this again afterwards.
@@ -77,7 +77,10 @@ def apply_ffmpeg_level() -> None:
     if _state["verbose"]:
         av_logging.restore_default_callback()
     else:
-        av_logging.set_level(av_logging.ERROR)
+        # None is PyAV's own default: FFmpeg's messages are dropped in C. A numeric level would
+        # route them through a Python callback, which can deadlock FFmpeg's decoder threads in
+        # the threaded web server; FFmpeg's errors still arrive as exceptions.
+        av_logging.set_level(None)
 
 
 def is_verbose() -> bool:
