@@ -14,6 +14,8 @@ import sys
 
 from studio.config import StudioConfig
 from studio.errors import StudioError
+from studio.logging_setup import add_verbose_flag
+from studio.logging_setup import configure as configure_logging
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,12 +26,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
                         help="Port to serve on (default 7860).")
     parser.add_argument("--share", action="store_true", help="Also open a temporary public gradio.live link.")
+    add_verbose_flag(parser)
     StudioConfig.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    configure_logging(verbose=args.verbose)
     try:
         config = StudioConfig.from_args(args)
     except StudioError as exc:

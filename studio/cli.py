@@ -15,10 +15,15 @@ import importlib
 import sys
 
 from .errors import StudioError
+from .logging_setup import add_verbose_flag
+from .logging_setup import configure as configure_logging
 
-# Subcommand name -> module under studio.commands (dashes become underscores).
-COMMANDS = ("spec", "compose", "config", "tiny-models", "generate", "dataset", "train",
-            "caption", "critique", "revise", "score", "shots")
+# Subcommand name -> module under studio.commands (dashes become underscores), listed in the
+# order of the workflow: offline set-up, the reference clip and its caption, the prompt, the
+# videos, making a CHAI-finetuned model, then reference material. A new workflow command slots in
+# at its stage.
+COMMANDS = ("tiny-models", "shots", "caption", "critique", "revise", "score", "compose", "generate",
+            "dataset", "train", "spec", "config")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -27,11 +32,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="python -m studio",
         description="CHAI Cinematic Prompt Studio: caption, refine, compose and compare cinematic shot prompts.",
     )
+    add_verbose_flag(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"studio.commands.{name.replace('-', '_')}")
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
+        add_verbose_flag(sub, default=argparse.SUPPRESS)  # also accepted after the command name
         sub.set_defaults(run=module.run)
     return parser
 
@@ -41,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(chosen if chosen in COMMANDS else None)
     args = parser.parse_args(argv)
+    configure_logging(verbose=args.verbose)
     try:
         return int(args.run(args) or 0)
     except StudioError as exc:

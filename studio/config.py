@@ -123,7 +123,12 @@ class StudioConfig:
             return self.device
         import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        from .gpu_check import warn_if_gpu_unusable
+
+        warn_if_gpu_unusable()  # a GPU the driver cannot serve: say so instead of running slowly in silence
+        return "cpu"
 
     def resolved_dtype(self):
         """bfloat16 on CUDA and float32 on CPU unless set explicitly. Imports torch."""

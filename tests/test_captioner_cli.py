@@ -54,10 +54,20 @@ def test_commands_are_registered():
 
 def test_shots_lists_the_cut(setup, capsys):
     code, out, _ = run(capsys, "shots", setup["cut"])
-    assert code == 0 and "2 shot(s)" in out and "shot 1:" in out
+    # Numbered from 1, like the page's "Shot 1: 0.00–1.00 s".
+    assert code == 0 and "2 shot(s)" in out and "shot 1:     0.00 s" in out and "shot 2:     1.00 s" in out
     code, out, _ = run(capsys, "shots", setup["cut"], "--json")
     data = json.loads(out)
-    assert [s["index"] for s in data["shots"]] == [0, 1] and data["clip"]["width"] == 64
+    assert [s["number"] for s in data["shots"]] == [1, 2] and [s["index"] for s in data["shots"]] == [0, 1]
+    assert data["clip"]["width"] == 64
+
+
+def test_shot_numbers_match_the_page(setup):
+    from studio.ui import actions
+    from studio.video import detect_shots
+
+    labels = [label for label, _ in actions.shot_choices(detect_shots(setup["cut"]))]
+    assert labels == ["Shot 1: 0.00–1.00 s", "Shot 2: 1.00–2.00 s"]
 
 
 def test_caption_writes_a_structured_caption(setup, capsys):
@@ -73,13 +83,28 @@ def test_caption_writes_a_structured_caption(setup, capsys):
 
 def test_caption_one_shot_two_stage_to_a_file(setup, capsys):
     target = setup["root"] / "out" / "shot1.json"
-    code, _, err = run(capsys, "caption", setup["cut"], "--shot", 1, "--two-stage", "--stream", "--out", target,
+    code, _, err = run(capsys, "caption", setup["cut"], "--shot", 2, "--two-stage", "--stream", "--out", target,
                        *setup["flags"])
     assert code == 0 and "cut" not in err and f"wrote {target}" in err
-    assert any(line.startswith("[") for line in err.splitlines())  # --stream shows the text as it is written
     caption = StructuredCaption.load(target)
-    assert (caption.provenance.start, caption.provenance.end) == (1.0, 2.0)
+    assert (caption.provenance.start, caption.provenance.end) == (1.0, 2.0)  # shot 2, as `shots` lists it
     assert all(caption[a].text for a in ASPECTS)
+    # --stream prints only what is new: joined per aspect, the pieces are the caption, nothing repeated.
+    pieces: dict[str, str] = {}
+    for line in err.splitlines():
+        if line.startswith("[") and "] " in line:
+            aspect, _, piece = line[1:].partition("] ")
+            pieces[aspect] = pieces.get(aspect, "") + piece
+    assert set(pieces) == set(ASPECTS)
+    for aspect in ASPECTS:
+        assert pieces[aspect].split() == caption[aspect].text.split(), aspect
+
+
+def test_caption_aspect_flag_matches_the_other_commands(setup, capsys):
+    code, out, _ = run(capsys, "caption", setup["plain"], "--aspect", "camera", "--aspect", "Subject",
+                       *setup["flags"])
+    caption = StructuredCaption.from_json(out)
+    assert code == 0 and caption["Camera"].text and caption["Subject"].text and not caption["Scene"].text
 
 
 def test_score_critique_and_revise_reuse_the_recorded_range(setup, capsys):
@@ -117,7 +142,8 @@ def test_score_critique_and_revise_reuse_the_recorded_range(setup, capsys):
     (["caption", "{root}/missing.mp4"], "clip: no such file"),
     (["caption", "{root}/notes.mp4"], "not a readable video"),
     (["caption", "{plain}", "--max-clip-seconds", "1"], "Trim it"),
-    (["caption", "{cut}", "--shot", "5"], "there is no shot 5"),
+    (["caption", "{cut}", "--shot", "5"], "--shot: there is no shot 5; the clip has 2 shot(s), numbered 1 to 2"),
+    (["caption", "{cut}", "--shot", "0"], "--shot: shots are numbered from 1, got 0"),
     (["caption", "{plain}", "--start", "3"], "past the end of the clip"),
     (["caption", "{plain}", "--aspects", "lighting"], "unknown aspect"),
     (["score", "{plain}", "--caption", "{root}/nothing.json"], "caption: no such file"),

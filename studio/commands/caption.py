@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import sys
 from dataclasses import dataclass
 
@@ -15,29 +17,41 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", help="reference video file (mp4, mov, webm, mkv)")
     parser.add_argument("--start", type=float, default=None, help="start of the range, seconds")
     parser.add_argument("--end", type=float, default=None, help="end of the range, seconds")
-    parser.add_argument("--shot", type=int, default=None, help="use detected shot N (see `python -m studio shots`)")
+    parser.add_argument("--shot", type=int, default=None, metavar="N",
+                        help="use shot N as `python -m studio shots` and the page number it (from 1)")
+    from ..captioner.model import DEFAULT_MAX_NEW_TOKENS  # no torch import: --help stays fast
+
     parser.add_argument("--fps", type=float, default=2.0, help="frames sampled per second (default 2)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated tokens per answer")
+    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                        help=f"cap on generated tokens per answer (default: the checkpoint's generation config, "
+                             f"else {DEFAULT_MAX_NEW_TOKENS})")
     from ..config import StudioConfig
 
     StudioConfig.add_arguments(parser, only=SETTINGS)
+
+
+def add_aspect_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """`--aspect A`, repeatable: the same flag on every command that picks aspects."""
+    parser.add_argument("--aspect", action="append", default=None, metavar="A", help=help)
 
 
 def add_caption_file_arguments(parser: argparse.ArgumentParser, verb: str, out_help: str) -> None:
     """For the commands that work on an existing caption: CLIP, --caption, --aspect and --out."""
     add_clip_arguments(parser)
     parser.add_argument("--caption", required=True, help="StructuredCaption / CHAI record / {aspect: text} JSON, or -")
-    parser.add_argument("--aspect", action="append", default=None,
-                        help=f"aspect to {verb} (repeatable; default: every non-empty aspect)")
+    add_aspect_argument(parser, f"aspect to {verb} (repeatable; default: every non-empty aspect)")
     parser.add_argument("--out", default=None, help=out_help)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_clip_arguments(parser)
-    parser.add_argument("--aspects", nargs="+", default=None, help="aspects to write (default: all five)")
+    add_aspect_argument(parser, "aspect to write (repeatable; default: all five)")
+    # The old spelling `--aspects A B`, still accepted; hidden so --help shows one way.
+    parser.add_argument("--aspects", nargs="+", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--two-stage", action="store_true",
                         help="CHAI order: Subject, Scene, Camera first; then Motion and Spatial given them")
-    parser.add_argument("--stream", action="store_true", help="print each aspect's text to stderr as it is written")
+    parser.add_argument("--stream", action="store_true",
+                        help="print each aspect's new text to stderr as it is written")
     parser.add_argument("--out", default=None, help="write the JSON here instead of stdout")
 
 
@@ -110,22 +124,72 @@ def clip_for(args: argparse.Namespace, config, caption=None):
     start, end = args.start, args.end
     if caption is not None and args.shot is None and start is None and end is None:
         start, end = caption.provenance.start, caption.provenance.end
-    clip = load_clip(config, args.clip, start, end, args.shot, fps=args.fps)
+    with shot_numbering():
+        clip = load_clip(config, args.clip, start, end, shot_index(args.shot), fps=args.fps)
     for message in clip.warnings:
         warn(message)
     return clip
 
 
-def _stderr_stream():
-    """An `on_text` callback that prints each aspect's growing text, a line every few words."""
-    printed: dict[str, int] = {}
+def shot_index(number: int | None) -> int | None:
+    """`--shot N` counts from 1, as `shots` and the page print it; the library indexes from 0."""
+    if number is None:
+        return None
+    if number < 1:
+        from ..errors import InputError
 
-    def on_text(aspect: str, text: str) -> None:
-        if len(text) - printed.get(aspect, 0) >= 40:
-            printed[aspect] = len(text)
-            print(f"[{aspect}] {text}", file=sys.stderr)
+        raise InputError(f"shots are numbered from 1, got {number}", "--shot")
+    return number - 1
 
-    return on_text
+
+@contextlib.contextmanager
+def shot_numbering():
+    """Say "no shot N" in the numbering the user typed (from 1), not the library's index."""
+    from ..errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        if exc.field != "shot":
+            raise
+        match = re.match(r"shot: there is no shot (\d+); the clip has (\d+) shot", str(exc))
+        if match is None:
+            raise
+        wanted, count = int(match.group(1)) + 1, int(match.group(2))
+        raise InputError(f"there is no shot {wanted}; the clip has {count} shot(s), numbered 1 to {count}",
+                         "--shot") from None
+
+
+class StderrStream:
+    """An `on_text` callback that prints only the text each aspect added since its last line.
+
+    Lines are `[Aspect] new text`, one every few words (aspects are written side by side, so
+    each line names its aspect); `finish()` prints what is left. Joined per aspect, the pieces
+    are the aspect's whole text.
+    """
+
+    MIN_CHARS = 40
+
+    def __init__(self, out=None):
+        self.out = out or sys.stderr
+        self.printed: dict[str, int] = {}
+        self.latest: dict[str, str] = {}
+
+    def __call__(self, aspect: str, text: str) -> None:
+        self.latest[aspect] = text
+        if len(text) - self.printed.get(aspect, 0) >= self.MIN_CHARS:
+            self._print(aspect)
+
+    def _print(self, aspect: str) -> None:
+        text = self.latest[aspect]
+        new = text[self.printed.get(aspect, 0):]
+        self.printed[aspect] = len(text)
+        if new:
+            print(f"[{aspect}] {new.replace(chr(10), ' ')}", file=self.out, flush=True)
+
+    def finish(self) -> None:
+        for aspect in self.latest:
+            self._print(aspect)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,10 +197,14 @@ def run(args: argparse.Namespace) -> int:
     from ..config import StudioConfig
 
     config = StudioConfig.from_args(args)
-    on_text = _stderr_stream() if args.stream else None
-    caption = caption_clip(config, args.clip, args.start, args.end, args.shot,
-                           aspects=args.aspects or ("Subject", "Scene", "Motion", "Spatial", "Camera"),
-                           two_stage=args.two_stage, on_text=on_text, on_warning=warn,
-                           fps=args.fps, max_new_tokens=args.max_new_tokens)
+    stream = StderrStream() if args.stream else None
+    aspects = (args.aspect or []) + (args.aspects or [])
+    with shot_numbering():
+        caption = caption_clip(config, args.clip, args.start, args.end, shot_index(args.shot),
+                               aspects=aspects or ("Subject", "Scene", "Motion", "Spatial", "Camera"),
+                               two_stage=args.two_stage, on_text=stream, on_warning=warn,
+                               fps=args.fps, max_new_tokens=args.max_new_tokens)
+    if stream is not None:
+        stream.finish()
     emit(caption.to_json(), args.out)
     return 0

@@ -67,14 +67,14 @@ def run(args: argparse.Namespace) -> int:
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    from ..generation import PRESETS, GenerationSettings, get_generator
+    from ..generation import GenerationSettings, get_generator, get_preset
 
     # stderr carries the studio's own progress lines; the libraries' bars would drown them.
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     diffusers_logging.set_verbosity_error()
 
-    preset = PRESETS[args.preset]
+    preset = get_preset(args.preset, tiny=config.tiny)
     if image is not None and not preset.supports_image:
         raise InputError(f"{preset.label} generates from text only; use --preset ti2v-5b", "--image")
     settings = GenerationSettings.from_user(

@@ -30,7 +30,7 @@ from ..errors import InputError, ModelLoadError, StudioError
 from ..hub import resolve_model_location
 from . import finetune as ft
 from . import hardware, outputs
-from .presets import DEFAULT_PRESET, Preset, get_preset
+from .presets import DEFAULT_PRESET, Preset, get_preset, size_limits
 from .preview import LatentPreviewer
 from .settings import GenerationSettings
 
@@ -150,7 +150,7 @@ class SideBySideGenerator:
         """Load the baseline once and the finetuned transformer(s); refuse weights that do not fit."""
         from diffusers import AutoencoderKLWan, WanPipeline
 
-        preset = get_preset(preset_name or DEFAULT_PRESET)
+        preset = get_preset(preset_name or DEFAULT_PRESET, tiny=config.tiny)
         baseline, finetuned = config.baseline, config.finetuned
         if config.tiny:
             baseline, finetuned = _tiny_locations(config, preset, finetuned)
@@ -218,6 +218,14 @@ class SideBySideGenerator:
     def size_multiple(self) -> int:
         patch = self.baseline_transformers[0].config.patch_size
         return self.vae.config.scale_factor_spatial * patch[1]
+
+    @property
+    def size_limits(self) -> tuple[int, int]:
+        """(largest side, most frames) the loaded transformers' rotary position tables cover."""
+        limits = [size_limits(t.config.rope_max_seq_len, t.config.patch_size, self.vae.config.scale_factor_spatial,
+                              self.vae.config.scale_factor_temporal)
+                  for t in self.baseline_transformers + self.finetuned_transformers]
+        return min(side for side, _ in limits), min(frames for _, frames in limits)
 
     @property
     def fps(self) -> int:
@@ -419,6 +427,15 @@ class SideBySideGenerator:
                 raise InputError(f"must be a multiple of {multiple} for this model, got {getattr(settings, name)}", name)
         if (settings.num_frames - 1) % self.vae.config.scale_factor_temporal:
             raise InputError(f"must be 4k+1 frames, got {settings.num_frames}", "frames")
+        # A size past the transformer's position table fails deep in the model; refuse it here.
+        max_side, max_frames = self.size_limits
+        why = f"the transformer of {self.baseline_location} (rope_max_seq_len " \
+              f"{self.baseline_transformers[0].config.rope_max_seq_len})"
+        for name in ("height", "width"):
+            if getattr(settings, name) > max_side:
+                raise InputError(f"must be at most {max_side} pixels for {why}, got {getattr(settings, name)}", name)
+        if settings.num_frames > max_frames:
+            raise InputError(f"must be at most {max_frames} for {why}, got {settings.num_frames}", "frames")
         if self.preset.two_experts and settings.guidance_2 is None:
             raise InputError(f"{self.preset.label} needs a low-noise guidance scale", "guidance_2")
         if image is not None:

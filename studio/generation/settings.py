@@ -108,9 +108,9 @@ class GenerationSettings:
         num_frames = min(num_frames, preset.max_frames)
 
         h = snap_size(_number(height, "height", int) if height is not None else preset.height, multiple,
-                      preset.max_side, "height")
+                      preset.max_side, "height", preset.limit_reason)
         w = snap_size(_number(width, "width", int) if width is not None else preset.width, multiple,
-                      preset.max_side, "width")
+                      preset.max_side, "width", preset.limit_reason)
 
         n_steps = _number(steps, "steps", int) if steps is not None else preset.steps
         _check_range(n_steps, STEPS_RANGE, "steps")
@@ -144,7 +144,7 @@ def snap_frames(count: float) -> int:
     return TEMPORAL_STRIDE * k + 1
 
 
-def snap_size(value: int, multiple: int, max_side: int, field: str) -> int:
+def snap_size(value: int, multiple: int, max_side: int, field: str, limit_reason: str = "") -> int:
     if value <= 0:
         raise InputError(f"must be a positive number of pixels, got {value}", field)
     snapped = round(value / multiple) * multiple
@@ -152,7 +152,8 @@ def snap_size(value: int, multiple: int, max_side: int, field: str) -> int:
         raise InputError(f"must be at least {multiple} pixels (the model works in blocks of {multiple}), got {value}",
                          field)
     if snapped > max_side:
-        raise InputError(f"must be at most {max_side} pixels, got {value}", field)
+        reason = f" for {limit_reason}" if limit_reason else ""
+        raise InputError(f"must be at most {max_side} pixels{reason}, got {value}", field)
     return snapped
 
 

@@ -22,8 +22,22 @@ BUILDERS: dict[str, str] = {
 
 
 def build_tiny_models(root: str | Path, only: list[str] | None = None, force: bool = False) -> dict[str, Path]:
-    """Write every registered tiny checkpoint under `root`; existing complete folders are kept."""
+    """Write every registered tiny checkpoint under `root`; existing complete folders are kept.
+
+    A folder that cannot be written (a read-only mount, a root-owned folder in a container) is
+    an error about `tiny_dir`, not about the model that was about to be loaded from it.
+    """
     root = Path(root)
+    try:
+        return _build(root, only, force)
+    except OSError as exc:  # permission, read-only file system, a file in the way, a full disk
+        from ..errors import InputError
+
+        raise InputError(f"cannot write the tiny checkpoints to {root.resolve()} ({exc.strerror or exc}: {exc.filename}); "
+                         "set --tiny-dir / CHAI_STUDIO_TINY_DIR to a folder you can write", "tiny_dir") from None
+
+
+def _build(root: Path, only: list[str] | None, force: bool) -> dict[str, Path]:
     built = {}
     for name, target in BUILDERS.items():
         if only and name not in only:

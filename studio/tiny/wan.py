@@ -45,6 +45,8 @@ A14B_VAE = {
     "base_dim": 4, "z_dim": 16, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1, "temperal_downsample": [False, True, True],
     "latents_mean": [0.0] * 16, "latents_std": [TINY_LATENTS_STD] * 16, "scale_factor_spatial": 8, "scale_factor_temporal": 4,
 }
+# Which transformer and VAE shapes each preset's tiny checkpoint is built from (its size limits follow).
+TINY_SHAPES = {"ti2v-5b": (TI2V_TRANSFORMER, TI2V_VAE), "t2v-a14b": (A14B_TRANSFORMER, A14B_VAE)}
 SCHEDULER = {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "num_train_timesteps": 1000, "flow_shift": 5.0}
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 

@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 CAPTION_FPS = 2.0  # what the captioner samples, as for a reference clip
 MAX_BEST_OF = 16
-# Tiny checkpoints (see studio.tiny.wan) handle a few latent tokens: a 64x64, 9-frame window.
-TINY_SIZE = {"height": 64, "width": 64, "frames": 9}
 
 
 @dataclass(frozen=True)
@@ -97,11 +95,7 @@ class DatasetSpec:
         from ..captioner import captioner_path
         from ..generation.settings import GenerationSettings, _number
 
-        chosen = get_preset(preset)
-        if config.tiny:
-            height = TINY_SIZE["height"] if height is None else height
-            width = TINY_SIZE["width"] if width is None else width
-            frames = TINY_SIZE["frames"] if frames is None else frames
+        chosen = get_preset(preset, tiny=config.tiny)  # tiny: the sizes the tiny checkpoints handle
         size = GenerationSettings.from_user(chosen, height=height, width=width, frames=frames, seed=0)
         best = _number(best_of, "best_of", int)
         if not 1 <= best <= MAX_BEST_OF:

@@ -54,6 +54,7 @@ SYNC_JS = """
 
 CSS = """
 #tiny-banner { background: #fff4d6; border: 1px solid #e0b84a; border-radius: 6px; padding: 4px 12px; }
+#gpu-banner { background: #fde2e1; border: 1px solid #d9534f; border-radius: 6px; padding: 4px 12px; }
 .aspect-panel { border-left: 4px solid var(--color-accent) !important; }
 .reward-badge { font-weight: 600; }
 """
@@ -149,6 +150,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
             gr.Markdown("**Tiny mode:** every model here is a random-weight wiring check built offline. Captions, "
                         "scores, critiques and videos are noise; they show that each step runs end to end, "
                         "not what the real models produce.", elem_id="tiny-banner")
+        # Filled on page load when --device auto cannot use a GPU the machine has (see gpu_check).
+        gpu_banner = gr.Markdown("", visible=False, elem_id="gpu-banner")
         caption_state = gr.State(actions.empty_state())
         clip_duration = gr.State(0.0)
         run_dirs = gr.State([])
@@ -538,6 +541,12 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         refresh_history.click(on_refresh, None, [gallery, run_dirs], api_name="history")
         page.load(on_refresh, None, [gallery, run_dirs], api_name="load_history")
+
+        def on_gpu_check():
+            message = steps.gpu_warning(config)
+            return gr.update(value=f"**Warning:** {message}" if message else "", visible=bool(message))
+
+        page.load(on_gpu_check, None, gpu_banner, api_name=False, queue=False)
 
         @_guard
         def on_history_select(dirs, evt: gr.SelectData):

@@ -284,8 +284,13 @@ def compose(backends: Backends, config: StudioConfig, caption: StructuredCaption
 
 # -- generation ------------------------------------------------------------------------------------
 
-# Tiny checkpoints are 64x64 pixels with a few frames and steps: defaults that finish in seconds on CPU.
-TINY_DEFAULTS = dict(seconds=0.3, resolution="64x64", steps=2)
+def gpu_warning(config: StudioConfig) -> str | None:
+    """The page banner's text when `--device auto` cannot use the machine's GPU (None otherwise)."""
+    if config.device != "auto":
+        return None
+    from ..gpu_check import warn_if_gpu_unusable
+
+    return warn_if_gpu_unusable()
 
 
 def generation_presets() -> list[tuple[str, str]]:
@@ -296,19 +301,13 @@ def generation_presets() -> list[tuple[str, str]]:
 
 
 def generation_defaults(config: StudioConfig, preset: str | None) -> dict[str, Any]:
-    """Slider defaults for a preset, from the generator's preset table (tiny sizes in tiny mode)."""
+    """Slider defaults and resolution choices for a preset (the tiny checkpoints' own in tiny mode)."""
     from ..generation import DEFAULT_PRESET, get_preset
 
-    spec = get_preset(preset or DEFAULT_PRESET)
-    landscape = f"{spec.width}x{spec.height}"
-    resolutions = [landscape, f"{spec.height}x{spec.width}", "960x544" if spec.size_multiple == 32 else "832x480"]
-    result = dict(seconds=round(spec.duration, 2), resolutions=resolutions, resolution=landscape, steps=spec.steps,
-                  guidance=spec.guidance, shift=spec.shift,
-                  max_seconds=round((spec.max_frames - 1) / spec.fps, 2))
-    if config.tiny:
-        result.update(TINY_DEFAULTS)
-        result["resolutions"] = [TINY_DEFAULTS["resolution"], *resolutions]
-    return result
+    spec = get_preset(preset or DEFAULT_PRESET, tiny=config.tiny)
+    return dict(seconds=round(spec.duration, 2), resolutions=list(spec.resolutions), resolution=spec.resolutions[0],
+                steps=spec.steps, guidance=spec.guidance, shift=spec.shift,
+                max_seconds=round((spec.max_frames - 1) / spec.fps, 2))
 
 
 def zerogpu_duration(steps, seconds, width, height) -> int:
@@ -350,7 +349,7 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     width, height = actions.parse_resolution(resolution)
     used_seed = actions.choose_seed(seed, bool(randomize))
     settings = module.GenerationSettings.from_user(
-        module.get_preset(preset), duration=seconds, width=width, height=height, steps=num_steps,
+        module.get_preset(preset, tiny=config.tiny), duration=seconds, width=width, height=height, steps=num_steps,
         guidance=guidance, shift=shift, seed=used_seed, negative_prompt=(negative or "").strip() or None)
     image, image_source = None, None
     if use_first_frame:

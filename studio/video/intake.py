@@ -257,6 +257,10 @@ def _detect_cached(path: str, size: int, mtime_ns: int, threshold: float, min_sh
         scenes = detect(path, ContentDetector(threshold=threshold, min_scene_len=min_len), backend="pyav")
     except Exception as exc:  # noqa: BLE001 - PySceneDetect raises many kinds; the user needs one message
         raise InputError(f"shot detection failed on {Path(path).name}: {exc}", FIELD) from None
+    finally:
+        from ..logging_setup import apply_ffmpeg_level
+
+        apply_ffmpeg_level()  # PySceneDetect switched FFmpeg's chatty default logging back on
     if not scenes:
         return (Shot(0, 0.0, duration),)
     return tuple(Shot(index, round(start.seconds, 3), round(min(end.seconds, duration), 3))

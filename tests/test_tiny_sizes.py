@@ -1,0 +1,107 @@
+"""Tiny mode offers and defaults to sizes the tiny checkpoints handle, and refuses larger ones cleanly.
+
+The limits are read from the checkpoints the tiny builders actually write (their `config.json`),
+so a change to the tiny shapes cannot leave the page offering a size the model cannot place on
+its rotary position table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from studio.config import StudioConfig
+from studio.errors import InputError
+from studio.generation import GenerationSettings, get_preset
+from studio.generation.presets import size_limits
+from studio.tiny import build_tiny_models
+from studio.ui import actions, steps
+from studio.ui.backends import Backends
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_BASELINES = {"ti2v-5b": "wan-ti2v", "t2v-a14b": "wan-a14b"}
+
+
+def built_limits(folder: Path) -> tuple[int, int]:
+    """(max side, max frames) from a written checkpoint's transformer and VAE configs."""
+    transformer = json.loads((folder / "transformer" / "config.json").read_text())
+    vae = json.loads((folder / "vae" / "config.json").read_text())
+    return size_limits(transformer["rope_max_seq_len"], transformer["patch_size"], vae["scale_factor_spatial"],
+                       vae["scale_factor_temporal"])
+
+
+@pytest.fixture(scope="module")
+def tiny_root(ui_tiny_dir):
+    build_tiny_models(ui_tiny_dir, only=["wan-a14b"])
+    return ui_tiny_dir
+
+
+@pytest.mark.parametrize("preset_name", sorted(TINY_BASELINES))
+def test_tiny_defaults_and_choices_fit_the_built_checkpoint(tiny_root, preset_name):
+    max_side, max_frames = built_limits(tiny_root / TINY_BASELINES[preset_name])
+    real = get_preset(preset_name)
+    assert max(real.width, real.height) > max_side  # the real default would not fit: the reason for a tiny preset
+    tiny = get_preset(preset_name, tiny=True)
+    assert (tiny.max_side, tiny.max_frames) == (min(real.max_side, max_side), min(real.max_frames, max_frames))
+    defaults = steps.generation_defaults(StudioConfig(tiny=True, tiny_dir=tiny_root), preset_name)
+    assert defaults["resolution"] == defaults["resolutions"][0] and len(defaults["resolutions"]) >= 2
+    for choice in defaults["resolutions"]:
+        width, height = actions.parse_resolution(choice)
+        assert max(width, height) <= max_side, choice
+        assert width % real.size_multiple == 0 and height % real.size_multiple == 0, choice
+    settings = GenerationSettings.defaults(tiny, seed=1)
+    assert max(settings.width, settings.height) <= max_side and settings.num_frames <= max_frames
+    assert settings.steps <= 4  # tiny runs are wiring checks: seconds, not minutes
+
+
+def test_tiny_preset_refuses_a_size_too_large_naming_the_field():
+    tiny = get_preset("ti2v-5b", tiny=True)
+    with pytest.raises(InputError) as caught:
+        GenerationSettings.from_user(tiny, width=1280, height=704, seed=1)
+    message = str(caught.value)
+    assert message.startswith("width: must be at most 1024 pixels") and "rope_max_seq_len is 32" in message
+
+
+def test_tiny_page_generates_at_its_largest_choice(tiny_root, tmp_path):
+    config = StudioConfig(tiny=True, tiny_dir=tiny_root, output_dir=tmp_path, device="cpu")
+    defaults = steps.generation_defaults(config, "ti2v-5b")
+    largest = max(defaults["resolutions"], key=lambda c: max(actions.parse_resolution(c)))
+    from studio.caption import StructuredCaption
+
+    events = list(steps.generate(Backends(config), config, "A dog runs.", "ti2v-5b", defaults["seconds"], largest,
+                                 defaults["steps"], 5.0, 5.0, 3, False, "", False, None, 0, StructuredCaption(),
+                                 threading.Event()))
+    result = events[-1].result
+    assert events[-1].done and (result.settings.width, result.settings.height) == actions.parse_resolution(largest)
+
+
+def test_generator_refuses_a_size_past_its_position_table(tiny_root, tmp_path):
+    """Settings made from the real preset (as a script might) meet the loaded model's own limit."""
+    from studio.generation import get_generator
+
+    config = StudioConfig(tiny=True, tiny_dir=tiny_root, device="cpu")
+    generator = get_generator(config, "ti2v-5b")
+    assert generator.size_limits == built_limits(tiny_root / "wan-ti2v")
+    settings = GenerationSettings.from_user(get_preset("ti2v-5b"), frames=9, steps=2, seed=1)  # 1280x704
+    with pytest.raises(InputError) as caught:
+        generator.render("A dog runs.", settings)
+    assert str(caught.value).startswith("width: must be at most 1024 pixels for the transformer of")
+
+
+def test_cli_tiny_run_at_an_oversized_width_is_one_error_line(tiny_root, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAI_STUDIO_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "generate", "--prompt", "a cat sits", "--tiny", "--tiny-dir", str(tiny_root),
+         "--frames", "9", "--width", "1280", "--height", "64", "--steps", "2", "--device", "cpu",
+         "--out", str(tmp_path / "runs")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: width: must be at most 1024 pixels"), result.stderr
