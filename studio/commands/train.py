@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import train
 
     quiet_libraries()
-    print(f"training a rank-{options.rank} LoRA for {plan.preset.label} on {len(plan.train_rows)} shots "
+    shots = len(plan.train_rows)
+    print(f"training a rank-{options.rank} LoRA for {plan.preset.label} on {shots} shot{'s' * (shots != 1)} "
           f"({len(plan.val_rows)} held back), {options.steps} steps", file=sys.stderr)
     result = train(plan, progress=progress_bar)
     if not result.main_process:
