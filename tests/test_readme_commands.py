@@ -8,6 +8,7 @@ block must exit 0 without a traceback or an `error:` line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -77,7 +78,11 @@ def test_runnable_blocks_run_as_written(newcomer):
     # What the command-line tour says it leaves behind.
     assert (work / "shot1.json").is_file() and (work / ".tiny-models" / "captioner").is_dir()
     runs = [p for p in (work / "outputs").iterdir() if (p / "side_by_side.mp4").is_file()]
-    assert len(runs) == 2  # one from the command line, one from the Python API
+    assert len(runs) == 3  # the command-line tour, the Python API, and the LoRA made offline
+    assert (work / "datasets" / "sample" / "manifest.jsonl").is_file()
+    assert (work / "models" / "sample-lora" / "pytorch_lora_weights.safetensors").is_file()
+    lora_runs = [json.loads((p / "run.json").read_text()) for p in runs]
+    assert [r["models"]["finetuned"]["location"] for r in lora_runs].count("models/sample-lora") == 1
 
 
 def test_page_api_block_runs_against_the_tiny_page(newcomer, studio_server):
