@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from studio.ui import launch
 
-    launch(config, host=args.host, port=args.port, share=args.share)
+    try:
+        launch(config, host=args.host, port=args.port, share=args.share)
+    except StudioError as exc:  # e.g. an outputs folder that cannot be created or written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from ..config import StudioConfig
 from .backends import Backends, tiny_config
+from .limits import is_public
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -16,20 +20,39 @@ def prepare_config(config: StudioConfig) -> StudioConfig:
     return tiny_config(config) if config.tiny else config
 
 
-def build(config: StudioConfig) -> Any:
+def build(config: StudioConfig, public: bool = False) -> Any:
     from .page import build_page
 
     config = prepare_config(config)
-    return build_page(config, Backends(config))
+    return build_page(config, Backends(config), public=public)
+
+
+def _inside(path: Path, folder: str) -> bool:
+    return path.is_relative_to(Path(folder).resolve())
+
+
+def serving_paths(output_dir: Path) -> list[str]:
+    """Gradio copies the videos it shows into its cache; it needs `allowed_paths` only for an
+    outputs folder outside the working and temporary folders. Leaving it out otherwise keeps
+    Gradio's file route from serving run folders to anyone who guesses a path."""
+    resolved = output_dir.resolve()
+    if _inside(resolved, os.getcwd()) or _inside(resolved, tempfile.gettempdir()):
+        return []
+    return [str(resolved)]
 
 
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
            **kwargs: Any) -> Any:
-    page = build(config)
-    config.output_dir.mkdir(parents=True, exist_ok=True)
+    """Check the outputs folder (a StudioError, before anything is served), clear what a killed run
+    left there, then serve."""
+    from ..generation import outputs
+
+    outputs.check_writable(config.output_dir)
+    outputs.clean_leftovers(config.output_dir)
+    page = build(config, public=is_public(host, share))
     return page.launch(
         server_name=host, server_port=port, share=share,
         max_file_size=f"{config.max_upload_mb}mb",
-        allowed_paths=[str(config.output_dir.resolve())],
+        allowed_paths=serving_paths(config.output_dir),
         head=page.studio_head, css=page.studio_css, show_error=True, **kwargs,
     )
