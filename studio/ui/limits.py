@@ -18,7 +18,7 @@ from ..config import StudioConfig
 from ..errors import StudioError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-ADMISSION_GRACE_SECONDS = 10.0  # an admitted job shows up in the queue well within this
+ADMISSION_GRACE_SECONDS = 3.0  # an admitted job reaches Gradio's queue within milliseconds
 MAX_TRACKED_SESSIONS = 10000
 
 
@@ -30,9 +30,9 @@ class ModelQueue:
     """Caps on the model queue: `queue_size` jobs waiting in all, `session_jobs` per visitor.
 
     The queue itself belongs to Gradio; `admit` is given what it holds (how many jobs wait, and
-    the ids of this session's queued or running jobs). Jobs admitted but not yet visible there
-    are counted from their admission for a few seconds, so a burst of requests from one client
-    cannot all slip in before the first of them is queued.
+    the ids of this session's queued or running jobs). A job admitted but not yet seen there is
+    counted too, until it is seen, starts (`started`) or a few seconds pass, so a burst of
+    requests from one client cannot all slip in before the first of them is queued.
     """
 
     def __init__(self, queue_size: int, session_jobs: int, clock: Callable[[], float] = time.monotonic):
@@ -64,6 +64,13 @@ class ModelQueue:
             while len(self._admitted) > MAX_TRACKED_SESSIONS:
                 old, _ = self._admitted.popitem(last=False)
                 self._seen.pop(old, None)
+
+    def started(self, session: str) -> None:
+        """A job of `session` began to run: it no longer needs counting as admitted-but-unseen."""
+        with self._lock:
+            pending = self._admitted.get(session)
+            if pending:
+                pending.popleft()
 
 
 def is_public(host: str | None, share: bool = False, environ=os.environ) -> bool:

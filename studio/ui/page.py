@@ -136,24 +136,46 @@ def _report(exc: BaseException) -> None:
     raise gr.Error(actions.error_message(exc), duration=None, print_exception=False) from None
 
 
-def _holds(lock: threading.Lock) -> Callable[[Callable], Callable]:
-    """Run a step (all of a streaming step) while holding `lock`: the model-using steps and the
-    composer's LLM merge, which runs outside the model queue, take turns on the models."""
+def _model_step(model_queue: ModelQueue, lock: threading.Lock) -> Callable[[Callable], Callable]:
+    """Wrap a (guarded) step that runs a model: it tells `model_queue` it started, and holds `lock`
+    for the whole run (all of a streaming step), so the composer's LLM merge, which runs outside
+    the model queue, takes turns with it. A `request` parameter is added for the session when the
+    step has none."""
     def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+        own_request = "request" in signature.parameters
+        exposed = signature if own_request else signature.replace(parameters=[
+            *signature.parameters.values(),
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                              annotation=gr.Request)])
+
+        def arguments(args, kwargs):
+            bound = exposed.bind(*args, **kwargs)
+            bound.apply_defaults()
+            model_queue.started(_session(bound.arguments.get("request")))
+            if not own_request:
+                bound.arguments.pop("request")
+            return bound.args, bound.kwargs
+
         if inspect.isgeneratorfunction(fn):
-            @functools.wraps(fn)
             def stream(*args, **kwargs):
+                args, kwargs = arguments(args, kwargs)
                 with lock:
                     yield from fn(*args, **kwargs)
 
-            return stream
+            wrapper = stream
+        else:
+            def call(*args, **kwargs):
+                args, kwargs = arguments(args, kwargs)
+                with lock:
+                    return fn(*args, **kwargs)
 
-        @functools.wraps(fn)
-        def call(*args, **kwargs):
-            with lock:
-                return fn(*args, **kwargs)
-
-        return call
+            wrapper = call
+        functools.update_wrapper(wrapper, fn)
+        del wrapper.__wrapped__  # Gradio must see `exposed`, not the wrapped function's signature
+        wrapper.__signature__ = exposed
+        wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}  # how Gradio finds it
+        return wrapper
 
     return decorate
 
@@ -190,6 +212,7 @@ def _admission(page: gr.Blocks, model_queue: ModelQueue, inputs: int) -> Callabl
     admit.__signature__ = inspect.Signature(
         [inspect.Parameter(f"value_{n}", kind) for n in range(inputs)]
         + [inspect.Parameter("request", kind, annotation=gr.Request)])
+    admit.__annotations__ = {"request": gr.Request}  # Gradio reads the annotations to pass the request
     return admit
 
 
@@ -204,8 +227,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
     cancel_events: dict[str, threading.Event] = {}
     max_chars = config.max_aspect_chars
     model_lock = threading.Lock()
-    on_model = _holds(model_lock)
     model_queue = ModelQueue(config.queue_size, config.session_jobs)
+    on_model = _model_step(model_queue, model_lock)
     per_session = history_mode(config, public) == "session"
     session_runs = SessionRuns()
 
@@ -397,8 +420,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
 
         shot.input(on_shot, [shot, reference], [start, end, start_frame], api_name="pick_shot")
 
-        @_guard
         @on_model
+        @_guard
         @gpu(duration=CAPTION_DURATION)
         def on_caption(reference, start, end, two_stage, duration, state, *boxes, progress=gr.Progress()):
             base = actions.apply_edits(state, boxes, max_chars)
@@ -464,22 +487,22 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                     caption, message = actions.undo(state, boxes, aspect, max_chars)
                     return [*panel_values(caption), message]
 
-                @_guard
                 @on_model
+                @_guard
                 @gpu(duration=CAPTION_DURATION)
                 def on_score(reference, start, end, state, *boxes):
                     caption = steps.score_aspect(backends, config, reference, start, end, state, boxes, aspect)
                     return [*panel_values(caption), f"{aspect}: {actions.reward_badge(caption, aspect)}"]
 
-                @_guard
                 @on_model
+                @_guard
                 @gpu(duration=CAPTION_DURATION)
                 def on_suggest(reference, start, end, state, *boxes):
                     suggestion = steps.suggest_critique(backends, config, reference, start, end, state, boxes, aspect)
                     return suggestion, f"{aspect}: the model suggested a critique; edit it, then Revise."
 
-                @_guard
                 @on_model
+                @_guard
                 @gpu(duration=CAPTION_DURATION)
                 def on_revise(reference, start, end, critique, state, *boxes):
                     caption = steps.revise_aspect(backends, config, reference, start, end, state, boxes, aspect,
@@ -504,20 +527,20 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                                   **model_job(10))
 
         # Aspect-generic endpoints for API clients (stateless: everything comes in the call).
-        @_guard
         @on_model
+        @_guard
         @gpu(duration=CAPTION_DURATION)
         def api_score(reference, start, end, aspect, text):
             return steps.score_text(backends, config, reference, start, end, aspect, text)
 
-        @_guard
         @on_model
+        @_guard
         @gpu(duration=CAPTION_DURATION)
         def api_critique(reference, start, end, aspect, text):
             return steps.critique_text(backends, config, reference, start, end, aspect, text)
 
-        @_guard
         @on_model
+        @_guard
         @gpu(duration=CAPTION_DURATION)
         def api_revise(reference, start, end, aspect, text, critique):
             return steps.revise_text(backends, config, reference, start, end, aspect, text, critique)
@@ -570,8 +593,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                 width, height = 1280, 704
             return steps.zerogpu_duration(num_steps, seconds, width, height)
 
-        @_guard
         @on_model
+        @_guard
         @gpu(duration=gpu_seconds)
         def on_generate(prompt, preset, seconds, resolution, num_steps, guidance, shift, seed, randomize_seed,
                         negative_prompt, first_frame, reference, start, state, *boxes, request: gr.Request = None):
