@@ -603,6 +603,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
             cancel = threading.Event()
             cancel_events[session] = cancel
             finished = False
+            log.info("generation started for session %s", session)
             try:
                 for event in steps.generate(backends, config, prompt, preset, seconds, resolution, num_steps, guidance,
                                             shift, seed, randomize_seed, negative_prompt, first_frame, reference,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -47,6 +48,12 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     left there, then serve."""
     from ..generation import outputs
 
+    studio_log = logging.getLogger("studio")
+    if not studio_log.handlers:  # the studio's own notes (refusals, abandoned runs) go to stderr
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        studio_log.addHandler(handler)
+        studio_log.setLevel(logging.INFO)
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)
     page = build(config, public=is_public(host, share))
