@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -69,15 +70,14 @@ class StudioServer:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-@pytest.fixture(scope="session")
-def studio_server(tmp_path_factory, ui_tiny_dir):
-    """`python app.py --tiny` in a subprocess; killed when the session ends."""
-    work = tmp_path_factory.mktemp("studio-server")
+@contextlib.contextmanager
+def serve_tiny_studio(work: Path, tiny_dir: Path, *extra: str):
+    """`python app.py --tiny ...` in a subprocess on a free port, until the block ends."""
     port = _free_port()
     log = work / "server.log"
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", CHAI_STUDIO_DEVICE="cpu")
-    command = [sys.executable, "app.py", "--tiny", "--port", str(port), "--tiny-dir", str(ui_tiny_dir),
-               "--output-dir", str(work / "outputs")]
+    command = [sys.executable, "app.py", "--tiny", "--port", str(port), "--tiny-dir", str(tiny_dir),
+               "--output-dir", str(work / "outputs"), *extra]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -99,3 +99,10 @@ def studio_server(tmp_path_factory, ui_tiny_dir):
     finally:
         process.kill()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory, ui_tiny_dir):
+    """`python app.py --tiny` in a subprocess; killed when the session ends."""
+    with serve_tiny_studio(tmp_path_factory.mktemp("studio-server"), ui_tiny_dir) as server:
+        yield server

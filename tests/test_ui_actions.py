@@ -260,7 +260,7 @@ def test_seed_and_resolution_parsing():
     assert 0 <= actions.choose_seed(7, True, random.Random(0)) <= actions.MAX_SEED
     with pytest.raises(InputError, match="seed: expected a number, got text 'abc'"):
         actions.choose_seed("abc", False)
-    with pytest.raises(InputError, match="seed must be a whole number"):
+    with pytest.raises(InputError, match="seed: must be a whole number"):
         actions.choose_seed(1.5, False)
     # -1 is "random" on the page as in the CLI
     assert 0 <= actions.choose_seed(-1, False, random.Random(0)) <= actions.MAX_SEED

@@ -400,11 +400,11 @@ def choose_seed(seed: Any, randomize: bool, rng: random.Random | None = None) ->
         return (rng or random.SystemRandom()).randint(0, MAX_SEED)
     value = number(seed, "seed")
     if value != int(value):
-        raise InputError(f"seed must be a whole number, got {value:g}", "seed")
+        raise InputError(f"must be a whole number, got {value:g}", "seed")
     if int(value) == -1:
         return (rng or random.SystemRandom()).randint(0, MAX_SEED)
     if not 0 <= value <= MAX_SEED:
-        raise InputError(f"seed must be -1 (random) or between 0 and {MAX_SEED}, got {value:g}", "seed")
+        raise InputError(f"must be -1 (random) or between 0 and {MAX_SEED}, got {value:g}", "seed")
     return int(value)
 
 

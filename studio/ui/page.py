@@ -200,7 +200,7 @@ def _admission(page: gr.Blocks, model_queue: ModelQueue, inputs: int) -> Callabl
     """A Gradio validator for a model event: runs when a job asks to join the queue, and refuses it
     (with the queue's message) when the queue or the visitor's share of it is full."""
     def admit(*values):
-        session = _session(values[-1])
+        session = _session(next((v for v in values if isinstance(v, gr.Request)), None))
         try:
             model_queue.admit(session, *_model_queue_view(page, session))
         except QueueFull as exc:
@@ -633,7 +633,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
              first_frame, reference, start, caption_state, *texts],
             [finetuned_video, baseline_video, finetuned_progress, baseline_progress, downloads, used_seed, status,
              gallery, run_ids],
-            api_name="generate", **model_job(20),
+            api_name="generate", **model_job(19),
         )
 
         def on_cancel(request: gr.Request = None):
