@@ -63,8 +63,8 @@ def _free_port() -> int:
 
 
 class StudioServer:
-    def __init__(self, url: str, output_dir: Path, log: Path):
-        self.url, self.output_dir, self.log = url, output_dir, log
+    def __init__(self, url: str, output_dir: Path, log: Path, pid: int | None = None):
+        self.url, self.output_dir, self.log, self.pid = url, output_dir, log, pid
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
@@ -95,7 +95,7 @@ def serve_tiny_studio(work: Path, tiny_dir: Path, *extra: str):
             if time.monotonic() > deadline:
                 pytest.fail(f"app.py --tiny did not answer within {SERVER_START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield StudioServer(url, work / "outputs", log)
+        yield StudioServer(url, work / "outputs", log, process.pid)
     finally:
         process.kill()
         process.wait(timeout=30)

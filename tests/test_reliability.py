@@ -380,3 +380,14 @@ def test_a_truncated_captioner_is_named_by_its_folder(tmp_path, reference_clip):
     result = cli("caption", str(reference_clip), "--captioner", str(folder), "--device", "cpu")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"could not load the captioner '{folder}'" in result.stderr
+
+
+def test_auth_pairs_come_from_flags_or_a_file(tmp_path):
+    from studio.ui.server import read_auth
+
+    pairs = tmp_path / "team.txt"
+    pairs.write_text("# the team\nana:s3cret:with-colon\n\nbo:pw\n")
+    assert read_auth(None) is None
+    assert read_auth(["cy:pass", str(pairs)]) == [("cy", "pass"), ("ana", "s3cret:with-colon"), ("bo", "pw")]
+    with pytest.raises(InputError, match="--auth: expected USER:PASSWORD"):
+        read_auth(["no-password"])

@@ -184,6 +184,12 @@ def _session(request: Any) -> str:
     return getattr(request, "session_hash", None) or "api"
 
 
+def _owner(request: Any) -> str:
+    """Whose runs these are: the signed-in user (with --auth), else the browser session."""
+    username = getattr(request, "username", None)
+    return f"user:{username}" if username else _session(request)
+
+
 def _model_queue_view(page: gr.Blocks, session: str) -> tuple[int, set[str]]:
     """(jobs waiting for the model, ids of this session's model jobs queued or running), read from
     Gradio's queue; (0, empty) if its internals ever change shape."""
@@ -611,10 +617,10 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                     if event.done:
                         finished = True
                         result = event.result
-                        session_runs.add(session, Path(result.run_dir).name)
+                        session_runs.add(_owner(request), Path(result.run_dir).name)
                         yield (str(result.finetuned_video), str(result.baseline_video), event.progress["finetuned"],
                                event.progress["baseline"], [str(result.side_by_side_video), str(result.run_json)],
-                               result.seed, event.message, *history_values(session))
+                               result.seed, event.message, *history_values(_owner(request)))
                     else:
                         yield (gr.update(), gr.update(), event.progress["finetuned"], event.progress["baseline"],
                                gr.update(), event.seed if event.seed is not None else gr.update(), event.message,
@@ -647,12 +653,12 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
         cancel_button.click(on_cancel, None, status, api_name="cancel", queue=False)
 
         # History -------------------------------------------------------------------------------
-        def history_values(session: str):
+        def history_values(owner: str):
             """The gallery and its run ids: every run, or with per-session history only this visitor's."""
-            return steps.history_items(config.output_dir, session_runs.of(session) if per_session else None)
+            return steps.history_items(config.output_dir, session_runs.of(owner) if per_session else None)
 
         def on_refresh(request: gr.Request = None):
-            return history_values(_session(request))
+            return history_values(_owner(request))
 
         refresh_history.click(on_refresh, None, [gallery, run_ids], api_name="history")
         page.load(on_refresh, None, [gallery, run_ids], api_name="load_history")
@@ -666,7 +672,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
 
         @_guard
         def reload_run(run_id, request: gr.Request = None):
-            if per_session and run_id not in session_runs.of(_session(request)):
+            if per_session and run_id not in session_runs.of(_owner(request)):
                 run_id = None  # another visitor's run reads exactly like a missing one
             run = steps.reload_run(config.output_dir, run_id)
             caption_values = panel_values(run.caption) if run.caption is not None else [gr.update()] * len(panel_outputs)

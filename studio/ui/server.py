@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import StudioConfig
+from ..errors import InputError
 from .backends import Backends, tiny_config
 from .limits import is_public
 
@@ -40,6 +41,25 @@ def serving_paths(output_dir: Path) -> list[str]:
     if _inside(resolved, os.getcwd()) or _inside(resolved, tempfile.gettempdir()):
         return []
     return [str(resolved)]
+
+
+def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
+    """`--auth` values -> Gradio's (user, password) pairs. Each value is `user:password` or a file
+    holding one such pair per line (blank lines and `#` comments skipped)."""
+    if not values:
+        return None
+    pairs = []
+    for value in values:
+        lines = Path(value).read_text(encoding="utf-8").splitlines() if Path(value).is_file() else [value]
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            user, sep, password = line.partition(":")
+            if not sep or not user.strip() or not password:
+                raise InputError("expected USER:PASSWORD (or a file of such lines) with both parts non-empty", "--auth")
+            pairs.append((user.strip(), password))
+    return pairs
 
 
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
