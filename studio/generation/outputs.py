@@ -317,11 +317,17 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _whole(data: Mapping[str, Any], key: str, where: str, low: int, high: int, default: Any = _REQUIRED) -> Any:
+def _given(data: Mapping[str, Any], key: str, where: str, default: Any) -> tuple[Any, bool]:
+    """(value, whether it is the default); a missing field without a default is damage."""
     value = data.get(key, default)
     if value is _REQUIRED:
         raise _damaged(where, f"{key} is missing")
-    if value is default and default is not _REQUIRED:
+    return value, value is default and default is not _REQUIRED
+
+
+def _whole(data: Mapping[str, Any], key: str, where: str, low: int, high: int, default: Any = _REQUIRED) -> Any:
+    value, defaulted = _given(data, key, where, default)
+    if defaulted:
         return value
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _damaged(where, f"{key} must be a whole number from {low} to {high}, got {_show(value)}")
@@ -329,10 +335,8 @@ def _whole(data: Mapping[str, Any], key: str, where: str, low: int, high: int, d
 
 
 def _real(data: Mapping[str, Any], key: str, where: str, low: float, high: float, default: Any = _REQUIRED) -> Any:
-    value = data.get(key, default)
-    if value is _REQUIRED:
-        raise _damaged(where, f"{key} is missing")
-    if value is default and default is not _REQUIRED:
+    value, defaulted = _given(data, key, where, default)
+    if defaulted:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or not low <= value <= high:
@@ -341,10 +345,8 @@ def _real(data: Mapping[str, Any], key: str, where: str, low: float, high: float
 
 
 def _text(data: Mapping[str, Any], key: str, where: str, limit: int, default: Any = _REQUIRED) -> Any:
-    value = data.get(key, default)
-    if value is _REQUIRED:
-        raise _damaged(where, f"{key} is missing")
-    if value is default and default is not _REQUIRED:
+    value, defaulted = _given(data, key, where, default)
+    if defaulted:
         return value
     if not isinstance(value, str) or len(value) > limit:
         raise _damaged(where, f"{key} must be text of at most {limit} characters, got {_show(value)}")
@@ -404,7 +406,7 @@ def _public(record: dict[str, Any], where: str) -> dict[str, Any]:
             raise _damaged(where, f"caption: {exc}") from None
         except (TypeError, ValueError, RecursionError) as exc:
             raise _damaged(where, f"caption is unreadable ({type(exc).__name__})") from None
-    return {"prompt": prompt, "negative_prompt": settings.negative_prompt, "caption": caption or None,
+    return {"prompt": prompt, "negative_prompt": settings.negative_prompt, "caption": caption,
             "settings": settings, "preset": preset, "seed": seed, "record": record}
 
 
