@@ -202,23 +202,19 @@ def _model_queue_view(page: gr.Blocks, session: str) -> tuple[int, set[str]]:
         return 0, set()
 
 
-def _admission(page: gr.Blocks, model_queue: ModelQueue, inputs: int) -> Callable:
+def _admission(page: gr.Blocks, model_queue: ModelQueue) -> Callable:
     """A Gradio validator for a model event: runs when a job asks to join the queue, and refuses it
-    (with the queue's message) when the queue or the visitor's share of it is full."""
-    def admit(*values):
-        session = _session(next((v for v in values if isinstance(v, gr.Request)), None))
+    (with the queue's message) when the queue or the visitor's share of it is full. The request
+    comes first so the event's inputs, however many, follow it."""
+    def admit(request: gr.Request, *values):
+        session = _session(request)
         try:
             model_queue.admit(session, *_model_queue_view(page, session))
         except QueueFull as exc:
             log.warning("refused a model job of session %s: %s", session, exc)
             raise gr.Error(str(exc), print_exception=False) from None
-        return [gr.validate(True, "")] * inputs
+        return [gr.validate(True, "")] * len(values)
 
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    admit.__signature__ = inspect.Signature(
-        [inspect.Parameter(f"value_{n}", kind) for n in range(inputs)]
-        + [inspect.Parameter("request", kind, annotation=gr.Request)])
-    admit.__annotations__ = {"request": gr.Request}  # Gradio reads the annotations to pass the request
     return admit
 
 
@@ -391,10 +387,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                              object_fit="contain", elem_id="history")
 
         # ================================================================ events
-        def model_job(inputs: int) -> dict[str, Any]:
-            """Event options of a step that runs a model: one queue slot, admission checked on joining."""
-            return dict(concurrency_id=GPU_QUEUE, concurrency_limit=1,
-                        validator=_admission(page, model_queue, inputs))
+        # Event options of a step that runs a model: one queue slot, admission checked on joining.
+        model_job = dict(concurrency_id=GPU_QUEUE, concurrency_limit=1, validator=_admission(page, model_queue))
 
         panel_outputs = [caption_state, *texts, *badges, *histories]
 
@@ -447,7 +441,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                 raise
 
         caption_button.click(on_caption, [reference, start, end, two_stage, clip_duration, caption_state, *texts],
-                             [*panel_outputs, status], api_name="caption", **model_job(11))
+                             [*panel_outputs, status], api_name="caption", **model_job)
 
         # Caption: presets, import, export ------------------------------------------------------
         @_guard
@@ -524,13 +518,13 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                                    api_name=f"primitive_definition_{key}", queue=False)
             panel["undo"].click(on_undo, [caption_state, *texts], [*panel_outputs, status], api_name=f"undo_{key}")
             panel["score"].click(on_score, [reference, start, end, caption_state, *texts], [*panel_outputs, status],
-                                 api_name=f"score_{key}", **model_job(9))
+                                 api_name=f"score_{key}", **model_job)
             panel["suggest"].click(on_suggest, [reference, start, end, caption_state, *texts],
                                    [panel["critique"], status], api_name=f"critique_{key}",
-                                   **model_job(9))
+                                   **model_job)
             panel["revise"].click(on_revise, [reference, start, end, panel["critique"], caption_state, *texts],
                                   [*panel_outputs, status], api_name=f"revise_{key}",
-                                  **model_job(10))
+                                  **model_job)
 
         # Aspect-generic endpoints for API clients (stateless: everything comes in the call).
         @on_model
@@ -552,11 +546,11 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
             return steps.revise_text(backends, config, reference, start, end, aspect, text, critique)
 
         api_score_button.click(api_score, [reference, start, end, api_aspect, api_text], api_reward,
-                               api_name="score", **model_job(5))
+                               api_name="score", **model_job)
         api_critique_button.click(api_critique, [reference, start, end, api_aspect, api_text], api_critique_out,
-                                  api_name="critique", **model_job(5))
+                                  api_name="critique", **model_job)
         api_revise_button.click(api_revise, [reference, start, end, api_aspect, api_text, api_critique_in],
-                                api_revised, api_name="revise", **model_job(6))
+                                api_revised, api_name="revise", **model_job)
 
         # Prompt --------------------------------------------------------------------------------
         @gpu(duration=CAPTION_DURATION)
@@ -639,7 +633,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
              first_frame, reference, start, caption_state, *texts],
             [finetuned_video, baseline_video, finetuned_progress, baseline_progress, downloads, used_seed, status,
              gallery, run_ids],
-            api_name="generate", **model_job(19),
+            api_name="generate", **model_job,
         )
 
         def on_cancel(request: gr.Request = None):

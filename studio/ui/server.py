@@ -50,7 +50,10 @@ def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
         return None
     pairs = []
     for value in values:
-        lines = Path(value).read_text(encoding="utf-8").splitlines() if Path(value).is_file() else [value]
+        try:
+            lines = Path(value).read_text(encoding="utf-8").splitlines() if Path(value).is_file() else [value]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {value} ({type(exc).__name__})", "--auth") from None
         for line in lines:
             line = line.strip()
             if not line or line.startswith("#"):
