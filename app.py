@@ -27,6 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Port to serve on (default 7860).")
     parser.add_argument("--share", action="store_true", help="Also open a temporary public gradio.live link.")
     add_verbose_flag(parser)
+    parser.add_argument("--auth", action="append", default=None, metavar="USER:PASSWORD or FILE",
+                        help="Ask for a login: a USER:PASSWORD pair (repeatable) or a file with one pair per line "
+                             "(keeps passwords out of the process list). See docs/deployment.md.")
     StudioConfig.add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -40,8 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from studio.ui import launch
+    from studio.ui.server import read_auth
 
-    launch(config, host=args.host, port=args.port, share=args.share)
+    try:
+        auth = read_auth(args.auth)
+        launch(config, host=args.host, port=args.port, share=args.share, auth=auth)
+    except StudioError as exc:  # e.g. an outputs folder that cannot be created or written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -55,10 +55,21 @@ class StudioConfig:
         ("auto", "bfloat16", "float16", "float32"),
     )
     output_dir: Path = _setting(Path("outputs"), "Where run directories (videos, run.json) are written.")
-    max_clip_seconds: float = _setting(60.0, "Longest reference clip accepted; longer clips must be trimmed.")
+    max_clip_seconds: float = _setting(
+        60.0, "Longest reference clip accepted, on the page and by every command; longer clips are refused and "
+        "must be trimmed first.")
     max_upload_mb: int = _setting(500, "Largest file the web page accepts.")
     max_aspect_chars: int = _setting(6000, "Longest text accepted for one caption aspect.")
     prompt_words: int = _setting(260, "Word budget of the composed prompt (hard cap 320).")
+    queue_size: int = _setting(
+        16, "Most model jobs (caption, score, critique, revise, generate) waiting at once; more are refused with "
+        "a 'queue full' message. Composing and editing never wait in this queue.")
+    session_jobs: int = _setting(2, "Most model jobs one visitor session may have queued or running at once.")
+    history: str = _setting(
+        "auto", "Who sees the run history: `session` (each visitor only their own runs), `shared` (everyone sees "
+        "every run) or auto (session when the page is public: bound beyond loopback, shared or on a Space).",
+        ("auto", "session", "shared"),
+    )
     tiny: bool = _setting(False, "Use the tiny random-weight checkpoints (offline wiring checks; outputs are noise).")
     tiny_dir: Path = _setting(Path(".tiny-models"), "Where the tiny checkpoints are written and read.")
     memory_mode: str = _setting(
@@ -108,7 +119,7 @@ class StudioConfig:
             raise InputError(f"must be between 0 and 2, got {self.lora_scale}", "lora_scale")
         if not 20 <= self.prompt_words <= 320:
             raise InputError(f"must be between 20 and 320 words, got {self.prompt_words}", "prompt_words")
-        for name in ("max_clip_seconds", "max_upload_mb", "max_aspect_chars"):
+        for name in ("max_clip_seconds", "max_upload_mb", "max_aspect_chars", "queue_size", "session_jobs"):
             if getattr(self, name) <= 0:
                 raise InputError(f"must be positive, got {getattr(self, name)}", name)
         if not 0.0 <= self.first_block_cache <= 1.0:

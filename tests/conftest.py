@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -62,22 +63,21 @@ def _free_port() -> int:
 
 
 class StudioServer:
-    def __init__(self, url: str, output_dir: Path, log: Path):
-        self.url, self.output_dir, self.log = url, output_dir, log
+    def __init__(self, url: str, output_dir: Path, log: Path, pid: int | None = None):
+        self.url, self.output_dir, self.log, self.pid = url, output_dir, log, pid
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-@pytest.fixture(scope="session")
-def studio_server(tmp_path_factory, ui_tiny_dir):
-    """`python app.py --tiny` in a subprocess; killed when the session ends."""
-    work = tmp_path_factory.mktemp("studio-server")
+@contextlib.contextmanager
+def serve_tiny_studio(work: Path, tiny_dir: Path, *extra: str):
+    """`python app.py --tiny ...` in a subprocess on a free port, until the block ends."""
     port = _free_port()
     log = work / "server.log"
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", CHAI_STUDIO_DEVICE="cpu")
-    command = [sys.executable, "app.py", "--tiny", "--port", str(port), "--tiny-dir", str(ui_tiny_dir),
-               "--output-dir", str(work / "outputs")]
+    command = [sys.executable, "app.py", "--tiny", "--port", str(port), "--tiny-dir", str(tiny_dir),
+               "--output-dir", str(work / "outputs"), *extra]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -95,7 +95,14 @@ def studio_server(tmp_path_factory, ui_tiny_dir):
             if time.monotonic() > deadline:
                 pytest.fail(f"app.py --tiny did not answer within {SERVER_START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield StudioServer(url, work / "outputs", log)
+        yield StudioServer(url, work / "outputs", log, process.pid)
     finally:
         process.kill()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory, ui_tiny_dir):
+    """`python app.py --tiny` in a subprocess; killed when the session ends."""
+    with serve_tiny_studio(tmp_path_factory.mktemp("studio-server"), ui_tiny_dir) as server:
+        yield server

@@ -96,7 +96,7 @@ def test_full_flow(client, studio_server, reference_clip):
     assert len(gallery) == len(runs_before) + 1
 
     # History: reloading the run brings back its caption, prompt and settings.
-    out = client.predict(str(new_runs[0]), api_name="/reload_run")
+    out = client.predict(new_runs[0].name, api_name="/reload_run")
     reloaded_texts, reloaded_prompt = list(out[0:5]), out[15]
     assert reloaded_texts == texts and reloaded_prompt == prompt
     preset, seconds, resolution, num_steps = out[16:20]

@@ -211,7 +211,7 @@ def test_llm_merge_uses_the_merger_it_is_given():
 def test_non_video_upload_is_refused_by_name(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    with pytest.raises(InputError, match="notes.txt is not a video file .* mp4, mov, webm or mkv"):
+    with pytest.raises(InputError, match="notes.txt is not a video file .* mp4, mov, webm, mkv, avi, m4v"):
         actions.check_upload(notes, 500)
     with pytest.raises(InputError, match="upload a reference clip"):
         actions.check_upload(None, 500)
@@ -258,8 +258,12 @@ def test_seed_and_resolution_parsing():
     assert actions.choose_seed(7, False) == 7
     assert actions.choose_seed("12", False) == 12
     assert 0 <= actions.choose_seed(7, True, random.Random(0)) <= actions.MAX_SEED
-    with pytest.raises(InputError, match="seed must be a whole number"):
+    with pytest.raises(InputError, match="seed: expected a number, got text 'abc'"):
         actions.choose_seed("abc", False)
+    with pytest.raises(InputError, match="seed: must be a whole number"):
+        actions.choose_seed(1.5, False)
+    # -1 is "random" on the page as in the CLI
+    assert 0 <= actions.choose_seed(-1, False, random.Random(0)) <= actions.MAX_SEED
     assert actions.parse_resolution("1280x704") == (1280, 704)
     with pytest.raises(InputError, match="expected WIDTHxHEIGHT"):
         actions.parse_resolution("big")
@@ -311,12 +315,12 @@ def test_broken_runs_are_left_out_of_history_and_refused_by_name(tmp_path):
         (tmp_path / name / "side_by_side.png").write_bytes(b"")
     assert steps.history_items(tmp_path) == ([], [])  # a broken run is skipped, not fatal
     assert steps.history_items(tmp_path / "missing") == ([], [])
-    with pytest.raises(InputError, match="does not hold a studio run record"):
-        steps.reload_run(tmp_path / "not-json")
-    with pytest.raises(InputError, match="incomplete run record .*settings"):
-        steps.reload_run(tmp_path / "no-settings")
-    with pytest.raises(InputError, match="no run.json; it is not a finished run"):
-        steps.reload_run(tmp_path)
+    with pytest.raises(InputError, match="run not-json does not hold a studio run record"):
+        steps.reload_run(tmp_path, "not-json")
+    with pytest.raises(InputError, match="run no-settings is a damaged run record: preset"):
+        steps.reload_run(tmp_path, "no-settings")
+    with pytest.raises(InputError, match="there is no run"):
+        steps.reload_run(tmp_path, "missing")
 
 
 # -- backends --------------------------------------------------------------------------------------

@@ -88,9 +88,9 @@ def test_generation_can_start_from_the_reference_frame(tiny, reference_clip):
     assert events[-1].done and result.seed == 5
     assert (result.run_dir / "start_image.png").is_file()
     assert result.finetuned_video.is_file() and result.side_by_side_video.is_file()
-    items, dirs = steps.history_items(config.output_dir)
-    assert dirs == [str(result.run_dir)] and items[0][0].endswith("side_by_side.png")
-    view = steps.reload_run(result.run_dir)
+    items, ids = steps.history_items(config.output_dir)
+    assert ids == [result.run_dir.name] and items[0][0].endswith("side_by_side.png")
+    view = steps.reload_run(config.output_dir, result.run_dir.name)
     assert actions.texts_of(view.caption) == TEXTS and view.settings["seed"] == 5
     assert view.finetuned_video.endswith("finetuned.mp4") and view.downloads[0].endswith("side_by_side.mp4")
 

@@ -207,7 +207,12 @@ class StructuredCaption:
             raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "caption") from None
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", "caption") from None
-        return cls.from_dict(data, max_chars)
+        except RecursionError:  # e.g. [[[[…]]]] thousands deep: refused, not a crash
+            raise InputError("the JSON is nested too deeply to be a caption", "caption") from None
+        try:
+            return cls.from_dict(data, max_chars)
+        except RecursionError:
+            raise InputError("the JSON is nested too deeply to be a caption", "caption") from None
 
     @classmethod
     def load(cls, path: str | Path, max_chars: int = MAX_ASPECT_CHARS) -> "StructuredCaption":

@@ -87,10 +87,14 @@ class Captioner:
                 f"out of GPU memory loading the captioner {name!r} (an 8B captioner needs about 17 GB in "
                 "bfloat16 plus activations); unload the generator first, pick a smaller captioner "
                 f"({SETTING_HINT}), or run it on the CPU (CHAI_STUDIO_DEVICE=cpu)") from None
-        except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+        except StudioError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - safetensors, hub and config errors alike; named by folder
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             offline = "offline" in reason.lower() or "connect" in reason.lower() or "resolve" in reason.lower()
             hint = " (the hub cannot be reached: download it first, or point to a local folder)" if offline else ""
+            if "deserializ" in reason or "header" in reason or "incomplete" in reason.lower():
+                hint += " (its weights look truncated or corrupt: copy or download them again)"
             raise ModelLoadError(
                 f"could not load the captioner {name!r}{hint}: {reason[:300]}. Set CHAI_STUDIO_CAPTIONER or --captioner to a "
                 "local Qwen3-VL folder or hub id; `python -m studio tiny-models DIR` writes a tiny one for "

@@ -71,6 +71,17 @@ def emit(text: str, out: str | None) -> None:
         print(text)
 
 
+def check_clip_arguments(args: argparse.Namespace) -> None:
+    """Numbers a model run needs, checked before a clip is read or a model is loaded."""
+    from ..errors import InputError
+
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        raise InputError(f"must be a positive number of tokens, got {args.max_new_tokens}", "--max-new-tokens")
+    if not 0 < args.fps <= 30:
+        raise InputError(f"must be more than 0 and at most 30 frames per second, got {args.fps:g}", "--fps")
+    shot_index(args.shot)  # numbered from 1, as `shots` prints them
+
+
 def load_caption_file(path: str, config):
     from ..caption import StructuredCaption
 
@@ -111,6 +122,7 @@ def open_caption_task(args: argparse.Namespace) -> CaptionTask:
     from ..config import StudioConfig
 
     config = StudioConfig.from_args(args)
+    check_clip_arguments(args)
     caption = load_caption_file(args.caption, config)
     aspects = selected_aspects(args, caption)
     clip = clip_for(args, config, caption)
@@ -197,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import StudioConfig
 
     config = StudioConfig.from_args(args)
+    check_clip_arguments(args)
     stream = StderrStream() if args.stream else None
     aspects = (args.aspect or []) + (args.aspects or [])
     with shot_numbering():

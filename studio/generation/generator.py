@@ -500,25 +500,30 @@ class SideBySideGenerator:
         """Render both videos and write a new run directory under `out_dir` (default: outputs/)."""
         started = time.perf_counter()
         created = datetime.now(UTC).isoformat(timespec="seconds")
+        out_dir = out_dir or "outputs"
+        self.check_request(prompt, settings, image)
+        outputs.check_writable(out_dir, outputs.estimate_run_bytes(settings))  # before the long render
         pair = self.render(prompt, settings, image=image, on_step=on_step, cancel=cancel)
         begin = time.perf_counter()
-        run_dir = outputs.new_run_dir(out_dir or "outputs", prompt)
         videos = {BASELINE: outputs.to_uint8(pair.baseline), FINETUNED: outputs.to_uint8(pair.finetuned)}
         videos["side_by_side"] = outputs.side_by_side(videos[FINETUNED], videos[BASELINE])
         record = self.run_record(prompt, settings, caption, created, image_source if image is not None else None)
         if image is not None:
-            image.convert("RGB").save(run_dir / "start_image.png")
             record["image"]["file"] = "start_image.png"
         comment = outputs.json.dumps(record, ensure_ascii=False)
-        paths, posters = {}, {}
-        for which, frames in videos.items():
-            paths[which] = outputs.write_video(run_dir / outputs.VIDEO_FILES[which], frames, settings.fps, comment)
-            posters[which] = outputs.write_poster(run_dir / outputs.POSTER_FILES[which], frames)
-        timings = dict(pair.timings)
-        timings["write_s"] = time.perf_counter() - begin
-        timings["total_s"] = time.perf_counter() - started
-        record["timings"] = {k: round(v, 4) for k, v in timings.items()}
-        run_json = outputs.write_run_json(run_dir, record)
+        with outputs.staged_run(out_dir, prompt) as run:
+            if image is not None:
+                image.convert("RGB").save(run.path("start_image.png"))
+            names = {which: (run.video(which, frames, settings.fps, comment), run.poster(which, frames))
+                     for which, frames in videos.items()}
+            timings = dict(pair.timings)
+            timings["write_s"] = time.perf_counter() - begin
+            timings["total_s"] = time.perf_counter() - started
+            record["timings"] = {k: round(v, 4) for k, v in timings.items()}
+            run_dir = run.commit(record)
+        paths = {which: run_dir / video for which, (video, _) in names.items()}
+        posters = {which: run_dir / poster for which, (_, poster) in names.items()}
+        run_json = run_dir / "run.json"
         return RunResult(run_dir, paths[BASELINE], paths[FINETUNED], paths["side_by_side"], run_json, posters,
                          settings.seed, settings, timings)
 

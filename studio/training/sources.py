@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-
-# Containers PyAV reads that people keep footage in; other files in a folder are not clips.
-CLIP_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
+from ..video import VIDEO_EXTENSIONS as CLIP_EXTENSIONS  # the page's and the CLI's list; other files are not clips
 CAPTION_SUFFIX = ".caption.json"
 LIST_SUFFIXES = (".csv", ".jsonl")
 FIELD = "clips"

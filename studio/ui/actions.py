@@ -21,8 +21,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..caption.structured import ASPECTS, StructuredCaption
 from ..errors import InputError, StudioError
+from ..video.intake import VIDEO_EXTENSIONS
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv")
+VIDEO_TYPES_TEXT = ", ".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
 COMPOSE_MODES = ("Extractive", "Camera first", "LLM merge")
 TOKEN_LIMIT = 512  # Wan's umT5 reads at most 512 tokens
 MANUAL_EDIT = "manual edit"
@@ -49,6 +50,8 @@ def to_caption(state: Mapping[str, Any] | StructuredCaption | None) -> Structure
         return StructuredCaption()
     if isinstance(state, StructuredCaption):
         return state.copy()
+    if not isinstance(state, Mapping):
+        raise InputError(f"expected the caption as a JSON object, got {kind_of(state)}", "caption")
     return StructuredCaption.from_dict(dict(state))
 
 
@@ -84,9 +87,10 @@ def apply_edits(state: Mapping[str, Any] | None, texts: Sequence[str | None],
 
 def aspect_name(aspect: str) -> str:
     for name in ASPECTS:
-        if str(aspect).strip().lower() == name.lower():
+        if isinstance(aspect, str) and aspect.strip().lower() == name.lower():
             return name
-    raise InputError(f"unknown aspect {aspect!r}; the aspects are {', '.join(ASPECTS)}", "aspect")
+    shown = repr(_one_line(aspect, 30)) if isinstance(aspect, str) else kind_of(aspect)
+    raise InputError(f"unknown aspect {shown}; the aspects are {', '.join(ASPECTS)}", "aspect")
 
 
 def undo(state: Mapping[str, Any] | None, texts: Sequence[str], aspect: str,
@@ -278,9 +282,10 @@ def compose_prompt(state: Mapping[str, Any] | None, texts: Sequence[str], mode: 
     if caption.is_empty():
         raise InputError("every aspect is empty; caption the clip, load a preset or type at least one aspect "
                          "before composing", "compose")
-    if mode not in COMPOSE_MODES:
-        raise InputError(f"unknown composer mode {mode!r}; choose one of {', '.join(COMPOSE_MODES)}", "mode")
-    options = ComposeOptions(max_words=int(max_words), camera_first=(mode == "Camera first"))
+    if not isinstance(mode, str) or mode not in COMPOSE_MODES:
+        raise InputError(f"unknown composer mode; choose one of {', '.join(COMPOSE_MODES)}", "mode")
+    words = number(max_words, "max_words", 20, 320)
+    options = ComposeOptions(max_words=int(words), camera_first=(mode == "Camera first"))
     result = compose(caption, options, tokenizer=tokenizer)
     report = result.report.to_dict()
     report["mode"] = mode
@@ -331,11 +336,13 @@ def compose_summary(report: Mapping[str, Any]) -> str:
 def check_upload(path: str | Path | None, max_upload_mb: int) -> Path:
     """The upload must be a video file of an accepted type and size."""
     if not path:
-        raise InputError("upload a reference clip (mp4, mov, webm or mkv) first", "reference")
+        raise InputError(f"upload a reference clip ({VIDEO_TYPES_TEXT}) first", "reference")
+    if not isinstance(path, (str, Path)):
+        raise InputError(f"expected an uploaded file, got {kind_of(path)}", "reference")
     path = Path(path)
     if path.suffix.lower() not in VIDEO_EXTENSIONS:
         raise InputError(
-            f"{path.name} is not a video file the studio reads; upload an mp4, mov, webm or mkv clip", "reference")
+            f"{path.name} is not a video file the studio reads; upload a clip of type {VIDEO_TYPES_TEXT}", "reference")
     if not path.is_file():
         raise InputError(f"the uploaded file {path.name} is gone; upload it again", "reference")
     size_mb = path.stat().st_size / 2**20
@@ -347,8 +354,10 @@ def check_upload(path: str | Path | None, max_upload_mb: int) -> Path:
 
 def check_trim(start: float | None, end: float | None, duration: float | None, max_seconds: float) -> tuple[float, float]:
     """A valid [start, end) range in seconds inside the clip, at most `max_seconds` long."""
-    start = 0.0 if start is None else float(start)
-    end = (duration if duration else 0.0) if end is None or float(end) <= 0 else float(end)
+    start = 0.0 if start is None else number(start, "trim start")
+    end = None if end is None else number(end, "trim end")
+    duration = None if duration is None else number(duration, "clip duration")
+    end = (duration if duration else 0.0) if end is None or end <= 0 else end
     if start < 0:
         raise InputError(f"start must be 0 or more, got {start:g}", "trim")
     if duration:
@@ -386,15 +395,17 @@ def parse_shot(value: str | None) -> tuple[float, float] | None:
 # -- generation settings ---------------------------------------------------------------------------
 
 def choose_seed(seed: Any, randomize: bool, rng: random.Random | None = None) -> int:
+    """The seed to use: `randomize`, an empty box or -1 (the CLI's "random") draw one."""
     if randomize or seed is None or seed == "":
         return (rng or random.SystemRandom()).randint(0, MAX_SEED)
-    try:
-        value = int(float(seed))
-    except (TypeError, ValueError):
-        raise InputError(f"seed must be a whole number, got {seed!r}", "seed") from None
+    value = number(seed, "seed")
+    if value != int(value):
+        raise InputError(f"must be a whole number, got {value:g}", "seed")
+    if int(value) == -1:
+        return (rng or random.SystemRandom()).randint(0, MAX_SEED)
     if not 0 <= value <= MAX_SEED:
-        raise InputError(f"seed must be between 0 and {MAX_SEED}, got {value}", "seed")
-    return value
+        raise InputError(f"must be -1 (random) or between 0 and {MAX_SEED}, got {value:g}", "seed")
+    return int(value)
 
 
 def parse_resolution(value: str | None) -> tuple[int, int]:
@@ -411,7 +422,7 @@ def parse_resolution(value: str | None) -> tuple[int, int]:
 
 
 def check_prompt(prompt: str | None) -> str:
-    prompt = (prompt or "").strip()
+    prompt = text(prompt, "prompt").strip()
     if not prompt:
         raise InputError("the prompt is empty; compose one from the caption or type it", "prompt")
     return prompt
@@ -424,7 +435,64 @@ def run_label(run_dir: str | Path, prompt: str, seed: int) -> str:
 
 
 def error_message(exc: BaseException) -> str:
-    """What the page shows for a failed step: StudioErrors verbatim, anything else summarised."""
+    """What the page shows for a failed step: a StudioError's message with server paths cut to
+    file names; anything else as one line that names no internals (the log has the traceback)."""
     if isinstance(exc, StudioError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}: {exc}"
+        return without_paths(str(exc))
+    if isinstance(exc, RecursionError):
+        return "the data sent is nested too deeply to read; send a flat JSON caption"
+    return (f"this step failed unexpectedly ({type(exc).__name__}); nothing you had was lost. The server log "
+            "has the details")
+
+
+# An absolute POSIX path of two or more parts (not part of a URL, a hub id or a relative path).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"/`]+/)+([^\s'\"/`]*)")
+
+
+def without_paths(message: str) -> str:
+    """`/tmp/gradio/ab12/clip.mp4 is ...` -> `clip.mp4 is ...`: visitors see file names, not where
+    the server keeps them (upload cache, outputs and working folders)."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(folder)", message)
+
+
+# -- values from API clients ------------------------------------------------------------------------
+
+def kind_of(value: Any) -> str:
+    """A value's JSON kind for a message, never its Python repr."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a value of another kind"
+
+
+def number(value: Any, field: str, low: float | None = None, high: float | None = None) -> float:
+    """A finite number (or numeric text) from the page or an API client, optionally in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InputError(f"expected a number, got {kind_of(value)}", field)
+    try:
+        result = float(value)
+    except ValueError:
+        raise InputError(f"expected a number, got text {_one_line(value, 30)!r}", field) from None
+    if result != result or result in (float("inf"), float("-inf")):
+        raise InputError("expected a finite number", field)
+    if (low is not None and result < low) or (high is not None and result > high):
+        raise InputError(f"must be between {low:g} and {high:g}, got {result:g}", field)
+    return result
+
+
+def text(value: Any, field: str) -> str:
+    """Text from the page or an API client (None is empty)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"expected text, got {kind_of(value)}", field)
+    return value

@@ -80,15 +80,17 @@ class Backends:
         if module.loaded_captioner() is None and self._models_take_turns():
             self.generation_module().unload_generator()
             self._generators.clear()
-        return _loading(lambda: module.get_captioner(self.config), "the captioner", self.config.captioner,
+        # Named by what is actually loaded: in tiny mode that is the tiny folder, not the default hub id.
+        location = str(self.config.tiny_dir) if self.config.tiny else self.config.captioner
+        return _loading(lambda: module.get_captioner(self.config), "the captioner", location,
                         "--captioner / CHAI_STUDIO_CAPTIONER")
 
     def generator(self, preset: str) -> Any:
         module = self.generation_module()
         if self._models_take_turns():
             self.captioner_module().unload_captioner()
-        return _loading(lambda: module.get_generator(self.config, preset), f"the {preset} generator",
-                        self.config.baseline, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
+        location = str(self.config.tiny_dir) if self.config.tiny else self.config.baseline
+        return _loading(lambda: module.get_generator(self.config, preset), f"the {preset} generator", location, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
 
     def _models_take_turns(self) -> bool:
         import torch

@@ -7,6 +7,7 @@ event returns no outputs, the page keeps every caption, prompt, setting and run 
 
 import atexit
 import functools
+import inspect
 import logging
 import shutil
 import tempfile
@@ -19,14 +20,17 @@ import gradio as gr
 
 from ..caption.structured import ASPECTS
 from ..config import StudioConfig
-from ..errors import InputError
+from ..errors import InputError, StudioError
 from . import actions, steps
 from .backends import Backends
+from .limits import ModelQueue, QueueFull, SessionRuns, history_mode
 from .zerogpu import CAPTION_DURATION, gpu
 
 log = logging.getLogger("studio.ui")
 
 GPU_QUEUE = "gpu"  # every event that runs a model shares one queue slot (one GPU)
+COMPOSE_QUEUE = "compose"  # model-free steps never wait behind the model
+COMPOSE_CONCURRENCY = 16
 TITLE = "CHAI Cinematic Prompt Studio"
 VIDEO_TYPES = list(actions.VIDEO_EXTENSIONS)
 
@@ -126,15 +130,98 @@ def _named_boxes(signature):
 
 
 def _report(exc: BaseException) -> None:
-    from ..errors import StudioError
-
-    if not isinstance(exc, StudioError):
+    if isinstance(exc, StudioError):
+        log.warning("step refused: %s", exc)  # the log keeps the paths the page leaves out
+    else:
         log.error("step failed:\n%s", "".join(traceback.format_exception(exc)))
     raise gr.Error(actions.error_message(exc), duration=None, print_exception=False) from None
 
 
-def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blocks:
-    """Build the whole page. Nothing here loads a model; models load on first use."""
+def _model_step(model_queue: ModelQueue, lock: threading.Lock) -> Callable[[Callable], Callable]:
+    """Wrap a (guarded) step that runs a model: it tells `model_queue` it started, and holds `lock`
+    for the whole run (all of a streaming step), so the composer's LLM merge, which runs outside
+    the model queue, takes turns with it. A `request` parameter is added for the session when the
+    step has none."""
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+        own_request = "request" in signature.parameters
+        exposed = signature if own_request else signature.replace(parameters=[
+            *signature.parameters.values(),
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                              annotation=gr.Request)])
+
+        def arguments(args, kwargs):
+            bound = exposed.bind(*args, **kwargs)
+            bound.apply_defaults()
+            model_queue.started(_session(bound.arguments.get("request")))
+            if not own_request:
+                bound.arguments.pop("request")
+            return bound.args, bound.kwargs
+
+        if inspect.isgeneratorfunction(fn):
+            def stream(*args, **kwargs):
+                args, kwargs = arguments(args, kwargs)
+                with lock:
+                    yield from fn(*args, **kwargs)
+
+            wrapper = stream
+        else:
+            def call(*args, **kwargs):
+                args, kwargs = arguments(args, kwargs)
+                with lock:
+                    return fn(*args, **kwargs)
+
+            wrapper = call
+        functools.update_wrapper(wrapper, fn)
+        del wrapper.__wrapped__  # Gradio must see `exposed`, not the wrapped function's signature
+        wrapper.__signature__ = exposed
+        wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}  # how Gradio finds it
+        return wrapper
+
+    return decorate
+
+
+def _session(request: Any) -> str:
+    return getattr(request, "session_hash", None) or "api"
+
+
+def _owner(request: Any) -> str:
+    """Whose runs these are: the signed-in user (with --auth), else the browser session."""
+    username = getattr(request, "username", None)
+    return f"user:{username}" if username else _session(request)
+
+
+def _model_queue_view(page: gr.Blocks, session: str) -> tuple[int, set[str]]:
+    """(jobs waiting for the model, ids of this session's model jobs queued or running), read from
+    Gradio's queue; (0, empty) if its internals ever change shape."""
+    try:
+        queue = page._queue
+        waiting = list(getattr(queue.event_queue_per_concurrency_id.get(GPU_QUEUE), "queue", []))
+        running = [event for jobs in queue.active_jobs if jobs for event in jobs if event.concurrency_id == GPU_QUEUE]
+        return len(waiting), {event._id for event in waiting + running if event.session_hash == session}
+    except AttributeError:
+        return 0, set()
+
+
+def _admission(page: gr.Blocks, model_queue: ModelQueue) -> Callable:
+    """A Gradio validator for a model event: runs when a job asks to join the queue, and refuses it
+    (with the queue's message) when the queue or the visitor's share of it is full. The request
+    comes first so the event's inputs, however many, follow it."""
+    def admit(request: gr.Request, *values):
+        session = _session(request)
+        try:
+            model_queue.admit(session, *_model_queue_view(page, session))
+        except QueueFull as exc:
+            log.warning("refused a model job of session %s: %s", session, exc)
+            raise gr.Error(str(exc), print_exception=False) from None
+        return [gr.validate(True, "")] * len(values)
+
+    return admit
+
+
+def build_page(config: StudioConfig, backends: Backends | None = None, public: bool = False) -> gr.Blocks:
+    """Build the whole page. Nothing here loads a model; models load on first use. `public` (the page
+    is reachable by others) makes the run history per visitor session unless `history` says otherwise."""
     backends = backends or Backends(config)
     # Exports and still frames are written here; Gradio copies what it serves into its own cache
     # (cleaned by delete_cache), so this folder only needs to live as long as the process.
@@ -142,6 +229,11 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
     atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     cancel_events: dict[str, threading.Event] = {}
     max_chars = config.max_aspect_chars
+    model_lock = threading.Lock()
+    model_queue = ModelQueue(config.queue_size, config.session_jobs)
+    on_model = _model_step(model_queue, model_lock)
+    per_session = history_mode(config, public) == "session"
+    session_runs = SessionRuns()
 
     with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as page:
         gr.Markdown(f"# {TITLE}\nCaption a reference shot aspect by aspect, refine it, compose one prompt and "
@@ -154,13 +246,14 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         gpu_banner = gr.Markdown("", visible=False, elem_id="gpu-banner")
         caption_state = gr.State(actions.empty_state())
         clip_duration = gr.State(0.0)
-        run_dirs = gr.State([])
+        run_ids = gr.State([])
 
         # ---------------------------------------------------------------- 1. Reference
         gr.Markdown("## 1 · Reference")
         with gr.Row():
             with gr.Column(scale=1):
-                reference = gr.File(label="Reference clip (mp4, mov, webm, mkv)", file_types=VIDEO_TYPES,
+                reference = gr.File(label=f"Reference clip ({actions.VIDEO_TYPES_TEXT}; at most "
+                                          f"{config.max_clip_seconds:g} s)", file_types=VIDEO_TYPES,
                                     type="filepath", height=120, elem_id="reference-upload")
                 shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
                                    info="Detected shots; picking one sets the trim range.")
@@ -297,6 +390,9 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                              object_fit="contain", elem_id="history")
 
         # ================================================================ events
+        # Event options of a step that runs a model: one queue slot, admission checked on joining.
+        model_job = dict(concurrency_id=GPU_QUEUE, concurrency_limit=1, validator=_admission(page, model_queue))
+
         panel_outputs = [caption_state, *texts, *badges, *histories]
 
         def panel_values(caption) -> list[Any]:
@@ -327,6 +423,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         shot.input(on_shot, [shot, reference], [start, end, start_frame], api_name="pick_shot")
 
+        @on_model
         @_guard
         @gpu(duration=CAPTION_DURATION)
         def on_caption(reference, start, end, two_stage, duration, state, *boxes, progress=gr.Progress()):
@@ -347,8 +444,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                 raise
 
         caption_button.click(on_caption, [reference, start, end, two_stage, clip_duration, caption_state, *texts],
-                             [*panel_outputs, status], api_name="caption", concurrency_id=GPU_QUEUE,
-                             concurrency_limit=1)
+                             [*panel_outputs, status], api_name="caption", **model_job)
 
         # Caption: presets, import, export ------------------------------------------------------
         @_guard
@@ -394,18 +490,21 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                     caption, message = actions.undo(state, boxes, aspect, max_chars)
                     return [*panel_values(caption), message]
 
+                @on_model
                 @_guard
                 @gpu(duration=CAPTION_DURATION)
                 def on_score(reference, start, end, state, *boxes):
                     caption = steps.score_aspect(backends, config, reference, start, end, state, boxes, aspect)
                     return [*panel_values(caption), f"{aspect}: {actions.reward_badge(caption, aspect)}"]
 
+                @on_model
                 @_guard
                 @gpu(duration=CAPTION_DURATION)
                 def on_suggest(reference, start, end, state, *boxes):
                     suggestion = steps.suggest_critique(backends, config, reference, start, end, state, boxes, aspect)
                     return suggestion, f"{aspect}: the model suggested a critique; edit it, then Revise."
 
+                @on_model
                 @_guard
                 @gpu(duration=CAPTION_DURATION)
                 def on_revise(reference, start, end, critique, state, *boxes):
@@ -422,49 +521,58 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                                    api_name=f"primitive_definition_{key}", queue=False)
             panel["undo"].click(on_undo, [caption_state, *texts], [*panel_outputs, status], api_name=f"undo_{key}")
             panel["score"].click(on_score, [reference, start, end, caption_state, *texts], [*panel_outputs, status],
-                                 api_name=f"score_{key}", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+                                 api_name=f"score_{key}", **model_job)
             panel["suggest"].click(on_suggest, [reference, start, end, caption_state, *texts],
                                    [panel["critique"], status], api_name=f"critique_{key}",
-                                   concurrency_id=GPU_QUEUE, concurrency_limit=1)
+                                   **model_job)
             panel["revise"].click(on_revise, [reference, start, end, panel["critique"], caption_state, *texts],
                                   [*panel_outputs, status], api_name=f"revise_{key}",
-                                  concurrency_id=GPU_QUEUE, concurrency_limit=1)
+                                  **model_job)
 
         # Aspect-generic endpoints for API clients (stateless: everything comes in the call).
+        @on_model
         @_guard
         @gpu(duration=CAPTION_DURATION)
         def api_score(reference, start, end, aspect, text):
             return steps.score_text(backends, config, reference, start, end, aspect, text)
 
+        @on_model
         @_guard
         @gpu(duration=CAPTION_DURATION)
         def api_critique(reference, start, end, aspect, text):
             return steps.critique_text(backends, config, reference, start, end, aspect, text)
 
+        @on_model
         @_guard
         @gpu(duration=CAPTION_DURATION)
         def api_revise(reference, start, end, aspect, text, critique):
             return steps.revise_text(backends, config, reference, start, end, aspect, text, critique)
 
         api_score_button.click(api_score, [reference, start, end, api_aspect, api_text], api_reward,
-                               api_name="score", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+                               api_name="score", **model_job)
         api_critique_button.click(api_critique, [reference, start, end, api_aspect, api_text], api_critique_out,
-                                  api_name="critique", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+                                  api_name="critique", **model_job)
         api_revise_button.click(api_revise, [reference, start, end, api_aspect, api_text, api_critique_in],
-                                api_revised, api_name="revise", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+                                api_revised, api_name="revise", **model_job)
 
         # Prompt --------------------------------------------------------------------------------
-        @_guard
         @gpu(duration=CAPTION_DURATION)
+        def merge_with_captioner(caption, mode, words):
+            with model_lock:  # the LLM merge runs the captioner: it takes its turn with the model steps
+                return steps.compose(backends, config, caption, mode, words)
+
+        @_guard
         def on_compose(mode, max_words, state, *boxes):
             caption = actions.apply_edits(state, boxes, max_chars)
-            text, report = steps.compose(backends, config, caption, mode, int(max_words))
+            words = int(actions.number(max_words, "max_words", 20, 320))
+            run = merge_with_captioner if mode == "LLM merge" else functools.partial(steps.compose, backends, config)
+            text, report = run(caption, mode, words)
             return (text, actions.prompt_meter(text, backends.loaded_tokenizer()), actions.compose_summary(report),
                     *panel_values(caption))
 
         compose_button.click(on_compose, [compose_mode, max_words, caption_state, *texts],
                              [prompt, meter, compose_report, *panel_outputs], api_name="compose",
-                             concurrency_id=GPU_QUEUE, concurrency_limit=1)
+                             concurrency_id=COMPOSE_QUEUE, concurrency_limit=COMPOSE_CONCURRENCY)
 
         def on_prompt_edit(prompt):
             return actions.prompt_meter(prompt, backends.loaded_tokenizer())
@@ -488,41 +596,51 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                 width, height = 1280, 704
             return steps.zerogpu_duration(num_steps, seconds, width, height)
 
+        @on_model
         @_guard
         @gpu(duration=gpu_seconds)
         def on_generate(prompt, preset, seconds, resolution, num_steps, guidance, shift, seed, randomize_seed,
                         negative_prompt, first_frame, reference, start, state, *boxes, request: gr.Request = None):
             caption = actions.apply_edits(state, boxes, max_chars)
-            session = getattr(request, "session_hash", None) or "api"
+            session = _session(request)
             cancel = threading.Event()
             cancel_events[session] = cancel
+            finished = False
+            log.info("generation started for session %s", session)
             try:
                 for event in steps.generate(backends, config, prompt, preset, seconds, resolution, num_steps, guidance,
                                             shift, seed, randomize_seed, negative_prompt, first_frame, reference,
                                             start, caption, cancel):
                     if event.done:
+                        finished = True
                         result = event.result
+                        session_runs.add(_owner(request), Path(result.run_dir).name)
                         yield (str(result.finetuned_video), str(result.baseline_video), event.progress["finetuned"],
                                event.progress["baseline"], [str(result.side_by_side_video), str(result.run_json)],
-                               result.seed, event.message, *history_values())
+                               result.seed, event.message, *history_values(_owner(request)))
                     else:
                         yield (gr.update(), gr.update(), event.progress["finetuned"], event.progress["baseline"],
                                gr.update(), event.seed if event.seed is not None else gr.update(), event.message,
                                gr.update(), gr.update())
             finally:
-                cancel_events.pop(session, None)
+                # Reached early when the run failed, was cancelled or its client went away (Gradio
+                # closes the stream): the model stops at its next step instead of running on for nobody.
+                if not finished:
+                    cancel.set()
+                if cancel_events.get(session) is cancel:
+                    cancel_events.pop(session, None)
 
         generate_button.click(
             on_generate,
             [prompt, model_preset, seconds, resolution, num_steps, guidance, shift, seed, randomize, negative,
              first_frame, reference, start, caption_state, *texts],
             [finetuned_video, baseline_video, finetuned_progress, baseline_progress, downloads, used_seed, status,
-             gallery, run_dirs],
-            api_name="generate", concurrency_id=GPU_QUEUE, concurrency_limit=1,
+             gallery, run_ids],
+            api_name="generate", **model_job,
         )
 
         def on_cancel(request: gr.Request = None):
-            session = getattr(request, "session_hash", None) or "api"
+            session = _session(request)
             event = cancel_events.get(session)
             if event is None:
                 return "Nothing is generating."
@@ -532,15 +650,15 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         cancel_button.click(on_cancel, None, status, api_name="cancel", queue=False)
 
         # History -------------------------------------------------------------------------------
-        def history_values():
-            items, dirs = steps.history_items(config.output_dir)
-            return items, dirs
+        def history_values(owner: str):
+            """The gallery and its run ids: every run, or with per-session history only this visitor's."""
+            return steps.history_items(config.output_dir, session_runs.of(owner) if per_session else None)
 
-        def on_refresh():
-            return history_values()
+        def on_refresh(request: gr.Request = None):
+            return history_values(_owner(request))
 
-        refresh_history.click(on_refresh, None, [gallery, run_dirs], api_name="history")
-        page.load(on_refresh, None, [gallery, run_dirs], api_name="load_history")
+        refresh_history.click(on_refresh, None, [gallery, run_ids], api_name="history")
+        page.load(on_refresh, None, [gallery, run_ids], api_name="load_history")
 
         def on_gpu_check():
             message = steps.gpu_warning(config)
@@ -549,15 +667,17 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         page.load(on_gpu_check, None, gpu_banner, api_name=False, queue=False)
 
         @_guard
-        def on_history_select(dirs, evt: gr.SelectData):
+        def on_history_select(run_ids, evt: gr.SelectData, request: gr.Request = None):
             index = evt.index if isinstance(evt.index, int) else evt.index[0]
-            if not dirs or index >= len(dirs):
+            if not run_ids or index >= len(run_ids):
                 raise gr.Error("That run is no longer listed; press Refresh.")
-            return reload_run(dirs[index])
+            return reload_run(run_ids[index], request)
 
         @_guard
-        def reload_run(run_dir):
-            run = steps.reload_run(run_dir)
+        def reload_run(run_id, request: gr.Request = None):
+            if per_session and run_id not in session_runs.of(_owner(request)):
+                run_id = None  # another visitor's run reads exactly like a missing one
+            run = steps.reload_run(config.output_dir, run_id)
             caption_values = panel_values(run.caption) if run.caption is not None else [gr.update()] * len(panel_outputs)
             s = run.settings
             return (*caption_values, run.prompt, s.get("preset", gr.update()), s.get("seconds", gr.update()),
@@ -568,12 +688,13 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
 
         reload_outputs = [*panel_outputs, prompt, model_preset, seconds, resolution, num_steps, guidance, shift, seed,
                           randomize, negative, finetuned_video, baseline_video, downloads, used_seed, status]
-        gallery.select(on_history_select, run_dirs, reload_outputs, api_name="select_run")
-        api_run_dir = gr.Textbox(visible=False)
+        gallery.select(on_history_select, run_ids, reload_outputs, api_name="select_run")
+        api_run_id = gr.Textbox(visible=False, label="run id")
         api_reload = gr.Button(visible=False)
-        api_reload.click(reload_run, api_run_dir, reload_outputs, api_name="reload_run")
+        api_reload.click(reload_run, api_run_id, reload_outputs, api_name="reload_run")
 
-    page.queue(default_concurrency_limit=8)
+    # Gradio's own cap is a last guard over every queue; the model's queue has its own, smaller cap.
+    page.queue(default_concurrency_limit=8, max_size=config.queue_size * 4 + COMPOSE_CONCURRENCY * 4)
     page.studio_head = SYNC_JS  # used by launch(head=...)
     page.studio_css = CSS
     return page

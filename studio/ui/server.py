@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from ..config import StudioConfig
+from ..errors import InputError
 from .backends import Backends, tiny_config
+from .limits import is_public
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -16,20 +22,67 @@ def prepare_config(config: StudioConfig) -> StudioConfig:
     return tiny_config(config) if config.tiny else config
 
 
-def build(config: StudioConfig) -> Any:
+def build(config: StudioConfig, public: bool = False) -> Any:
     from .page import build_page
 
     config = prepare_config(config)
-    return build_page(config, Backends(config))
+    return build_page(config, Backends(config), public=public)
+
+
+def _inside(path: Path, folder: str) -> bool:
+    return path.is_relative_to(Path(folder).resolve())
+
+
+def serving_paths(output_dir: Path) -> list[str]:
+    """Gradio copies the videos it shows into its cache; it needs `allowed_paths` only for an
+    outputs folder outside the working and temporary folders. Leaving it out otherwise keeps
+    Gradio's file route from serving run folders to anyone who guesses a path."""
+    resolved = output_dir.resolve()
+    if _inside(resolved, os.getcwd()) or _inside(resolved, tempfile.gettempdir()):
+        return []
+    return [str(resolved)]
+
+
+def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
+    """`--auth` values -> Gradio's (user, password) pairs. Each value is `user:password` or a file
+    holding one such pair per line (blank lines and `#` comments skipped)."""
+    if not values:
+        return None
+    pairs = []
+    for value in values:
+        try:
+            lines = Path(value).read_text(encoding="utf-8").splitlines() if Path(value).is_file() else [value]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {value} ({type(exc).__name__})", "--auth") from None
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            user, sep, password = line.partition(":")
+            if not sep or not user.strip() or not password:
+                raise InputError("expected USER:PASSWORD (or a file of such lines) with both parts non-empty", "--auth")
+            pairs.append((user.strip(), password))
+    return pairs
 
 
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
            **kwargs: Any) -> Any:
-    page = build(config)
-    config.output_dir.mkdir(parents=True, exist_ok=True)
+    """Check the outputs folder (a StudioError, before anything is served), clear what a killed run
+    left there, then serve."""
+    from ..generation import outputs
+
+    studio_log = logging.getLogger("studio")
+    if not studio_log.handlers:  # the studio's own notes (refusals, abandoned runs) go to stderr
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        studio_log.addHandler(handler)
+        studio_log.setLevel(logging.INFO)
+    outputs.check_writable(config.output_dir)
+    outputs.clean_leftovers(config.output_dir)
+    page = build(config, public=is_public(host, share))
     return page.launch(
         server_name=host, server_port=port, share=share,
         max_file_size=f"{config.max_upload_mb}mb",
-        allowed_paths=[str(config.output_dir.resolve())],
+        allowed_paths=serving_paths(config.output_dir),
         head=page.studio_head, css=page.studio_css, show_error=True, **kwargs,
     )

@@ -8,6 +8,7 @@ per-model progress; tests simply iterate them to the end.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -23,6 +24,7 @@ from .backends import Backends
 from .zerogpu import generation_seconds
 
 CAPTION_FPS = 2.0
+log = logging.getLogger("studio.ui")
 
 
 # -- vocabulary, presets (never fail the page build) -----------------------------------------------
@@ -93,7 +95,8 @@ def inspect_reference(backends: Backends, path: str | Path, config: StudioConfig
     """Check and probe an upload: duration, shot list, the first shot as trim range, a preview frame."""
     path = actions.check_upload(path, config.max_upload_mb)
     video = backends.video()
-    info = video.probe(path, max_seconds=None)
+    # One rule with the CLI: a clip longer than max_clip_seconds is refused, never silently cut.
+    info = video.probe(path, max_seconds=config.max_clip_seconds)
     duration = float(getattr(info, "duration", 0.0) or 0.0)
     try:
         shots = list(video.detect_shots(path, info=info))
@@ -104,7 +107,6 @@ def inspect_reference(backends: Backends, path: str | Path, config: StudioConfig
         start, end = float(shots[0].start), float(shots[0].end)
     else:
         start, end = 0.0, duration
-    end = min(end, start + config.max_clip_seconds)
     frame = safe_frame(backends, path, start, Path(path).parent)
     summary = (f"**{Path(path).name}** · {duration:.2f} s · {len(shots)} shot(s) detected"
                + (f" · {info.width}×{info.height}" if getattr(info, "width", None) else ""))
@@ -128,7 +130,7 @@ def safe_frame(backends: Backends, path: str | Path | None, at: float, out_dir: 
 def _clip(backends: Backends, config: StudioConfig, path, start, end, duration: float | None = None):
     path = actions.check_upload(path, config.max_upload_mb)
     t0, t1 = actions.check_trim(start, end, duration, config.max_clip_seconds)
-    clip = backends.video().sample_clip(path, t0, t1, fps=CAPTION_FPS, max_seconds=None)
+    clip = backends.video().sample_clip(path, t0, t1, fps=CAPTION_FPS, max_seconds=config.max_clip_seconds)
     return clip, (str(path), t0, t1)
 
 
@@ -352,9 +354,14 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
         module.get_preset(preset, tiny=config.tiny), duration=seconds, width=width, height=height, steps=num_steps,
         guidance=guidance, shift=shift, seed=used_seed, negative_prompt=(negative or "").strip() or None)
     image, image_source = None, None
+    from ..generation import outputs
+
+    # Checked before a model loads or a step runs: a full or read-only disk is found in a second.
+    outputs.check_writable(config.output_dir, outputs.estimate_run_bytes(settings))
     if use_first_frame:
         path = actions.check_upload(reference, config.max_upload_mb)
-        image = backends.video().first_frame(path, float(start or 0.0), max_seconds=None)
+        image = backends.video().first_frame(path, actions.number(start or 0.0, "start", 0),
+                                             max_seconds=config.max_clip_seconds)
         image_source = f"{path.name} at {float(start or 0.0):.2f} s"
     generator = backends.generator(preset)
     backends.remember_generator(preset, generator)
@@ -362,9 +369,22 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
     names = {"finetuned": "CHAI-finetuned", "baseline": "Zero-shot"}
     progress = {k: _bar(v, 0, int(num_steps), "waiting") for k, v in names.items()}
     yield GenerationEvent(False, f"Loading {preset} and starting (seed {used_seed})…", dict(progress), used_seed)
-    worker = Worker("generate", lambda report: generator.generate(
-        prompt, settings, caption=caption, image=image, cancel=cancel, out_dir=config.output_dir,
-        image_source=image_source, on_step=lambda model, step, total, preview=None: report((model, step, total))))
+    last_step = ["baseline", 0, int(settings.steps)]
+
+    def job(report):
+        def on_step(model, step, total, preview=None):
+            last_step[:] = [model, step, total]
+            report((model, step, total))
+
+        try:
+            return generator.generate(prompt, settings, caption=caption, image=image, cancel=cancel,
+                                      out_dir=config.output_dir, image_source=image_source, on_step=on_step)
+        except StudioError as exc:
+            if cancel.is_set():  # the log records where a cancelled or abandoned run stopped
+                log.warning("generation stopped after %s step %d/%d: %s", *last_step, exc)
+            raise
+
+    worker = Worker("generate", job)
     for model, step, total in worker:  # model is the generator's "finetuned" or "baseline"
         progress[model] = _bar(names[model], step, total, "done" if step >= total else "denoising")
         yield GenerationEvent(False, f"Generating: {names[model]} step {step}/{total}", dict(progress), used_seed)
@@ -377,17 +397,20 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
 
 # -- history ---------------------------------------------------------------------------------------
 
-def history_items(output_dir: str | Path) -> tuple[list[tuple[str, str]], list[str]]:
-    """Gallery items (poster or video, label) and the matching run directories, newest first."""
+def history_items(output_dir: str | Path, only: Sequence[str] | None = None) -> tuple[list[tuple[str, str]], list[str]]:
+    """Gallery items (poster or video, label) and the matching run ids, newest first; with `only`,
+    just those runs (a visitor's own, when history is per session)."""
     from ..generation import list_runs
 
-    items, dirs = [], []
+    items, ids = [], []
     for run in list_runs(output_dir):
+        if only is not None and run.run_id not in only:
+            continue
         media = run.poster or run.side_by_side_video
         if media is not None:
             items.append((str(media), actions.run_label(run.run_dir, run.prompt, run.seed)))
-            dirs.append(str(run.run_dir))
-    return items, dirs
+            ids.append(run.run_id)
+    return items, ids
 
 
 @dataclass
@@ -401,22 +424,21 @@ class RunView:
     message: str
 
 
-def reload_run(run_dir: str | Path) -> RunView:
-    """What the page restores from a past run: caption, prompt, settings and its videos."""
+def reload_run(output_dir: str | Path, run_id: Any) -> RunView:
+    """What the page restores from a past run, named by its id: caption, prompt, settings, videos.
+    Only a run folder inside `output_dir` can be read, and only files inside it are served."""
     from ..generation import outputs
 
-    run_dir = Path(run_dir)
-    run = outputs.load_run(run_dir)
-    s = run["settings"]
+    run = outputs.load_run_by_id(output_dir, run_id)
+    s, files = run["settings"], run["files"]
     settings = dict(preset=run["preset"], seconds=round(s.duration, 2),
                     resolution=f"{s.width}x{s.height}", steps=s.steps, guidance=s.guidance, shift=s.shift,
                     seed=run["seed"], negative_prompt=s.negative_prompt)
 
-    def present(kind: str) -> str | None:
-        path = run_dir / outputs.VIDEO_FILES[kind]
-        return str(path) if path.is_file() else None
+    def present(key: str) -> str | None:
+        return str(files[key]) if files.get(key) is not None else None
 
-    downloads = [p for p in (present("side_by_side"), str(run_dir / "run.json")) if p]
+    downloads = [p for p in (present("side_by_side_video"), present("run_json")) if p]
     note = "" if run["caption"] is not None else " (this run kept no caption; the current caption is unchanged)"
-    return RunView(run["caption"], run["prompt"], settings, present("finetuned"), present("baseline"), downloads,
-                   f"Reloaded run **{run_dir.name}**{note}.")
+    return RunView(run["caption"], run["prompt"], settings, present("finetuned_video"), present("baseline_video"),
+                   downloads, f"Reloaded run **{run['run_dir'].name}**{note}.")

@@ -105,6 +105,18 @@ class SampledClip:
         return np.stack([np.asarray(f) for f in self.frames])
 
 
+# The one list of clip types the studio reads, for the page's upload box and every CLI command alike.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
+
+
+def check_extension(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise InputError(f"{path.name} is not a clip type the studio reads; use one of "
+                         f"{', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)}", FIELD)
+    return path
+
+
 # -- probing ----------------------------------------------------------------------------------------
 
 
@@ -118,6 +130,7 @@ def _open(path: str | Path):
         raise InputError(f"{path} is not a file", FIELD)
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)", FIELD)
+    check_extension(path)
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
