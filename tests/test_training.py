@@ -405,3 +405,41 @@ def test_the_page_never_imports_ray(tiny):
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_page_offers_the_models_folder_and_refuses_other_paths(overfit, tiny, tmp_path):
+    from studio.errors import InputError
+    from studio.ui import steps
+
+    models = tmp_path / "models"
+    shutil.copytree(overfit, models / "mine")
+    config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu", models_dir=str(models))
+    choices = steps.finetune_choices(config)
+    assert choices[0] == ("As started (the tiny LoRA)", "") and choices[1][1] == "mine"
+    assert steps.chosen_finetune(config, "mine").finetuned == str(models / "mine")
+    assert steps.chosen_finetune(config, "") is config
+    for hostile in (str(overfit), str(models / "mine"), "/etc", "../models/mine", 7):
+        with pytest.raises(InputError, match="not one of the models in the models folder"):
+            steps.chosen_finetune(config, hostile)
+
+
+def test_a_lora_picked_on_the_page_is_the_one_generated_with(overfit, tiny, tmp_path):
+    from gradio_client import Client
+
+    from conftest import serve_tiny_studio
+
+    models = tmp_path / "models"
+    shutil.copytree(overfit, models / "mine")
+    with serve_tiny_studio(tmp_path, tiny, "--models-dir", str(models)) as server:
+        client = Client(server.url, verbose=False)
+        menu = json.dumps(client.predict(api_name="/list_finetunes"))
+        assert '"mine"' in menu and str(tmp_path) not in menu  # names, never server paths
+        with pytest.raises(Exception, match="not in the list of choices|not one of the models"):
+            client.predict("/etc", api_name="/pick_finetune")
+        assert "mine" in client.predict("mine", api_name="/pick_finetune")
+        texts = ["A red card.", "A bare wall.", "A bar slides right.", "Centred.", "A static medium shot."]
+        out = client.predict("A white bar slides right across a red card.", "ti2v-5b", 0.3, "64x64", 2, 5.0, 5.0,
+                             42, False, "", False, None, 0, *texts, api_name="/generate")
+        run_json = next(Path(p) for p in out[4] if str(p).endswith("run.json"))
+        record = json.loads(run_json.read_text())
+        assert record["models"]["finetuned"]["location"] == str(models / "mine")

@@ -85,12 +85,14 @@ class Backends:
         return _loading(lambda: module.get_captioner(self.config), "the captioner", location,
                         "--captioner / CHAI_STUDIO_CAPTIONER")
 
-    def generator(self, preset: str) -> Any:
+    def generator(self, preset: str, finetuned: str | None = None) -> Any:
+        """The generator for `preset`, with `finetuned` in the finetuned slot (default: the configured one)."""
         module = self.generation_module()
         if self._models_take_turns():
             self.captioner_module().unload_captioner()
-        location = str(self.config.tiny_dir) if self.config.tiny else self.config.baseline
-        return _loading(lambda: module.get_generator(self.config, preset), f"the {preset} generator", location, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
+        config = self.config.replace(finetuned=finetuned) if finetuned else self.config
+        location = str(config.tiny_dir) if config.tiny else config.baseline
+        return _loading(lambda: module.get_generator(config, preset), f"the {preset} generator", location, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
 
     def _models_take_turns(self) -> bool:
         import torch

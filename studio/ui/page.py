@@ -228,6 +228,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
     work_dir = Path(tempfile.mkdtemp(prefix="chai-studio-ui-"))
     atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     cancel_events: dict[str, threading.Event] = {}
+    finetune_picks: dict[str, str] = {}  # session -> the finetuned weights it picked from the models folder
     max_chars = config.max_aspect_chars
     model_lock = threading.Lock()
     model_queue = ModelQueue(config.queue_size, config.session_jobs)
@@ -365,6 +366,11 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                                       placeholder="Empty: the studio's default list of video artefacts to avoid.")
                 first_frame = gr.Checkbox(label="Start from the reference's first frame (image to video, TI2V-5B)",
                                           value=False)
+                with gr.Row():
+                    finetune_menu = gr.Dropdown(steps.finetune_choices(config), value="", elem_id="finetune-menu",
+                                                label=f"Finetuned weights (LoRAs from `studio train` in "
+                                                      f"{Path(config.models_dir).name}/)")
+                    refresh_finetunes = gr.Button("Refresh list", size="sm", elem_id="refresh-finetunes")
                 with gr.Row():
                     generate_button = gr.Button("Generate side by side", variant="primary",
                                                 elem_id="generate-button")
@@ -605,12 +611,13 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
             session = _session(request)
             cancel = threading.Event()
             cancel_events[session] = cancel
+            finetuned = finetune_picks.get(session)
             finished = False
             log.info("generation started for session %s", session)
             try:
                 for event in steps.generate(backends, config, prompt, preset, seconds, resolution, num_steps, guidance,
                                             shift, seed, randomize_seed, negative_prompt, first_frame, reference,
-                                            start, caption, cancel):
+                                            start, caption, cancel, finetuned=finetuned):
                     if event.done:
                         finished = True
                         result = event.result
@@ -629,6 +636,18 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                     cancel.set()
                 if cancel_events.get(session) is cancel:
                     cancel_events.pop(session, None)
+
+        @_guard
+        def on_pick_finetune(choice, request: gr.Request = None):
+            steps.chosen_finetune(config, choice)  # refuses anything not in the models folder
+            finetune_picks[_session(request)] = choice or ""
+            return f"Finetuned slot: {choice or 'as started'}."
+
+        def on_refresh_finetunes():
+            return gr.update(choices=steps.finetune_choices(config))
+
+        finetune_menu.change(on_pick_finetune, finetune_menu, status, api_name="pick_finetune", queue=False)
+        refresh_finetunes.click(on_refresh_finetunes, None, finetune_menu, api_name="list_finetunes", queue=False)
 
         generate_button.click(
             on_generate,

@@ -332,6 +332,28 @@ def _bar(label: str, step: int, total: int, state: str = "") -> str:
     return f"{'▰' * filled}{'▱' * (20 - filled)} {label}: step {step}/{total}{(' · ' + state) if state else ''}"
 
 
+def finetune_choices(config: StudioConfig) -> list[tuple[str, str]]:
+    """The page's finetuned-slot menu: the weights the server started with ("" keeps them), then every
+    LoRA, diffusers folder and transformer file in the models folder (`--models-dir`)."""
+    from ..generation.finetune import list_finetunes
+
+    started = Path(config.finetuned).name if config.finetuned else ("the tiny LoRA" if config.tiny else "none set")
+    # Values are names inside the models folder: the page never shows or accepts server paths.
+    return [(f"As started ({started})", "")] + [(c.label, Path(c.location).name)
+                                               for c in list_finetunes(config.models_dir)]
+
+
+def chosen_finetune(config: StudioConfig, choice: Any) -> StudioConfig:
+    """The config with the finetuned slot the visitor picked. Only names on the models folder's
+    current list are accepted, so a client can never point the server at a path of its own."""
+    if choice in (None, ""):
+        return config
+    if not isinstance(choice, str) or choice not in {name for _, name in finetune_choices(config)[1:]}:
+        raise InputError("is not one of the models in the models folder; refresh the list and pick again",
+                         "finetuned")
+    return config.replace(finetuned=str(Path(config.models_dir) / choice))
+
+
 def require_finetuned(config: StudioConfig) -> None:
     if not config.finetuned and not config.tiny:
         raise ModelLoadError(
@@ -343,8 +365,10 @@ def require_finetuned(config: StudioConfig) -> None:
 
 def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, resolution, num_steps, guidance,
              shift, seed, randomize, negative, use_first_frame, reference, start, caption: StructuredCaption,
-             cancel: threading.Event) -> Iterator[GenerationEvent]:
-    """Run both models on the same prompt, seed and settings, yielding per-model progress."""
+             cancel: threading.Event, finetuned: str | None = None) -> Iterator[GenerationEvent]:
+    """Run both models on the same prompt, seed and settings, yielding per-model progress.
+    `finetuned` is a choice from `finetune_choices` ("" or None: the weights the server started with)."""
+    config = chosen_finetune(config, finetuned)
     prompt = actions.check_prompt(prompt)
     require_finetuned(config)
     module = backends.generation_module()
@@ -363,7 +387,7 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
         image = backends.video().first_frame(path, actions.number(start or 0.0, "start", 0),
                                              max_seconds=config.max_clip_seconds)
         image_source = f"{path.name} at {float(start or 0.0):.2f} s"
-    generator = backends.generator(preset)
+    generator = backends.generator(preset, config.finetuned)
     backends.remember_generator(preset, generator)
 
     names = {"finetuned": "CHAI-finetuned", "baseline": "Zero-shot"}
