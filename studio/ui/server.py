@@ -71,12 +71,15 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     left there, then serve."""
     from ..generation import outputs
 
+    # A server's log is its record of what each session did (runs started, refused, abandoned): the
+    # studio's own notes go to stderr at INFO with timestamps, whatever `--verbose` chose for the
+    # libraries underneath (which stay quiet unless it is given).
     studio_log = logging.getLogger("studio")
-    if not studio_log.handlers:  # the studio's own notes (refusals, abandoned runs) go to stderr
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-        studio_log.addHandler(handler)
-        studio_log.setLevel(logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    studio_log.handlers = [handler]
+    studio_log.propagate = False
+    studio_log.setLevel(logging.INFO)
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)
     page = build(config, public=is_public(host, share))
