@@ -18,7 +18,7 @@ from .errors import StudioError
 
 # Subcommand name -> module under studio.commands (dashes become underscores).
 COMMANDS = ("spec", "compose", "config", "tiny-models", "generate",
-            "caption", "critique", "revise", "score", "shots")
+            "caption", "critique", "revise", "score", "shots", "batch", "judge")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

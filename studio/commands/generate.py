@@ -84,6 +84,7 @@ class Request:
         self.config, self.preset, self.settings = config, preset, settings
         self.prompt, self.caption, self.image, self.image_source = prompt, caption, image, image_source
         self.mode, self.short_prompt, self.reference = mode, short_prompt, reference
+        self.recorded_frames: dict[str, str] = {}  # side key -> frames hash of the run being reproduced
 
 
 def request_from_args(args: argparse.Namespace):
@@ -157,8 +158,20 @@ def request_from_run(run_dir: str | Path, config) -> Request:
         image = load_image(Path(run_dir) / image_record["file"], "--from-run")
         image_source = image_record.get("source")
     comparison = record.get("comparison") or {"mode": "finetuned"}
-    return Request(config, run["preset"] or "ti2v-5b", run["settings"], run["prompt"], run["caption"], image,
-                   image_source, comparison.get("mode"), comparison.get("short_prompt"), record.get("reference"))
+    request = Request(config, run["preset"] or "ti2v-5b", run["settings"], run["prompt"], run["caption"], image,
+                      image_source, comparison.get("mode"), comparison.get("short_prompt"), record.get("reference"))
+    request.recorded_frames = {s["key"]: s["frames_sha256"] for s in comparison.get("sides", [])
+                               if s.get("frames_sha256")}
+    return request
+
+
+def reproduction_line(recorded: dict[str, str], run_json: Path) -> str:
+    """Whether each side's frames equal the recorded run's (compared by hash before encoding)."""
+    import json
+
+    new = {s["key"]: s.get("frames_sha256") for s in json.loads(run_json.read_text())["comparison"]["sides"]}
+    verdicts = [f"{key} {'identical' if new.get(key) == value else 'DIFFERENT'}" for key, value in recorded.items()]
+    return "frames versus the recorded run: " + ", ".join(verdicts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -199,5 +212,7 @@ def run(args: argparse.Namespace) -> int:
                                 short_prompt=request.short_prompt, reference=request.reference)
     shown = result.side_by_side_video or result.left_video
     print(f"wrote {shown} (seed {result.seed}, {result.timings['total_s']:.1f} s)", file=sys.stderr)
+    if request.recorded_frames:
+        print(reproduction_line(request.recorded_frames, result.run_json), file=sys.stderr)
     print(result.run_dir)
     return 0

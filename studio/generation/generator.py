@@ -553,8 +553,8 @@ class SideBySideGenerator:
                                                           labels=(sides[0].label, sides[1].label))
         record = self.run_record(prompt, settings, caption, created, image_source if image is not None else None)
         record["comparison"] = {"mode": mode, "short_prompt": (short_prompt or "").strip() or None,
-                                "sides": [{**side.to_dict(), "video": outputs.video_file(side.key)}
-                                          for side in sides]}
+                                "sides": [{**side.to_dict(), "video": outputs.video_file(side.key),
+                                           "frames_sha256": frames_hash(videos[side.key])} for side in sides]}
         record["reference"] = _reference_record(reference)
         if image is not None:
             image.convert("RGB").save(run_dir / "start_image.png")
@@ -608,6 +608,16 @@ class SideBySideGenerator:
             "hashes": self.content_hashes(),
             "gpu": provenance.gpu_info(),
         }
+
+
+def frames_hash(frames: np.ndarray) -> str:
+    """sha256 of the uint8 frames before encoding: what `--from-run` compares (H.264 encoding on a
+    shared machine is not always bit-stable, the model's output is)."""
+    import hashlib
+
+    digest = hashlib.sha256(str(frames.shape).encode())
+    digest.update(np.ascontiguousarray(frames).tobytes())
+    return digest.hexdigest()
 
 
 def _reference_record(reference: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -244,9 +244,10 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         # ---------------------------------------------------------------- 4. Generate
         gr.Markdown("## 4 · Generate")
         if not config.finetuned and not config.tiny:
-            gr.Markdown("No CHAI-finetuned weights are set, so *Generate side by side* will refuse to run. Start "
-                        "with `--finetuned PATH` (or `CHAI_STUDIO_FINETUNED=PATH`): a diffusers folder, a transformer "
-                        "`.safetensors` or a LoRA. Everything above works without it.", elem_id="finetuned-missing")
+            gr.Markdown("No CHAI-finetuned weights are set, so *Generate* compares the CHAI prompt with a short plain "
+                        "prompt on the zero-shot model (or runs the zero-shot model alone without one). For the "
+                        "finetuned comparison start with `--finetuned PATH` (or `CHAI_STUDIO_FINETUNED=PATH`): a "
+                        "diffusers folder, a transformer `.safetensors` or a LoRA.", elem_id="finetuned-missing")
         defaults = steps.generation_defaults(config, "ti2v-5b")
         with gr.Row():
             with gr.Column():
@@ -269,6 +270,13 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
                                       placeholder="Empty: the studio's default list of video artefacts to avoid.")
                 first_frame = gr.Checkbox(label="Start from the reference's first frame (image to video, TI2V-5B)",
                                           value=False)
+                comparison_mode = gr.Radio(
+                    [("Automatic", "auto"), ("Finetuned vs zero-shot", "finetuned"),
+                     ("CHAI prompt vs short prompt", "prompt")], value="auto", label="Compare",
+                    info="Automatic: finetuned vs zero-shot when finetuned weights are set, else CHAI prompt vs "
+                         "short prompt (or the zero-shot model alone).", elem_id="comparison-mode")
+                short_prompt = gr.Textbox(label="Short plain prompt (prompt mode)", lines=1, elem_id="short-prompt",
+                                          placeholder="e.g. a man walks down a street at night")
                 with gr.Row():
                     generate_button = gr.Button("Generate side by side", variant="primary",
                                                 elem_id="generate-button")
@@ -488,7 +496,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         @_guard
         @gpu(duration=gpu_seconds)
         def on_generate(prompt, preset, seconds, resolution, num_steps, guidance, shift, seed, randomize_seed,
-                        negative_prompt, first_frame, reference, start, state, *boxes, request: gr.Request = None):
+                        negative_prompt, first_frame, reference, start, state, *boxes, mode="auto", short="",
+                        request: gr.Request = None):
             caption = actions.apply_edits(state, boxes, max_chars)
             session = getattr(request, "session_hash", None) or "api"
             cancel = threading.Event()
@@ -496,11 +505,15 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
             try:
                 for event in steps.generate(backends, config, prompt, preset, seconds, resolution, num_steps, guidance,
                                             shift, seed, randomize_seed, negative_prompt, first_frame, reference,
-                                            start, caption, cancel):
+                                            start, caption, cancel, mode=mode, short_prompt=short):
                     if event.done:
                         result = event.result
-                        yield (str(result.finetuned_video), str(result.baseline_video), event.progress["finetuned"],
-                               event.progress["baseline"], [str(result.side_by_side_video), str(result.run_json)],
+                        right = result.sides[1].label if len(result.sides) > 1 else "—"
+                        yield (gr.update(value=str(result.left_video), label=result.sides[0].label),
+                               gr.update(value=str(result.right_video) if result.right_video else None, label=right),
+                               event.progress["finetuned"],
+                               event.progress["baseline"], [str(p) for p in (result.side_by_side_video or result.left_video,
+                                                                    result.run_json)],
                                result.seed, event.message, *history_values())
                     else:
                         yield (gr.update(), gr.update(), event.progress["finetuned"], event.progress["baseline"],
@@ -512,7 +525,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         generate_button.click(
             on_generate,
             [prompt, model_preset, seconds, resolution, num_steps, guidance, shift, seed, randomize, negative,
-             first_frame, reference, start, caption_state, *texts],
+             first_frame, reference, start, caption_state, *texts, comparison_mode, short_prompt],
             [finetuned_video, baseline_video, finetuned_progress, baseline_progress, downloads, used_seed, status,
              gallery, run_dirs],
             api_name="generate", concurrency_id=GPU_QUEUE, concurrency_limit=1,
