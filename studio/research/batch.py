@@ -258,6 +258,9 @@ class Batch:
             outcomes = self._generate_on_ray(tasks)
         else:
             outcomes = self._generate_here(tasks)
+        staging = self.runs_dir / PARTIAL
+        if staging.is_dir() and not any(staging.iterdir()):
+            staging.rmdir()
         done, failures = [], []
         by_name = {t.name: t for t in tasks}
         for name, error in outcomes:
