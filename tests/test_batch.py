@@ -213,7 +213,7 @@ def test_killed_batch_resumes_without_duplicates_or_half_written_runs(tmp_path, 
 
 
 def test_ray_with_two_workers_gives_the_frames_of_the_in_process_batch(tmp_path, tiny_config):
-    ray = pytest.importorskip("ray")
+    import ray
     jobs = _prompt_jobs(tmp_path, count=2, seeds=(5,))
     local = Batch(jobs, tmp_path / "local", tiny_config, judge=False, log=lambda message: None).run()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,

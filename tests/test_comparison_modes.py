@@ -167,3 +167,21 @@ def test_from_run_reproduces_the_frames_exactly_including_an_image_start(ui_tiny
         assert [frames_hash(to_uint8(frames[s.key])) for s in sides] == hashes
         assert _videos(again).keys() == _videos(original).keys()
     assert json.loads((first / "run.json").read_text())["image"]["file"] == "start_image.png"
+
+
+def test_page_step_runs_prompt_mode_without_a_finetune(ui_tiny_dir, tmp_path):
+    import threading
+
+    from studio.ui import actions, steps
+    from studio.ui.backends import Backends
+
+    config = StudioConfig(baseline=str(ui_tiny_dir / "wan-ti2v"), device="cpu", output_dir=tmp_path)
+    caption = actions.apply_edits(actions.empty_state(), ["", "", "", "", "The camera pans left."])
+    events = list(steps.generate(Backends(config), config, "A dog runs; the camera pans left.", "ti2v-5b", 0.2,
+                                 "64x64", 1, 5.0, 5.0, 9, False, "", False, None, 0, caption, threading.Event(),
+                                 mode="auto", short_prompt="a dog"))
+    result = events[-1].result
+    assert events[-1].done and result.mode == "prompt"
+    assert "CHAI prompt · Zero-shot Wan2.2: step 1/1" in events[-1].progress["finetuned"]
+    assert "Short prompt · Zero-shot Wan2.2: step 1/1" in events[-1].progress["baseline"]
+    assert result.left_video.name == "chai_prompt.mp4" and result.right_video.name == "short_prompt.mp4"
