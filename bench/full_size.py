@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-
 from side_by_side import PEAK_BF16_FLOPS, transformer_flops_per_step
 
 # transformer/config.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers.

@@ -87,7 +87,7 @@ def first_batch(tmp_path_factory, reference_clip, tiny_config):
 
 
 def test_batch_makes_one_run_per_job_and_seed_and_records_failures(first_batch):
-    folder, _, result, loads = first_batch
+    folder, _, _, loads = first_batch
     runs = sorted(p.name for p in (folder / "out" / "runs").iterdir())
     assert len(runs) == 6 and all((folder / "out" / "runs" / r / "run.json").is_file() for r in runs)
     assert loads.generator == 1 and loads.captioner == 1  # models load once for the whole batch
@@ -109,7 +109,7 @@ def test_judge_scores_every_aspect_of_both_videos_with_a_contrast_row(first_batc
         judgement = json.loads((run / "judge.json").read_text())
         keys = [s["key"] for s in judgement["sides"]]
         assert len(keys) == 2 and judgement["aspects"]
-        for aspect, row in judgement["aspects"].items():
+        for row in judgement["aspects"].values():
             assert set(row["scores"]) == set(keys) and all(0.0 <= v <= 1.0 for v in row["scores"].values())
             assert "negative" in row and "hits" in row
             if row["negative"]:

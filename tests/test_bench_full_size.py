@@ -25,7 +25,7 @@ def test_the_config_is_the_five_billion_parameter_transformer():
 
 def test_cpu_mode_runs_the_same_step_at_a_reduced_size_and_says_so():
     done = subprocess.run([sys.executable, "bench/full_size.py", "--steps", "1", "--lora"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "no GPU is available on this machine" in out and "REDUCED size" in out

@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,8 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     for name in ("studio", "prompts"):
         shutil.copytree(ROOT / name, source / name, ignore=ignore)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300,
+                           check=False)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -48,16 +50,16 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
                                 "--no-deps", "--no-index", "-q", str(wheel)], capture_output=True, text=True,
-                               timeout=300)
+                               timeout=300, check=False)
     assert installed.returncode == 0, installed.stderr[-2000:]
     spec = subprocess.run([str(venv / "bin" / "studio"), "spec"], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=120)
+                          timeout=120, check=False)
     assert spec.returncode == 0 and "SUBJECT" in spec.stdout and "dolly" in spec.stdout.lower(), spec.stderr
     probe = ("import studio, studio.captioner.prompts as p, studio.presets as s; "
              "print(studio.__file__); print(p.DEFAULT_DIR); print(len(p.PromptTemplates.load().texts)); "
              "print(len(s.list_presets()))")
     where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path,
-                           timeout=120)
+                           timeout=120, check=False)
     package, templates, count, presets = where.stdout.split()
     assert str(venv) in package and templates.startswith(str(venv)) and templates.endswith("studio/prompts/captioner")
     assert int(count) == 10 and int(presets) == len(list((ROOT / "prompts" / "shots").glob("*.json")))

@@ -58,7 +58,7 @@ class RenderedPair:
 @dataclass
 class RunResult:
     run_dir: Path
-    baseline_video: Path | None  # None when no side ran the plain prompt on the zero-shot model
+    baseline_video: Path | None  # None in prompt mode (its sides are chai_prompt and short_prompt)
     finetuned_video: Path | None  # None outside finetuned mode
     side_by_side_video: Path | None  # None for a one-sided (baseline) run
     run_json: Path

@@ -66,8 +66,8 @@ def chart(figures: dict[str, Any], width: int = 560, row: int = 26) -> str:
     def x(value: float) -> float:
         return label_w + pad + (value + bound) / (2 * bound) * plot_w
 
-    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="mean difference per aspect">',
+    parts = [(f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+              f'role="img" aria-label="mean difference per aspect">'),
              f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="{height - 22}" stroke="#888"/>']
     for i, (aspect, a) in enumerate(aspects.items()):
         y = 8 + i * row
@@ -146,8 +146,8 @@ def failures_section(rows: list[dict[str, Any]]) -> str:
     failed = [r for r in rows if r.get("status") == "failed"]
     if not failed:
         return ""
-    out = ["<h2>Failed jobs</h2><table><thead><tr><th>job</th><th>line</th><th>seed</th><th>reason</th></tr>"
-           "</thead><tbody>"]
+    out = [("<h2>Failed jobs</h2><table><thead><tr><th>job</th><th>line</th><th>seed</th><th>reason</th></tr>"
+            "</thead><tbody>")]
     for r in failed:
         seed = "" if r.get("seed") is None else r["seed"]
         out.append(f'<tr class="failed"><td>{escape(str(r["job"]))}</td><td>{r.get("line", "")}</td><td>{seed}</td>'
@@ -160,8 +160,8 @@ def render_report(rows: list[dict[str, Any]], summary: dict[str, Any], out_dir: 
                   title: str = "batch") -> str:
     runs = [r for r in rows if r.get("status") == "ok"]
     body = [f"<h1>CHAI comparison report: {escape(title)}</h1>",
-            f"<p>{len(runs)} run(s), {sum(r.get('status') == 'failed' for r in rows)} failed job(s). Scores are the "
-            "CHAI captioner's P(Yes) that the aspect caption describes the video.</p>",
+            (f"<p>{len(runs)} run(s), {sum(r.get('status') == 'failed' for r in rows)} failed job(s). Scores are "
+             "the CHAI captioner's P(Yes) that the aspect caption describes the video.</p>"),
             aggregate_section(summary), "<h2>Runs</h2>",
             *(run_section(r, base, out_dir) for r in runs), failures_section(rows)]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

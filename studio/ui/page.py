@@ -496,7 +496,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None) -> gr.Blo
         @_guard
         @gpu(duration=gpu_seconds)
         def on_generate(prompt, preset, seconds, resolution, num_steps, guidance, shift, seed, randomize_seed,
-                        negative_prompt, first_frame, reference, start, state, *boxes, mode="auto", short="",
+                        negative_prompt, first_frame, reference, start, state, *boxes, mode="auto", short=None,
                         request: gr.Request = None):
             caption = actions.apply_edits(state, boxes, max_chars)
             session = getattr(request, "session_hash", None) or "api"
