@@ -237,7 +237,7 @@ class Batch:
                 self.log(f"captioning {Path(job.value).name} for {job.id}")
                 caption = caption_clip(self.config, job.value, job.start, job.end, job.shot,
                                        captioner=self.captioner(), on_warning=lambda m: self.log(f"warning: {m}"))
-                _quiet_ffmpeg()  # shot detection hands FFmpeg's logging back to stderr; the encoder would flood it
+                _quiet_ffmpeg()  # shot detection hands FFmpeg's logging to stderr; the encoder would flood it
                 self.captions_dir.mkdir(parents=True, exist_ok=True)
                 write_json_atomic(cached, caption.to_dict())
             reference = {"clip": job.value, "start": caption.provenance.start, "end": caption.provenance.end,
@@ -371,6 +371,8 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _quiet_ffmpeg() -> None:
+    """PyAV's default: FFmpeg's messages dropped in C. (A Python log level would route them through a
+    Python callback, which deadlocks against threaded decoding holding the GIL.)"""
     import av.logging
 
-    av.logging.set_level(av.logging.ERROR)
+    av.logging.set_level(None)
