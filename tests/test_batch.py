@@ -66,6 +66,13 @@ def write_jobs(folder: Path, reference_clip: Path, extra: list[str] = ()) -> Pat
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def shared_models_unloaded_afterwards():
+    """Batch and judge use the process-wide captioner and generator; later test modules expect none."""
+    yield
+    unload_all()
+
+
 BAD_JOBS = ['{"prompt": "a cat", "settings": ', json.dumps({"prompt": "a dog", "mode": "sideways"}),
             json.dumps({"clip": "no-such-clip.mp4"})]
 

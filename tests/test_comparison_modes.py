@@ -35,6 +35,15 @@ def small(seed=5):
     return GenerationSettings.from_user(PRESETS["ti2v-5b"], frames=5, height=64, width=64, steps=1, seed=seed)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def shared_generator_unloaded_afterwards():
+    """`generate` keeps the process-wide generator loaded; later test modules expect none."""
+    yield
+    from studio.generation import unload_generator
+
+    unload_generator()
+
+
 @pytest.fixture(scope="module")
 def plain_generator(ui_tiny_dir):
     """The tiny zero-shot model with no finetune configured."""
