@@ -20,10 +20,10 @@ from .logging_setup import configure as configure_logging
 
 # Subcommand name -> module under studio.commands (dashes become underscores), listed in the
 # order of the workflow: offline set-up, the reference clip and its caption, the prompt, the
-# videos, making a CHAI-finetuned model, then reference material. A new workflow command slots in
-# at its stage.
+# videos and their comparison, making a CHAI-finetuned model, then reference material. A new
+# workflow command slots in at its stage.
 COMMANDS = ("tiny-models", "shots", "caption", "critique", "revise", "score", "compose", "generate",
-            "dataset", "train", "spec", "config")
+            "batch", "judge", "dataset", "train", "spec", "config")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

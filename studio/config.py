@@ -42,7 +42,7 @@ class StudioConfig:
     )
     finetuned: str = _setting(
         "",
-        "CHAI-finetuned Wan2.2 weights (required to generate; none is public yet): a diffusers "
+        "CHAI-finetuned Wan2.2 weights (none is public yet; without them generate compares prompts): a diffusers "
         "folder or hub id, a transformer `.safetensors` file, or a LoRA `.safetensors` file/folder.",
     )
     models_dir: Path = _setting(

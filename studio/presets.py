@@ -18,8 +18,9 @@ from pathlib import Path
 from .caption.structured import ASPECTS, StructuredCaption
 from .caption.vocabulary import load_vocabulary
 from .errors import InputError
+from .resources import prompts_dir
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "prompts" / "shots"
+PRESETS_DIR = prompts_dir() / "shots"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 

@@ -282,11 +282,16 @@ def test_transformer_of_another_shape_is_refused(tiny):
         _generator(tiny, "ti2v-5b", tiny["wan-a14b"])
 
 
-def test_missing_or_empty_finetuned_is_refused(tiny, tmp_path):
+def test_missing_finetuned_is_refused_and_none_means_no_finetuned_mode(tiny, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         _generator(tiny, "ti2v-5b", tmp_path / "nothing-here")
+    # No finetune at all loads (prompt and baseline modes need none) but cannot run finetuned mode.
+    plain = SideBySideGenerator.from_config(StudioConfig(baseline=str(tiny["wan-ti2v"]), device="cpu"), "ti2v-5b")
     with pytest.raises(InputError, match="no finetuned weights"):
-        SideBySideGenerator.from_config(StudioConfig(baseline=str(tiny["wan-ti2v"]), device="cpu"), "ti2v-5b")
+        plain.render(PROMPT, small())
+    with pytest.raises(InputError, match="mode: finetuned mode needs CHAI-finetuned weights"):
+        plain.generate(PROMPT, small(), out_dir=tmp_path, mode="finetuned")
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
 def test_wrong_preset_for_the_baseline_is_refused(tiny):

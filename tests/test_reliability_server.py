@@ -133,7 +133,7 @@ def test_the_model_queue_is_capped_and_compose_never_waits_behind_it(server):
         for session, event in zip(others, admitted):
             session.cancel(event)
         hog.cancel(first)
-    wait_for_log(server, f"generation stopped after")
+    wait_for_log(server, "generation stopped after")
     assert_serving(server)
 
 

@@ -271,13 +271,16 @@ def test_seed_and_resolution_parsing():
         actions.parse_resolution("1000x700")
 
 
-def test_generate_without_finetuned_weights_says_what_to_set(tmp_path):
+def test_finetuned_mode_without_finetuned_weights_says_what_to_set(tmp_path):
     config = StudioConfig(output_dir=tmp_path)
     caption = actions.apply_edits(actions.empty_state(), TEXTS)
     events = steps.generate(Backends(config), config, "A prompt.", "ti2v-5b", 1, "64x64", 2, 5.0, 5.0, 1, False,
-                            "", False, None, 0, caption, threading.Event())
-    with pytest.raises(ModelLoadError, match="--finetuned PATH .*CHAI_STUDIO_FINETUNED"):
+                            "", False, None, 0, caption, threading.Event(), mode="finetuned")
+    with pytest.raises(InputError, match="--finetuned PATH .*CHAI_STUDIO_FINETUNED"):
         next(events)
+    with pytest.raises(InputError, match="short_prompt: prompt mode compares"):
+        next(steps.generate(Backends(config), config, "A prompt.", "ti2v-5b", 1, "64x64", 2, 5.0, 5.0, 1, False,
+                            "", False, None, 0, caption, threading.Event(), mode="prompt"))
     assert actions.texts_of(caption) == TEXTS
     with pytest.raises(InputError, match="the prompt is empty"):
         next(steps.generate(Backends(config), config, "  ", "ti2v-5b", 1, "64x64", 2, 5.0, 5.0, 1, False, "",

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..caption.structured import ASPECTS
 from ..errors import InputError
+from ..resources import prompts_dir
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "prompts" / "captioner"
+DEFAULT_DIR = prompts_dir() / "captioner"
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     **{aspect.lower(): () for aspect in ASPECTS},
     "context": ("context",),

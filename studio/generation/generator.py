@@ -29,13 +29,14 @@ from ..config import StudioConfig
 from ..errors import InputError, ModelLoadError, StudioError
 from ..hub import resolve_model_location
 from . import finetune as ft
-from . import hardware, outputs
+from . import hardware, outputs, provenance
+from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side, plan_sides, resolve_mode
 from .presets import DEFAULT_PRESET, Preset, get_preset, size_limits
 from .preview import LatentPreviewer
 from .settings import GenerationSettings
 
 StepCallback = Callable[[str, int, int, "Image.Image | None"], None]
-BASELINE, FINETUNED = "baseline", "finetuned"
+BASELINE, FINETUNED = BASELINE_MODEL, FINETUNED_MODEL
 TINY_FOLDERS = {"ti2v-5b": ("wan-ti2v", "finetuned-lora"), "t2v-a14b": ("wan-a14b", "finetuned-lora-a14b")}
 MAX_PROMPT_CHARS = 20000
 
@@ -57,14 +58,25 @@ class RenderedPair:
 @dataclass
 class RunResult:
     run_dir: Path
-    baseline_video: Path
-    finetuned_video: Path
-    side_by_side_video: Path
+    baseline_video: Path | None  # None in prompt mode (its sides are chai_prompt and short_prompt)
+    finetuned_video: Path | None  # None outside finetuned mode
+    side_by_side_video: Path | None  # None for a one-sided (baseline) run
     run_json: Path
     posters: dict[str, Path]
     seed: int
     settings: GenerationSettings
     timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "finetuned"
+    sides: list[Side] = field(default_factory=list)
+    videos: dict[str, Path] = field(default_factory=dict)  # side key -> video, left first
+
+    @property
+    def left_video(self) -> Path:
+        return self.videos[self.sides[0].key]
+
+    @property
+    def right_video(self) -> Path | None:
+        return self.videos[self.sides[1].key] if len(self.sides) > 1 else None
 
 
 def _pinned(base: type) -> type:
@@ -111,7 +123,7 @@ class SideBySideGenerator:
     """Holds the shared components and the two models; `generate` writes one comparison run."""
 
     def __init__(self, *, preset: Preset, tokenizer, text_encoder, vae, scheduler, baseline_transformers: list,
-                 finetuned_transformers: list, finetune: ft.FinetuneSource, lora_scale: float = 1.0,
+                 finetuned_transformers: list, finetune: ft.FinetuneSource | None, lora_scale: float = 1.0,
                  baseline_location: str = "", baseline_revision: str | None = None,
                  placement: hardware.Placement | None = None, attention: str = "sdpa",
                  first_block_cache: float = 0.0, vae_tiling: bool = False):
@@ -137,6 +149,7 @@ class SideBySideGenerator:
         self._i2v_class = _pinned(WanImageToVideoPipeline)
         self._lock = threading.Lock()  # one generation at a time: the modules are shared
         self._previewer: LatentPreviewer | None = None
+        self._hashes: dict[str, str | None] | None = None
         # Encodes text only (no transformer): the one place the text encoder runs.
         self.encoder_pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
                                         scheduler=scheduler, transformer=None, transformer_2=None)
@@ -154,7 +167,9 @@ class SideBySideGenerator:
         baseline, finetuned = config.baseline, config.finetuned
         if config.tiny:
             baseline, finetuned = _tiny_locations(config, preset, finetuned)
-        source = ft.classify_finetuned(finetuned)  # cheap path checks before loading anything
+        # Cheap path checks before loading anything; no finetune at all is allowed (prompt and
+        # baseline modes need none).
+        source = ft.classify_finetuned(finetuned) if str(finetuned or "").strip() else None
         device, dtype = config.resolved_device(), config.resolved_dtype()
         if device == "cuda" and not torch.cuda.is_available():
             raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
@@ -175,7 +190,9 @@ class SideBySideGenerator:
         base_transformers = [t for t in (pipe.transformer, pipe.transformer_2) if t is not None]
         baseline_name = f"{baseline} ({preset.label})"
 
-        if source.kind == "lora":
+        if source is None:
+            finetuned_transformers = []
+        elif source.kind == "lora":
             state_dicts = [ft.read_lora(source, WanPipeline, expert=n) for n in (1, 2)[: len(base_transformers)]]
             for state_dict, transformer in zip(state_dicts, base_transformers):
                 ft.check_lora_fits(state_dict, transformer, source.location, baseline_name)
@@ -191,7 +208,7 @@ class SideBySideGenerator:
         else:
             finetuned_transformers = ft.load_finetuned_transformers(source, base_transformers, dtype, baseline_name)
 
-        shares_base = source.kind == "lora"
+        shares_base = source is not None and source.kind == "lora"
         distinct = [pipe.text_encoder, vae] + base_transformers + ([] if shares_base else finetuned_transformers)
         resident = sum(module_bytes(m) for m in distinct)
         finetuned_bytes = 0 if shares_base else sum(module_bytes(m) for m in finetuned_transformers)
@@ -212,7 +229,11 @@ class SideBySideGenerator:
 
     @property
     def shares_base(self) -> bool:
-        return self.finetune.kind == "lora"
+        return self.finetune is not None and self.finetune.kind == "lora"
+
+    @property
+    def has_finetune(self) -> bool:
+        return self.finetune is not None
 
     @property
     def size_multiple(self) -> int:
@@ -300,13 +321,21 @@ class SideBySideGenerator:
     @torch.no_grad()
     def encode(self, prompt: str, settings: GenerationSettings) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Prompt and negative prompt through the text encoder in one batched forward."""
+        embeds, negative = self.encode_many([prompt], settings)
+        return embeds[0], negative
+
+    @torch.no_grad()
+    def encode_many(self, prompts: list[str], settings: GenerationSettings
+                    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Distinct prompts and the negative prompt through the text encoder in one batched forward."""
         with self._offload_hooks(self.encoder_pipe):
             use_negative = settings.guidance > 1.0
-            texts = [prompt, settings.negative_prompt] if use_negative else [prompt]
+            texts = list(prompts) + ([settings.negative_prompt] if use_negative else [])
             device = self._device_for(BASELINE)
             embeds = self.encoder_pipe._get_t5_prompt_embeds(
                 prompt=texts, max_sequence_length=settings.max_sequence_length, device=device)
-        return embeds[:1], (embeds[1:] if use_negative else None)
+        count = len(prompts)
+        return [embeds[i:i + 1] for i in range(count)], (embeds[count:] if use_negative else None)
 
     def initial_noise(self, settings: GenerationSettings) -> torch.Tensor:
         """The seed's starting latents, drawn on the CPU so every device sees the same noise."""
@@ -351,7 +380,10 @@ class SideBySideGenerator:
                 transformer.enable_adapters()
 
     @torch.no_grad()
-    def _denoise(self, which: str, embeds, negative, noise, settings, image, on_step, cancel) -> torch.Tensor:
+    def _denoise(self, which: str, embeds, negative, noise, settings, image, on_step, cancel,
+                 report_as: str | None = None) -> torch.Tensor:
+        """One denoising loop on model `which`; progress is reported under `report_as` (the side)."""
+        report_as = report_as or which
         pipe = self._pipeline(which, settings, image)
         device = self._device_for(which)
         total = settings.steps
@@ -362,7 +394,7 @@ class SideBySideGenerator:
                 if settings.preview_every and ((index + 1) % settings.preview_every == 0 or index + 1 == total):
                     latents = tensors["latents"]
                     preview = self.previewer(latents, frame=latents.shape[2] // 2)
-                on_step(which, index + 1, total, preview)
+                on_step(report_as, index + 1, total, preview)
             # Checked after reporting, so a cancel pressed during this step stops the next one.
             if cancel is not None and cancel.is_set():
                 pipeline._interrupt = True  # the pipeline's loop skips the remaining steps
@@ -385,7 +417,7 @@ class SideBySideGenerator:
         with self._adapter(which), self._offload_hooks(pipe):
             latents = pipe(**kwargs).frames
         if cancel is not None and cancel.is_set():
-            raise Cancelled(f"generation cancelled during the {which} run; nothing was written")
+            raise Cancelled(f"generation cancelled during the {report_as} run; nothing was written")
         return latents
 
     @torch.no_grad()
@@ -447,36 +479,58 @@ class SideBySideGenerator:
 
     def render(self, prompt: str, settings: GenerationSettings, image: Image.Image | None = None,
                on_step: StepCallback | None = None, cancel: threading.Event | None = None) -> RenderedPair:
-        """Both runs, frames in memory (no files)."""
-        self.check_request(prompt, settings, image)
+        """Both models on one prompt (finetuned mode), frames in memory (no files)."""
+        if not self.has_finetune:
+            raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
+        sides = plan_sides("finetuned", prompt, None, True)
+        frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
+        return RenderedPair(frames[BASELINE], frames[FINETUNED], settings, timings)
+
+    def plan(self, prompt: str, mode: str | None = None, short_prompt: str | None = None) -> tuple[str, list[Side]]:
+        """The mode this generator runs for these inputs, and its sides (left first)."""
+        chosen = resolve_mode(mode, self.has_finetune, short_prompt)
+        return chosen, plan_sides(chosen, prompt, short_prompt, self.has_finetune)
+
+    def render_sides(self, sides: list[Side], settings: GenerationSettings, image: Image.Image | None = None,
+                     on_step: StepCallback | None = None, cancel: threading.Event | None = None
+                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Every side from the same seed's noise and settings; frames (F, H, W, 3) per side key."""
+        for side in sides:
+            self.check_request(side.prompt, settings, image)
+            if side.model == FINETUNED and not self.has_finetune:
+                raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
         if image is not None:
             image = image.convert("RGB")
         timings: dict[str, float] = {}
         with self._lock:
             start = time.perf_counter()
-            embeds, negative = self.encode(prompt, settings)
+            distinct = list(dict.fromkeys(side.prompt for side in sides))
+            embeds, negative = self.encode_many(distinct, settings)
+            by_prompt = dict(zip(distinct, embeds))
             timings["encode_s"] = time.perf_counter() - start
             noise = self.initial_noise(settings)
             latents: dict[str, torch.Tensor] = {}
 
-            def run(which: str) -> None:
+            def run(side: Side) -> None:
                 begin = time.perf_counter()
-                latents[which] = self._denoise(which, embeds, negative, noise, settings, image, on_step, cancel)
-                timings[f"{which}_denoise_s"] = time.perf_counter() - begin
+                latents[side.key] = self._denoise(side.model, by_prompt[side.prompt], negative, noise, settings,
+                                                  image, on_step, cancel, report_as=side.key)
+                timings[f"{side.key}_denoise_s"] = time.perf_counter() - begin
 
             # Two GPUs: the finetuned loop runs on the second one at the same time. The shared VAE
             # is not thread-safe, so image-conditioned runs (which encode the image) stay sequential.
-            if self.placement.concurrent and image is None:
+            models = {side.model for side in sides}
+            if self.placement.concurrent and image is None and models == {BASELINE, FINETUNED}:
                 errors: list[BaseException] = []
 
-                def guarded(which: str) -> None:
+                def guarded(side: Side) -> None:
                     try:
-                        run(which)
-                    except BaseException as exc:  # re-raised in the calling thread  # noqa: BLE001 - re-raised in the calling thread
+                        run(side)
+                    except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                         errors.append(exc)
 
                 begin = time.perf_counter()
-                threads = [threading.Thread(target=guarded, args=(w,)) for w in (BASELINE, FINETUNED)]
+                threads = [threading.Thread(target=guarded, args=(side,)) for side in reversed(sides)]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
@@ -485,51 +539,79 @@ class SideBySideGenerator:
                 if errors:
                     raise errors[0]
             else:
-                run(BASELINE)
-                run(FINETUNED)
+                # The baseline first, as before modes existed: the progress order users know.
+                for side in sorted(sides, key=lambda s: s.model != BASELINE):
+                    run(side)
             frames = {}
-            for which in (BASELINE, FINETUNED):
+            for side in sides:
                 begin = time.perf_counter()
-                frames[which] = self.decode(latents[which])
-                timings[f"{which}_decode_s"] = time.perf_counter() - begin
-        return RenderedPair(frames[BASELINE], frames[FINETUNED], settings, timings)
+                frames[side.key] = self.decode(latents[side.key])
+                timings[f"{side.key}_decode_s"] = time.perf_counter() - begin
+        return frames, timings
 
     def generate(self, prompt: str, settings: GenerationSettings, caption=None, image: Image.Image | None = None,
                  on_step: StepCallback | None = None, cancel: threading.Event | None = None,
-                 out_dir: str | Path | None = None, image_source: str | None = None) -> RunResult:
-        """Render both videos and write a new run directory under `out_dir` (default: outputs/)."""
+                 out_dir: str | Path | None = None, image_source: str | None = None, mode: str | None = None,
+                 short_prompt: str | None = None, reference: dict[str, Any] | None = None) -> RunResult:
+        """Render the sides of `mode` and write a new run directory under `out_dir` (default: outputs/).
+
+        `mode` None picks finetuned with a finetune, else prompt with a short prompt, else baseline.
+        `reference` ({"clip": path, "start": s, "end": s}) names the clip the caption came from;
+        its hash goes into the record and the judge uses it as the ceiling.
+        """
         started = time.perf_counter()
         created = datetime.now(UTC).isoformat(timespec="seconds")
         out_dir = out_dir or "outputs"
         self.check_request(prompt, settings, image)
         outputs.check_writable(out_dir, outputs.estimate_run_bytes(settings))  # before the long render
-        pair = self.render(prompt, settings, image=image, on_step=on_step, cancel=cancel)
+        mode, sides = self.plan(prompt, mode, short_prompt)
+        frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
         begin = time.perf_counter()
-        videos = {BASELINE: outputs.to_uint8(pair.baseline), FINETUNED: outputs.to_uint8(pair.finetuned)}
-        videos["side_by_side"] = outputs.side_by_side(videos[FINETUNED], videos[BASELINE])
+        videos = {side.key: outputs.to_uint8(frames[side.key]) for side in sides}
+        if len(sides) == 2:
+            videos["side_by_side"] = outputs.side_by_side(videos[sides[0].key], videos[sides[1].key],
+                                                          labels=(sides[0].label, sides[1].label))
         record = self.run_record(prompt, settings, caption, created, image_source if image is not None else None)
+        record["comparison"] = {"mode": mode, "short_prompt": (short_prompt or "").strip() or None,
+                                "sides": [{**side.to_dict(), "video": outputs.video_file(side.key),
+                                           "frames_sha256": frames_hash(videos[side.key])} for side in sides]}
+        record["reference"] = _reference_record(reference)
         if image is not None:
             record["image"]["file"] = "start_image.png"
         comment = outputs.json.dumps(record, ensure_ascii=False)
         with outputs.staged_run(out_dir, prompt) as run:
             if image is not None:
                 image.convert("RGB").save(run.path("start_image.png"))
-            names = {which: (run.video(which, frames, settings.fps, comment), run.poster(which, frames))
-                     for which, frames in videos.items()}
-            timings = dict(pair.timings)
+            names = {key: (run.video(key, video, settings.fps, comment), run.poster(key, video))
+                     for key, video in videos.items()}
             timings["write_s"] = time.perf_counter() - begin
             timings["total_s"] = time.perf_counter() - started
             record["timings"] = {k: round(v, 4) for k, v in timings.items()}
             run_dir = run.commit(record)
-        paths = {which: run_dir / video for which, (video, _) in names.items()}
-        posters = {which: run_dir / poster for which, (_, poster) in names.items()}
+        paths = {key: run_dir / video for key, (video, _) in names.items()}
+        posters = {key: run_dir / poster for key, (_, poster) in names.items()}
         run_json = run_dir / "run.json"
-        return RunResult(run_dir, paths[BASELINE], paths[FINETUNED], paths["side_by_side"], run_json, posters,
-                         settings.seed, settings, timings)
+        return RunResult(run_dir, paths.get(BASELINE), paths.get(FINETUNED), paths.get("side_by_side"), run_json,
+                         posters, settings.seed, settings, timings, mode=mode, sides=sides,
+                         videos={side.key: paths[side.key] for side in sides})
+
+    def content_hashes(self) -> dict[str, str | None]:
+        """sha256 of the local baseline folder and finetuned weights (computed once per generator)."""
+        if self._hashes is None:
+            finetuned = None
+            if self.finetune is not None:
+                finetuned = provenance.local_content_hash(
+                    str(self.finetune.weight_file) if self.finetune.weight_file else self.finetune.location)
+            self._hashes = {"baseline": provenance.local_content_hash(self.baseline_location),
+                            "finetuned": finetuned}
+        return self._hashes
 
     def run_record(self, prompt: str, settings: GenerationSettings, caption, created: str,
                    image_source: str | None) -> dict[str, Any]:
         caption_dict = caption.to_dict() if caption is not None and hasattr(caption, "to_dict") else caption
+        finetuned = None if self.finetune is None else {
+            "location": self.finetune.location, "kind": self.finetune.kind,
+            "lora_scale": self.lora_scale if self.shares_base else None}
         return {
             "schema": outputs.RUN_SCHEMA, "version": outputs.RUN_SCHEMA_VERSION, "created": created,
             "prompt": prompt, "caption": caption_dict, "seed": settings.seed, "preset": self.preset.name,
@@ -537,16 +619,37 @@ class SideBySideGenerator:
             "models": {
                 "baseline": {"location": self.baseline_location, "revision": self.baseline_revision,
                              "label": self.preset.label},
-                "finetuned": {"location": self.finetune.location, "kind": self.finetune.kind,
-                              "lora_scale": self.lora_scale if self.shares_base else None},
+                "finetuned": finetuned,
             },
             "image": {"source": image_source} if image_source is not None else None,
             "runtime": {"memory_mode": self.placement.mode, "devices": [self.placement.shared_device,
                         self.placement.finetuned_device], "concurrent": self.placement.concurrent,
                         "attention": self.attention, "first_block_cache": self.first_block_cache,
                         "vae_tiling": self.vae_tiling, "dtype": str(self.baseline_transformers[0].dtype)},
-            "versions": library_versions(),
+            "versions": {**library_versions(), "ffmpeg": provenance.ffmpeg_version()},
+            "studio": provenance.studio_version(),
+            "hashes": self.content_hashes(),
+            "gpu": provenance.gpu_info(),
         }
+
+
+def frames_hash(frames: np.ndarray) -> str:
+    """sha256 of the uint8 frames before encoding: what `--from-run` compares (H.264 encoding on a
+    shared machine is not always bit-stable, the model's output is)."""
+    import hashlib
+
+    digest = hashlib.sha256(str(frames.shape).encode())
+    digest.update(np.ascontiguousarray(frames).tobytes())
+    return digest.hexdigest()
+
+
+def _reference_record(reference: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The reference clip's path, range and content hash, when the prompt came from one."""
+    if not reference or not reference.get("clip"):
+        return None
+    clip = Path(reference["clip"])
+    return {"clip": str(clip), "start": reference.get("start"), "end": reference.get("end"),
+            "shot": reference.get("shot"), "sha256": provenance.content_hash(clip) if clip.is_file() else None}
 
 
 def _check_preset(pipe, preset: Preset, baseline: str) -> None:

@@ -32,11 +32,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError, StudioError
+from .comparison import BASELINE_LABEL, FINETUNED_LABEL
 
 RUN_SCHEMA = "chai-studio/generation-run"
 RUN_SCHEMA_VERSION = 1
-FINETUNED_LABEL = "CHAI-finetuned Wan2.2"
-BASELINE_LABEL = "Zero-shot Wan2.2"
 VIDEO_FILES = {"baseline": "baseline.mp4", "finetuned": "finetuned.mp4", "side_by_side": "side_by_side.mp4"}
 POSTER_FILES = {"baseline": "baseline.png", "finetuned": "finetuned.png", "side_by_side": "side_by_side.png"}
 METADATA_KEY = "comment"
@@ -52,6 +51,15 @@ VIDEO_BYTES_PER_RAW_BYTE = 0.25
 SPARE_BYTES = 2**20
 
 log = logging.getLogger("studio.outputs")
+
+
+def video_file(key: str) -> str:
+    """The mp4 of a comparison side (or of the side-by-side video), by its key."""
+    return VIDEO_FILES.get(key, f"{key}.mp4")
+
+
+def poster_file(key: str) -> str:
+    return POSTER_FILES.get(key, f"{key}.png")
 
 
 def run_name(prompt: str) -> str:
@@ -161,12 +169,12 @@ class RunWriter:
         return self.staging / name
 
     def video(self, kind: str, frames: np.ndarray, fps: int, comment: str | None = None) -> str:
-        write_video(self.path(VIDEO_FILES[kind]), frames, fps, comment)
-        return VIDEO_FILES[kind]
+        write_video(self.path(video_file(kind)), frames, fps, comment)
+        return video_file(kind)
 
     def poster(self, kind: str, frames: np.ndarray) -> str:
-        write_poster(self.path(POSTER_FILES[kind]), frames)
-        return POSTER_FILES[kind]
+        write_poster(self.path(poster_file(kind)), frames)
+        return poster_file(kind)
 
     def commit(self, record: dict[str, Any]) -> Path:
         """Write run.json, then move the finished folder to `<outputs>/<run name>[-n]`."""
@@ -278,12 +286,14 @@ def label_strip(width: int, text: str, height: int) -> np.ndarray:
     return np.asarray(image)
 
 
-def side_by_side(finetuned: np.ndarray, baseline: np.ndarray) -> np.ndarray:
-    """Finetuned on the left, zero-shot on the right, each under its label, split by a thin gap."""
+def side_by_side(finetuned: np.ndarray, baseline: np.ndarray,
+                 labels: tuple[str, str] = (FINETUNED_LABEL, BASELINE_LABEL)) -> np.ndarray:
+    """Left (finetuned) and right (zero-shot) under their labels, split by a thin gap. Other
+    comparison modes pass their own sides and labels."""
     frames, height, width, _ = finetuned.shape
     strip_height = max(16, (height // 14) // 2 * 2)
     gap = 4
-    labels = [label_strip(width, FINETUNED_LABEL, strip_height), label_strip(width, BASELINE_LABEL, strip_height)]
+    labels = [label_strip(width, labels[0], strip_height), label_strip(width, labels[1], strip_height)]
     out = np.zeros((frames, height + strip_height, width * 2 + gap, 3), dtype=np.uint8)
     out[:, :strip_height, :width] = labels[0]
     out[:, :strip_height, width + gap:] = labels[1]

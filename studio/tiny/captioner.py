@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..resources import prompts_dir
+
 # Special tokens the Qwen3-VL processor, model config and chat template refer to by name.
 SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -66,7 +68,7 @@ def _training_lines() -> list[str]:
     lines = []
     # The shipped instruction templates are our own text too; training on them gives the prompts a
     # realistic length in tokens (about 1.3 per word, as with a full-size tokenizer).
-    folder = Path(__file__).resolve().parents[2] / "prompts" / "captioner"
+    folder = prompts_dir() / "captioner"
     for path in sorted(folder.glob("*.txt")) if folder.is_dir() else ():
         lines += path.read_text(encoding="utf-8").splitlines() * 3
     words = _WORDS

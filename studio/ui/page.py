@@ -341,9 +341,10 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
         # ---------------------------------------------------------------- 4. Generate
         gr.Markdown("## 4 · Generate")
         if not config.finetuned and not config.tiny:
-            gr.Markdown("No CHAI-finetuned weights are set, so *Generate side by side* will refuse to run. Start "
-                        "with `--finetuned PATH` (or `CHAI_STUDIO_FINETUNED=PATH`): a diffusers folder, a transformer "
-                        "`.safetensors` or a LoRA. Everything above works without it.", elem_id="finetuned-missing")
+            gr.Markdown("No CHAI-finetuned weights are set, so *Generate* compares the CHAI prompt with a short plain "
+                        "prompt on the zero-shot model (or runs the zero-shot model alone without one). For the "
+                        "finetuned comparison start with `--finetuned PATH` (or `CHAI_STUDIO_FINETUNED=PATH`): a "
+                        "diffusers folder, a transformer `.safetensors` or a LoRA.", elem_id="finetuned-missing")
         defaults = steps.generation_defaults(config, "ti2v-5b")
         with gr.Row():
             with gr.Column():
@@ -366,6 +367,13 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
                                       placeholder="Empty: the studio's default list of video artefacts to avoid.")
                 first_frame = gr.Checkbox(label="Start from the reference's first frame (image to video, TI2V-5B)",
                                           value=False)
+                comparison_mode = gr.Radio(
+                    [("Automatic", "auto"), ("Finetuned vs zero-shot", "finetuned"),
+                     ("CHAI prompt vs short prompt", "prompt")], value="auto", label="Compare",
+                    info="Automatic: finetuned vs zero-shot when finetuned weights are set, else CHAI prompt vs "
+                         "short prompt (or the zero-shot model alone).", elem_id="comparison-mode")
+                short_prompt = gr.Textbox(label="Short plain prompt (prompt mode)", lines=1, elem_id="short-prompt",
+                                          placeholder="e.g. a man walks down a street at night")
                 with gr.Row():
                     finetune_menu = gr.Dropdown(steps.finetune_choices(config), value="", elem_id="finetune-menu",
                                                 label=f"Finetuned weights (LoRAs from `studio train` in "
@@ -606,7 +614,8 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
         @_guard
         @gpu(duration=gpu_seconds)
         def on_generate(prompt, preset, seconds, resolution, num_steps, guidance, shift, seed, randomize_seed,
-                        negative_prompt, first_frame, reference, start, state, *boxes, request: gr.Request = None):
+                        negative_prompt, first_frame, reference, start, state, *boxes, mode="auto", short=None,
+                        request: gr.Request = None):
             caption = actions.apply_edits(state, boxes, max_chars)
             session = _session(request)
             cancel = threading.Event()
@@ -617,13 +626,17 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
             try:
                 for event in steps.generate(backends, config, prompt, preset, seconds, resolution, num_steps, guidance,
                                             shift, seed, randomize_seed, negative_prompt, first_frame, reference,
-                                            start, caption, cancel, finetuned=finetuned):
+                                            start, caption, cancel, mode=mode, short_prompt=short,
+                                            finetuned=finetuned):
                     if event.done:
                         finished = True
                         result = event.result
                         session_runs.add(_owner(request), Path(result.run_dir).name)
-                        yield (str(result.finetuned_video), str(result.baseline_video), event.progress["finetuned"],
-                               event.progress["baseline"], [str(result.side_by_side_video), str(result.run_json)],
+                        right = result.sides[1].label if len(result.sides) > 1 else "—"
+                        yield (gr.update(value=str(result.left_video), label=result.sides[0].label),
+                               gr.update(value=str(result.right_video) if result.right_video else None, label=right),
+                               event.progress["finetuned"], event.progress["baseline"],
+                               [str(p) for p in (result.side_by_side_video or result.left_video, result.run_json)],
                                result.seed, event.message, *history_values(_owner(request)))
                     else:
                         yield (gr.update(), gr.update(), event.progress["finetuned"], event.progress["baseline"],
@@ -652,7 +665,7 @@ def build_page(config: StudioConfig, backends: Backends | None = None, public: b
         generate_button.click(
             on_generate,
             [prompt, model_preset, seconds, resolution, num_steps, guidance, shift, seed, randomize, negative,
-             first_frame, reference, start, caption_state, *texts],
+             first_frame, reference, start, caption_state, *texts, comparison_mode, short_prompt],
             [finetuned_video, baseline_video, finetuned_progress, baseline_progress, downloads, used_seed, status,
              gallery, run_ids],
             api_name="generate", **model_job,

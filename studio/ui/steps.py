@@ -365,12 +365,18 @@ def require_finetuned(config: StudioConfig) -> None:
 
 def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, resolution, num_steps, guidance,
              shift, seed, randomize, negative, use_first_frame, reference, start, caption: StructuredCaption,
-             cancel: threading.Event, finetuned: str | None = None) -> Iterator[GenerationEvent]:
-    """Run both models on the same prompt, seed and settings, yielding per-model progress.
+             cancel: threading.Event, mode: str | None = None, short_prompt: str | None = None,
+             finetuned: str | None = None) -> Iterator[GenerationEvent]:
+    """Run the comparison's two sides on the same seed and settings, yielding per-side progress.
+
+    The progress dict keeps the page's two slots: "finetuned" is the left side (the finetuned model
+    or the CHAI prompt), "baseline" the right one (the zero-shot model or the short prompt).
     `finetuned` is a choice from `finetune_choices` ("" or None: the weights the server started with)."""
+    from ..generation.comparison import resolve_mode
+
     config = chosen_finetune(config, finetuned)
     prompt = actions.check_prompt(prompt)
-    require_finetuned(config)
+    resolve_mode(mode, bool(config.finetuned) or config.tiny, short_prompt)  # before any model loads
     module = backends.generation_module()
     width, height = actions.parse_resolution(resolution)
     used_seed = actions.choose_seed(seed, bool(randomize))
@@ -389,29 +395,35 @@ def generate(backends: Backends, config: StudioConfig, prompt, preset, seconds, 
         image_source = f"{path.name} at {float(start or 0.0):.2f} s"
     generator = backends.generator(preset, config.finetuned)
     backends.remember_generator(preset, generator)
+    mode, sides = generator.plan(prompt, mode, short_prompt)
 
-    names = {"finetuned": "CHAI-finetuned", "baseline": "Zero-shot"}
-    progress = {k: _bar(v, 0, int(num_steps), "waiting") for k, v in names.items()}
-    yield GenerationEvent(False, f"Loading {preset} and starting (seed {used_seed})…", dict(progress), used_seed)
-    last_step = ["baseline", 0, int(settings.steps)]
+    slots = dict(zip((side.key for side in sides), ("finetuned", "baseline")))
+    names = {slots[side.key]: side.label for side in sides}
+    progress = {k: _bar(names.get(k, "—"), 0, int(num_steps), "waiting" if k in names else "not used")
+                for k in ("finetuned", "baseline")}
+    yield GenerationEvent(False, f"Loading {preset} and starting {mode} mode (seed {used_seed})…", dict(progress),
+                          used_seed)
+    last_step = [sides[0].key, 0, int(settings.steps)]
 
     def job(report):
-        def on_step(model, step, total, preview=None):
-            last_step[:] = [model, step, total]
-            report((model, step, total))
+        def on_step(side, step, total, preview=None):
+            last_step[:] = [side, step, total]
+            report((side, step, total))
 
         try:
             return generator.generate(prompt, settings, caption=caption, image=image, cancel=cancel,
-                                      out_dir=config.output_dir, image_source=image_source, on_step=on_step)
+                                      out_dir=config.output_dir, image_source=image_source, mode=mode,
+                                      short_prompt=short_prompt, on_step=on_step)
         except StudioError as exc:
             if cancel.is_set():  # the log records where a cancelled or abandoned run stopped
                 log.warning("generation stopped after %s step %d/%d: %s", *last_step, exc)
             raise
 
     worker = Worker("generate", job)
-    for model, step, total in worker:  # model is the generator's "finetuned" or "baseline"
-        progress[model] = _bar(names[model], step, total, "done" if step >= total else "denoising")
-        yield GenerationEvent(False, f"Generating: {names[model]} step {step}/{total}", dict(progress), used_seed)
+    for side, step, total in worker:  # side is a comparison side's key
+        slot = slots[side]
+        progress[slot] = _bar(names[slot], step, total, "done" if step >= total else "denoising")
+        yield GenerationEvent(False, f"Generating: {names[slot]} step {step}/{total}", dict(progress), used_seed)
     result = worker.result
     for key in names:
         progress[key] = _bar(names[key], int(num_steps), int(num_steps), "done")

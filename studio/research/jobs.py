@@ -1,0 +1,158 @@
+"""Batch jobs files: one JSON object per line, checked without loading any model.
+
+A job names one source: `clip` (a reference video, captioned; optional `shot`, or `start`/`end`),
+`caption` (a caption file) or `prompt` (text). Optional: `seeds` (a list), `settings` (overrides
+named as `generate`'s flags), `mode` and `short_prompt`. Relative paths are relative to the jobs
+file. A line that cannot be used becomes a `JobFailure` with the reason; the rest still run.
+
+A job's id is derived from its content (a readable slug plus a hash), so re-running an unchanged
+jobs file finds the runs it already made, and editing a job gives it new runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+SOURCES = ("clip", "caption", "prompt")
+SETTING_KEYS = ("duration", "frames", "height", "width", "steps", "guidance", "guidance_2", "shift",
+                "negative_prompt")
+KNOWN_KEYS = set(SOURCES) | {"shot", "start", "end", "seeds", "settings", "mode", "short_prompt", "id"}
+MAX_SEEDS = 64
+
+
+@dataclass
+class Job:
+    id: str
+    line: int
+    source: str  # one of SOURCES
+    value: str  # the clip or caption path (resolved) or the prompt text
+    seeds: list[int]
+    settings: dict[str, Any] = field(default_factory=dict)
+    mode: str | None = None
+    short_prompt: str | None = None
+    shot: int | None = None
+    start: float | None = None
+    end: float | None = None
+
+    def run_name(self, seed: int) -> str:
+        return f"{self.id}-seed{seed}"
+
+
+@dataclass
+class JobFailure:
+    id: str
+    line: int
+    reason: str
+    seed: int | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {"run": None, "job": self.id, "line": self.line, "seed": self.seed, "status": "failed",
+                "reason": self.reason}
+
+
+def _slug(text: str) -> str:
+    return "-".join(re.findall(r"[a-z0-9]+", text.lower())[:4])[:32] or "job"
+
+
+def _number(value: Any, name: str, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise InputError(f"must be a{' whole' if kind is int else ''} number, got {value!r}", name)
+    return kind(value)
+
+
+def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int]) -> Job:
+    """One job line -> Job; anything wrong raises InputError with the reason."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", "job") from None
+    if not isinstance(data, dict):
+        raise InputError("must be a JSON object such as {\"prompt\": \"...\"}", "job")
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        raise InputError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}", "job")
+    given = [s for s in SOURCES if data.get(s) not in (None, "")]
+    if len(given) != 1:
+        raise InputError("needs exactly one of clip, caption or prompt", "job")
+    source = given[0]
+    value = data[source]
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be non-empty text", source)
+    if source in ("clip", "caption"):
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise InputError(f"{path} does not exist", source)
+        value = str(path)
+    seeds = data.get("seeds", default_seeds)
+    if not isinstance(seeds, list) or not seeds or len(seeds) > MAX_SEEDS:
+        raise InputError(f"must be a list of 1 to {MAX_SEEDS} seeds, got {seeds!r}", "seeds")
+    seeds = [_number(s, "seeds", int) for s in seeds]
+    if any(not 0 <= s < 2**32 for s in seeds):
+        raise InputError("each seed must be between 0 and 2**32-1 (a batch needs fixed seeds to resume)", "seeds")
+    settings = data.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise InputError("must be an object of generate's settings", "settings")
+    bad = sorted(set(settings) - set(SETTING_KEYS))
+    if bad:
+        raise InputError(f"unknown setting(s) {', '.join(bad)}; known: {', '.join(SETTING_KEYS)}", "settings")
+    shot = start = end = None
+    if source == "clip":
+        shot = _number(data["shot"], "shot", int) if data.get("shot") is not None else None
+        start = _number(data["start"], "start", float) if data.get("start") is not None else None
+        end = _number(data["end"], "end", float) if data.get("end") is not None else None
+        if shot is not None and (start is not None or end is not None):
+            raise InputError("give either shot or start/end, not both", "shot")
+    elif any(data.get(k) is not None for k in ("shot", "start", "end")):
+        raise InputError("shot, start and end apply to clip jobs only", "job")
+    short = data.get("short_prompt")
+    if short is not None and not isinstance(short, str):
+        raise InputError("must be text", "short_prompt")
+    mode = data.get("mode")
+    if mode is not None and not isinstance(mode, str):
+        raise InputError("must be text", "mode")
+    canonical = {k: v for k, v in data.items() if k not in ("seeds", "id")}
+    canonical[source] = value
+    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:8]
+    name = data.get("id")
+    if name is not None and (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,48}", name)):
+        raise InputError("must be 1-48 letters, digits, dots, dashes or underscores", "id")
+    job_id = name or f"{_slug(Path(value).stem if source != 'prompt' else value)}-{digest}"
+    return Job(job_id, line_number, source, value, seeds, dict(settings), mode, short, shot, start, end)
+
+
+def read_jobs(path: str | Path, default_seeds: list[int]) -> list[Job | JobFailure]:
+    """Every non-blank, non-comment (#) line of the jobs file, as a Job or a JobFailure."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist", "jobs")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} cannot be read as text ({exc})", "jobs") from None
+    base = path.resolve().parent
+    jobs: list[Job | JobFailure] = []
+    seen: set[str] = set()
+    for number, text in enumerate(lines, start=1):
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        try:
+            job = parse_job(number, text, base, default_seeds)
+        except InputError as exc:
+            jobs.append(JobFailure(f"line{number}", number, str(exc)))
+            continue
+        if job.id in seen:
+            jobs.append(JobFailure(f"line{number}", number, f"job: repeats the job {job.id} of an earlier line"))
+            continue
+        seen.add(job.id)
+        jobs.append(job)
+    if not jobs:
+        raise InputError(f"{path} holds no jobs (one JSON object per line)", "jobs")
+    return jobs

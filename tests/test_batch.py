@@ -1,0 +1,302 @@
+"""`python -m studio batch` and `judge` on the tiny checkpoints: runs, resume, Ray, judge, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from studio.captioner.model import Captioner
+from studio.cli import main
+from studio.config import StudioConfig
+from studio.generation.generator import SideBySideGenerator
+from studio.research.batch import PARTIAL, Batch
+from studio.research.jobs import read_jobs
+from studio.research.negatives import hard_negative
+from studio.research.stats import aggregate, paired_bootstrap
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"frames": 5, "height": 64, "width": 64, "steps": 1}
+CAPTION = {"Motion": "A man walks to the left across a wet street.",
+           "Camera": "The camera dollies in slowly, then pans right at eye level."}
+
+
+class LoadCounter:
+    """Counts real model loads (the wrapped loaders still run)."""
+
+    def __init__(self, monkeypatch):
+        self.captioner = self.generator = 0
+        load_captioner, load_generator = Captioner.from_pretrained.__func__, SideBySideGenerator.from_config.__func__
+
+        def captioner(cls, *args, **kwargs):
+            self.captioner += 1
+            return load_captioner(cls, *args, **kwargs)
+
+        def generator(cls, *args, **kwargs):
+            self.generator += 1
+            return load_generator(cls, *args, **kwargs)
+
+        monkeypatch.setattr(Captioner, "from_pretrained", classmethod(captioner))
+        monkeypatch.setattr(SideBySideGenerator, "from_config", classmethod(generator))
+
+
+def unload_all():
+    from studio.captioner import unload_captioner
+    from studio.generation import unload_generator
+
+    unload_captioner()
+    unload_generator()
+
+
+def write_jobs(folder: Path, reference_clip: Path, extra: list[str] = ()) -> Path:
+    (folder / "shot.json").write_text(json.dumps(CAPTION))
+    lines = [json.dumps({"clip": str(reference_clip), "shot": 0, "seeds": [1, 2], "settings": SMALL}),
+             json.dumps({"caption": "shot.json", "seeds": [1, 2], "settings": SMALL}),
+             json.dumps({"prompt": "a kite climbs over a hill as the camera tilts up", "seeds": [1, 2],
+                         "mode": "prompt", "short_prompt": "a kite", "settings": SMALL}),
+             *extra]
+    path = folder / "jobs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_models_unloaded_afterwards():
+    """Batch and judge use the process-wide captioner and generator; later test modules expect none."""
+    yield
+    unload_all()
+
+
+BAD_JOBS = ['{"prompt": "a cat", "settings": ', json.dumps({"prompt": "a dog", "mode": "sideways"}),
+            json.dumps({"clip": "no-such-clip.mp4"})]
+
+
+@pytest.fixture(scope="module")
+def tiny_config(ui_tiny_dir):
+    return StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def first_batch(tmp_path_factory, reference_clip, tiny_config):
+    folder = tmp_path_factory.mktemp("batch")
+    jobs = write_jobs(folder, reference_clip, BAD_JOBS)
+    unload_all()
+    with pytest.MonkeyPatch.context() as patch:
+        loads = LoadCounter(patch)
+        result = Batch(jobs, folder / "out", tiny_config, log=lambda message: None).run()
+    return folder, jobs, result, loads
+
+
+def test_batch_makes_one_run_per_job_and_seed_and_records_failures(first_batch):
+    folder, _, _, loads = first_batch
+    runs = sorted(p.name for p in (folder / "out" / "runs").iterdir())
+    assert len(runs) == 6 and all((folder / "out" / "runs" / r / "run.json").is_file() for r in runs)
+    assert loads.generator == 1 and loads.captioner == 1  # models load once for the whole batch
+    rows = [json.loads(line) for line in (folder / "out" / "results.jsonl").read_text().splitlines()]
+    ok = [r for r in rows if r["status"] == "ok"]
+    failed = {r["line"]: r["reason"] for r in rows if r["status"] == "failed"}
+    assert len(ok) == 6 and sorted(r["seed"] for r in ok) == [1, 1, 1, 2, 2, 2]
+    assert "job: not valid JSON" in failed[4]
+    assert "mode: unknown mode 'sideways'" in failed[5]
+    assert "clip: " in failed[6] and "no-such-clip.mp4 does not exist" in failed[6]
+    modes = {r["job"].split("-")[0]: r["mode"] for r in ok}
+    assert modes == {"two": "finetuned", "shot": "finetuned", "a": "prompt"}
+
+
+def test_judge_scores_every_aspect_of_both_videos_with_a_contrast_row(first_batch):
+    folder, _, result, _ = first_batch
+    assert len(result.judged) == 6
+    for run in (folder / "out" / "runs").iterdir():
+        judgement = json.loads((run / "judge.json").read_text())
+        keys = [s["key"] for s in judgement["sides"]]
+        assert len(keys) == 2 and judgement["aspects"]
+        for row in judgement["aspects"].values():
+            assert set(row["scores"]) == set(keys) and all(0.0 <= v <= 1.0 for v in row["scores"].values())
+            assert "negative" in row and "hits" in row
+            if row["negative"]:
+                assert set(row["hits"]) == set(keys) and all(0.0 <= v <= 1.0 for v in row["negative_scores"].values())
+        if run.name.startswith("shot-"):  # the caption file: both aspects have a direction to swap
+            assert judgement["caption_source"] == "caption" and set(judgement["aspects"]) == set(CAPTION)
+            assert judgement["aspects"]["Camera"]["negative"] == \
+                "The camera dollies out slowly, then pans left at eye level."
+        if run.name.startswith("two-shots-"):  # the clip: its own score is the ceiling
+            assert all(0.0 <= row["reference"] <= 1.0 for row in judgement["aspects"].values())
+            record = json.loads((run / "run.json").read_text())
+            assert len(record["reference"]["sha256"]) == 64
+
+
+def test_second_run_creates_nothing_new_and_loads_no_model(first_batch, tiny_config, monkeypatch):
+    folder, jobs, _, _ = first_batch
+    runs = folder / "out" / "runs"
+    before = {p.name: (p / "run.json").stat().st_mtime_ns for p in runs.iterdir()}
+    unload_all()
+    loads = LoadCounter(monkeypatch)
+    again = Batch(jobs, folder / "out", tiny_config, log=lambda message: None).run()
+    assert again.generated == [] and again.judged == []
+    assert {p.name: (p / "run.json").stat().st_mtime_ns for p in runs.iterdir()} == before
+    assert loads.generator == 0 and loads.captioner == 0
+
+
+def test_report_opens_in_chromium_with_two_videos_per_run_and_the_aggregate(first_batch):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
+    executable = chromium if Path(chromium).is_file() else shutil.which("chromium")
+    assert executable, "Chromium is needed for this test: apt-get install -y chromium"
+
+    folder, _, result, _ = first_batch
+    report = folder / "out" / "report.html"
+    text = report.read_text()
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        page = browser.new_page()
+        page.goto(report.as_uri())
+        runs = page.locator("section.run")
+        assert runs.count() == 6
+        for i in range(6):
+            assert runs.nth(i).locator("video").count() == 2
+        sources = page.eval_on_selector_all("video", "vs => vs.map(v => v.currentSrc || v.src)")
+        assert all(s.startswith(report.parent.as_uri() + "/runs/") and s.endswith(".mp4") for s in sources)
+        assert all((report.parent / s[len(report.parent.as_uri()) + 1:]).is_file() for s in sources)
+        tables = page.locator("table.aggregate")
+        assert tables.count() == 2  # finetuned mode and prompt mode
+        header = tables.first.locator("th").all_inner_texts()
+        assert header[:5] == ["aspect", "left", "right", "mean diff", "95% CI"]
+        assert tables.first.locator("tbody tr").count() == 5
+        assert page.locator("svg.chart").count() == 2
+        assert "no-such-clip.mp4 does not exist" in page.inner_text("body")
+        browser.close()
+    assert result.summary["finetuned"]["runs"] == 4 and result.summary["prompt"]["runs"] == 2
+
+
+def _hashes(out: Path) -> dict[str, list[str]]:
+    return {run.name: [s["frames_sha256"] for s in json.loads((run / "run.json").read_text())["comparison"]["sides"]]
+            for run in sorted((out / "runs").iterdir())}
+
+
+def _prompt_jobs(folder: Path, count: int = 3, seeds: tuple[int, ...] = (3, 4)) -> Path:
+    jobs = folder / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps({"prompt": f"shot {i}: a boat drifts as the camera pans left",
+                                        "seeds": list(seeds), "settings": SMALL}) + "\n" for i in range(count)))
+    return jobs
+
+
+def test_killed_batch_resumes_without_duplicates_or_half_written_runs(tmp_path, tiny_config, ui_tiny_dir):
+    jobs = _prompt_jobs(tmp_path)
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAI_STUDIO_")}
+    env["PYTHONPATH"] = str(ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "studio", "batch", str(jobs), "--out", str(out), "--tiny",
+                                "--tiny-dir", str(ui_tiny_dir), "--device", "cpu", "--no-judge"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while not list(out.glob("runs/*/run.json")):
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no run finished in time"
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finished = {p.parent.name for p in out.glob("runs/*/run.json")}
+    assert 1 <= len(finished) < 6
+    resumed = Batch(jobs, out, tiny_config, judge=False, log=lambda message: None).run()
+    assert len(resumed.generated) == 6 - len(finished) and not resumed.failures
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == 6 and len(set(runs)) == 6 and PARTIAL not in runs
+    assert all((out / "runs" / r / "run.json").is_file() and (out / "runs" / r / "side_by_side.mp4").is_file()
+               for r in runs)
+
+
+def test_ray_with_two_workers_gives_the_frames_of_the_in_process_batch(tmp_path, tiny_config):
+    import ray
+    jobs = _prompt_jobs(tmp_path, count=2, seeds=(5,))
+    local = Batch(jobs, tmp_path / "local", tiny_config, judge=False, log=lambda message: None).run()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    try:
+        spread = Batch(jobs, tmp_path / "ray", tiny_config, judge=False, ray_address="local", workers=2,
+                       log=lambda message: None).run()
+    finally:
+        ray.shutdown()
+    assert len(local.generated) == len(spread.generated) == 2 and not spread.failures
+    assert _hashes(tmp_path / "ray") == _hashes(tmp_path / "local")
+
+
+def test_judge_command_loads_the_captioner_once_and_refuses_unfinished_runs(first_batch, tiny_config, tmp_path,
+                                                                            monkeypatch, capsys, ui_tiny_dir):
+    folder = first_batch[0]
+    runs = sorted(str(p) for p in (folder / "out" / "runs").iterdir())[::2]
+    unload_all()
+    loads = LoadCounter(monkeypatch)
+    assert main(["judge", *runs, "--tiny", "--tiny-dir", str(ui_tiny_dir), "--device", "cpu"]) == 0
+    assert loads.captioner == 1 and capsys.readouterr().out.split() == [f"{r}/judge.json" for r in runs]
+    empty = tmp_path / "not-a-run"
+    empty.mkdir()
+    assert main(["judge", runs[0], str(empty), "--tiny", "--tiny-dir", str(ui_tiny_dir), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: run: {empty} has no run.json; it is not a finished run"
+    assert loads.captioner == 1  # refused before loading anything
+
+
+def test_batch_command_errors_are_one_line(tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: jobs: {tmp_path / 'missing.jsonl'} does not exist"
+    (tmp_path / "empty.jsonl").write_text("# nothing\n\n")
+    assert main(["batch", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "out")]) == 2
+    assert "holds no jobs" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "out"), "--workers", "2"]) == 2
+    assert "--workers: only applies with --ray" in capsys.readouterr().err
+
+
+def test_job_lines_are_checked_without_models(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps(CAPTION))
+    lines = [{"prompt": "a"}, {"prompt": "a", "caption": "c.json"}, {"caption": "c.json", "seeds": [1, -1]},
+             {"prompt": "b", "settings": {"preset": "t2v-a14b"}}, {"prompt": "c", "shot": 1},
+             {"prompt": "d", "colour": "red"}, ["not", "an", "object"], {"prompt": "a"}]
+    (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    jobs = read_jobs(tmp_path / "jobs.jsonl", [0])
+    assert jobs[0].seeds == [0] and jobs[0].id.startswith("a-")
+    reasons = [getattr(j, "reason", None) for j in jobs]
+    assert reasons[0] is None
+    assert "needs exactly one of clip, caption or prompt" in reasons[1]
+    assert "seeds: each seed must be between 0" in reasons[2]
+    assert "settings: unknown setting(s) preset" in reasons[3]
+    assert "apply to clip jobs only" in reasons[4]
+    assert "unknown key(s) colour" in reasons[5]
+    assert "must be a JSON object" in reasons[6]
+    assert "repeats the job" in reasons[7]
+
+
+def test_hard_negatives_swap_directions_then_movement_types():
+    assert hard_negative("The camera pans left, then tilts up.") == "The camera pans right, then tilts down."
+    assert hard_negative("It zooms in on her face.") == "It zooms out on her face."
+    assert hard_negative("A slow dolly toward the door.") == "A slow zoom toward the door".replace(
+        "zoom toward", "dolly away from") + "."
+    assert hard_negative("The camera trucks alongside the runner.") == "The camera pans alongside the runner."
+    assert hard_negative("The camera pedestals with the lift.") == "The camera tilts with the lift."
+    assert hard_negative("She sits in a chair in the kitchen.") is None  # "in" is only a direction after a move
+
+
+def test_bootstrap_and_aggregate_are_reproducible():
+    diffs = [0.1, 0.2, -0.05, 0.15, 0.3, 0.0]
+    low, high = paired_bootstrap(diffs)
+    assert (low, high) == paired_bootstrap(diffs) and low < sum(diffs) / len(diffs) < high
+    sides = [{"key": "finetuned", "label": "L", "video": "f.mp4"}, {"key": "baseline", "label": "R", "video": "b.mp4"}]
+    rows = [{"status": "ok", "judged": True, "mode": "finetuned", "sides": sides,
+             "scores": {"Camera": {"left": 0.5 + d, "right": 0.5, "diff": d}},
+             "contrast": {"Camera": {"negative": "x", "left": d > 0, "right": False}}} for d in diffs]
+    figures = aggregate(rows + [{"status": "failed"}])["finetuned"]
+    camera = figures["aspects"]["Camera"]
+    assert (camera["wins"], camera["ties"], camera["losses"]) == (4, 1, 1)
+    assert camera["contrast_left"] == round(4 / 6, 4) and figures["contrast"]["right"] == 0.0

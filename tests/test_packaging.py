@@ -1,0 +1,65 @@
+"""pyproject.toml: the wheel holds every package and the data files, and its `studio` command runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_package_folder_is_listed_and_the_entry_point_resolves():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(project["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "studio").rglob("__init__.py")}
+    assert on_disk <= listed, f"add {sorted(on_disk - listed)} to pyproject.toml's packages"
+    module, _, name = project["project"]["scripts"]["studio"].partition(":")
+    import importlib
+
+    from studio.cli import main
+
+    assert getattr(importlib.import_module(module), name) is main
+
+
+def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("studio", "prompts"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"studio/data/vocabulary.json", "studio/prompts/captioner/reward.txt", "studio/prompts/shots/dolly_zoom.json",
+            "studio/research/batch.py", "studio/commands/batch.py"} <= names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "studio = studio.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+    # A bare virtual environment (no torch): the torch-free commands run from the installed copy.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                                "--no-deps", "--no-index", "-q", str(wheel)], capture_output=True, text=True,
+                               timeout=300, check=False)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    spec = subprocess.run([str(venv / "bin" / "studio"), "spec"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120, check=False)
+    assert spec.returncode == 0 and "SUBJECT" in spec.stdout and "dolly" in spec.stdout.lower(), spec.stderr
+    probe = ("import studio, studio.captioner.prompts as p, studio.presets as s; "
+             "print(studio.__file__); print(p.DEFAULT_DIR); print(len(p.PromptTemplates.load().texts)); "
+             "print(len(s.list_presets()))")
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                           timeout=120, check=False)
+    package, templates, count, presets = where.stdout.split()
+    assert str(venv) in package and templates.startswith(str(venv)) and templates.endswith("studio/prompts/captioner")
+    assert int(count) == 10 and int(presets) == len(list((ROOT / "prompts" / "shots").glob("*.json")))
