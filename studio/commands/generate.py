@@ -180,15 +180,10 @@ def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     out = output_root(args.out, request.config)
 
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
     from ..generation import get_generator
+    from ..logging_setup import quiet_loaded_libraries
 
-    # stderr carries the studio's own progress lines; the libraries' bars would drown them.
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
-    diffusers_logging.set_verbosity_error()
+    quiet_loaded_libraries()  # stderr carries the studio's own progress lines
 
     generator = get_generator(request.config, request.preset)
     prompt = request.prompt

@@ -69,10 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
     plan = plan_training(config, args.dataset, args.out, options, preset=args.preset, resume=args.resume,
                          stop_after=args.stop_after)
-    from ..progress import progress_bar, quiet_libraries
+    from ..logging_setup import quiet_loaded_libraries
+    from ..progress import progress_bar
     from ..training.trainer import train
 
-    quiet_libraries()
+    quiet_loaded_libraries()
     shots = len(plan.train_rows)
     print(f"training a rank-{options.rank} LoRA for {plan.preset.label} on {shots} shot{'s' * (shots != 1)} "
           f"({len(plan.val_rows)} held back), {options.steps} steps", file=sys.stderr)

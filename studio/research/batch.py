@@ -122,10 +122,9 @@ class GeneratorWorker:
 
 
 def _progress(total: int, desc: str):
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, dynamic_ncols=True,
-                bar_format="{desc}: {n}/{total} |{bar}| {elapsed} elapsed, ETA {remaining}{postfix}")
+    return progress_bar(desc, total, unit="run")
 
 
 class Batch:
