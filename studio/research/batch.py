@@ -284,15 +284,9 @@ class Batch:
         import ray
         from ray.util import ActorPool
 
-        started_here = not ray.is_initialized()
-        if started_here:
-            if self.ray_address in ("", "local"):
-                package_root = str(Path(__file__).resolve().parents[2])
-                path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-                ray.init(num_cpus=max(2, self.workers or 1), include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": {"PYTHONPATH": path}})
-            else:
-                ray.init(address=self.ray_address, log_to_driver=False)
+        from ..ray_cluster import init_ray
+
+        started_here = init_ray(self.ray_address, num_cpus=max(2, self.workers or 1))
         try:
             gpus = int(ray.cluster_resources().get("GPU", 0))
             count = self.workers or gpus or 1

@@ -6,7 +6,7 @@ stream of finished rows, in plan order, so the manifest is the same either way. 
 files are written by the actors straight into the dataset folder: on a cluster it must be on a
 filesystem every node sees at the same path, as must the clips.
 
-Ray is imported here only, never by the page or the Space.
+Ray is imported here only (and in `studio.ray_cluster`), never by the page or the Space.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from ..config import StudioConfig
 from ..errors import StudioError
 from .dataset import DatasetSpec, DatasetSummary, ShotTask, Skip, prepare
 from .stages import CaptionStage, EncodeStage
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class RayCaptionStage:
@@ -65,42 +63,31 @@ class RayEncodeStage:
         return {"task": list(batch["task"]), "row": rows, "error": errors}
 
 
-def init_ray(address: str | None, num_cpus: int | None = None) -> None:
-    """A local Ray (this checkout on the workers' path) without an address; the cluster at `address`
-    otherwise, with this checkout shipped as the job's working directory."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address, log_to_driver=False, runtime_env={
-            "working_dir": str(ROOT), "excludes": [".git", ".venv", ".tiny-models", "outputs", "docs/screenshots"]})
-    else:
-        ray.init(num_cpus=num_cpus, log_to_driver=False, include_dashboard=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
-
-
 def build_dataset_on_ray(config: StudioConfig, clips: str | Path, out: str | Path, spec: DatasetSpec,
                          address: str | None = None, workers: int | None = None,
                          progress: Callable[[str, int], Any] | None = None) -> DatasetSummary:
     began = time.perf_counter()
     folder, missing, skips, existing = prepare(config, clips, out, spec)
     summary = DatasetSummary(kept=existing, new=0)
-    if missing:
-        import ray
+    if not missing:  # nothing to do: no cluster is started or joined
+        return summary.finish(folder, skips, began)
+    import ray
 
-        init_ray(address, num_cpus=workers)
+    from ..ray_cluster import init_ray
+
+    started_here = init_ray(address, num_cpus=workers)
+    bar = progress("caption+encode", len(missing)) if progress else None
+    try:
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        actors = workers or max(1, gpus)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # manifest rows in plan order, as in-process
         context.enable_progress_bars = False
-        stage_options = {"batch_size": 1, "concurrency": actors, "num_gpus": 1 if gpus else 0,
+        stage_options = {"batch_size": 1, "concurrency": workers or max(1, gpus), "num_gpus": 1 if gpus else 0,
                          "fn_constructor_args": (config, spec, str(folder.root))}
         rows = (ray.data.from_items([{"task": t.to_json()} for t in missing])
                 .map_batches(RayCaptionStage, **stage_options)
                 .map_batches(RayEncodeStage, **stage_options))
-        bar = progress("caption+encode", len(missing)) if progress else None
+        summary.loaded_captioner = summary.loaded_encoders = True
         for result in rows.iter_rows():
             if result["row"]:
                 folder.append_row(json.loads(result["row"]))
@@ -111,7 +98,9 @@ def build_dataset_on_ray(config: StudioConfig, clips: str | Path, out: str | Pat
                 skips.append(Skip(task.clip, reason, detail, task.shot, task.start, task.end))
             if bar is not None:
                 bar.update()
+    finally:
         if bar is not None:
             bar.close()
-        summary.loaded_captioner = summary.loaded_encoders = True
+        if started_here:
+            ray.shutdown()
     return summary.finish(folder, skips, began)
