@@ -275,7 +275,7 @@ class Batch:
         outcomes = []
         with _progress(len(tasks), "generating") as bar:
             for task in tasks:
-                bar.set_postfix_str(task.name)
+                bar.set_postfix_str(task.name, refresh=False)
                 outcomes.append(worker.run(task, str(self.runs_dir)))
                 bar.update(1)
         return outcomes

@@ -327,7 +327,7 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
             _save_checkpoint(trainer, done)
         if bar is not None:
             bar.update()
-            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            bar.set_postfix(loss=f"{row['loss']:.4f}", refresh=False)
         result.step = done
     if bar is not None:
         bar.close()
