@@ -22,7 +22,7 @@ h1{font-size:22px}h2{font-size:18px;margin-top:32px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .run{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;margin:16px 0}
-.pair{display:flex;gap:12px;flex-wrap:wrap}.pair figure{margin:0}.pair video{max-width:480px;width:100%;background:#000}
+.pair{display:flex;gap:12px;flex-wrap:wrap}.pair figure{margin:0;flex:1 1 0;min-width:200px;max-width:480px}.pair video{width:100%;background:#000}
 figcaption{font-size:13px;color:#444}.prompt{font-size:13px;white-space:pre-wrap;color:#333}
 .hit{color:#0a7d32}.miss{color:#b3261e}.muted{color:#777}.failed td{background:#fff3f2}
 """
