@@ -21,7 +21,8 @@ from clipmaker import write_clip
 from studio.cli import main
 from studio.config import StudioConfig
 from studio.tiny import build_tiny_models
-from studio.training.dataset import DatasetSpec, build_dataset, read_manifest
+from studio.training.dataset import DatasetSpec, build_dataset
+from studio.training.folder import read_manifest
 from studio.training.flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,9 +298,14 @@ def test_two_process_data_parallel_keeps_replicas_identical(dataset, tiny, tmp_p
     (["--val-fraction", "1.5"], "val_fraction: must be between 0 and 1"),
 ])
 def test_bad_training_options_fail_before_loading(dataset, tiny, tmp_path, capsys, args, fragment):
-    code, _, err = studio(capsys, "train", dataset, "--out", tmp_path / "lora", *args, *settings(tiny))
-    assert code == 2 and fragment in err, err
-    assert not (tmp_path / "lora").exists()
+    assert_refused(capsys, tiny, "train", dataset, tmp_path / "lora", args, fragment)
+
+
+def assert_refused(capsys, tiny: Path, command: str, source: Path, out: Path, args: list, fragment: str) -> None:
+    """One `error:` line naming the problem, exit code 2, and no output folder made."""
+    code, _, err = studio(capsys, command, source, "--out", out, *args, *settings(tiny))
+    assert code == 2 and fragment in err and "Traceback" not in err, err
+    assert not out.exists()
 
 
 def test_bad_datasets_are_refused_by_name(dataset, tiny, tmp_path, capsys):
@@ -333,9 +339,7 @@ def test_bad_datasets_are_refused_by_name(dataset, tiny, tmp_path, capsys):
     (["--max-new-tokens", "-1"], "max_new_tokens: must be from 1 to 4096"),
 ])
 def test_bad_dataset_options_fail_before_reading_clips(clips, tiny, tmp_path, capsys, args, fragment):
-    code, _, err = studio(capsys, "dataset", clips, "--out", tmp_path / "ds", *args, *settings(tiny))
-    assert code == 2 and fragment in err, err
-    assert not (tmp_path / "ds").exists()
+    assert_refused(capsys, tiny, "dataset", clips, tmp_path / "ds", args, fragment)
 
 
 def test_bad_clip_sources_are_refused(tiny, tmp_path, capsys):

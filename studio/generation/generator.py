@@ -671,15 +671,20 @@ def _tiny_locations(config: StudioConfig, preset: Preset, finetuned: str) -> tup
     return str(folders[base_name]), finetuned or str(folders[lora_name])
 
 
+def baseline_location(config: StudioConfig, preset: Preset) -> str:
+    """The baseline folder or hub id for `preset`: the tiny checkpoint (built on first use) in tiny mode."""
+    if config.tiny:
+        return _tiny_locations(config, preset, "unused")[0]
+    return resolve_model_location(config.baseline, "CHAI_STUDIO_BASELINE or --baseline")
+
+
 def load_tokenizer(config: StudioConfig, preset: str | None = None):
     """The baseline's umT5 tokenizer alone (for token counts before any model is loaded)."""
     from transformers import AutoTokenizer
 
     baseline = config.baseline
-    if config.tiny:
-        baseline = _tiny_locations(config, get_preset(preset or DEFAULT_PRESET), "unused")[0]
     try:
-        baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
+        baseline = baseline_location(config, get_preset(preset or DEFAULT_PRESET))
         return AutoTokenizer.from_pretrained(baseline, subfolder="tokenizer")
     except Exception as exc:  # noqa: BLE001 - any failure means no tokenizer
         raise ModelLoadError(f"could not load the tokenizer of baseline {baseline!r} ({exc}); check --baseline") from None

@@ -34,7 +34,7 @@ from typing import Any, Callable
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
 from ..generation.presets import get_preset
-from .folder import DATASET_SCHEMA, DATASET_VERSION, DatasetFolder, read_header, read_manifest  # noqa: F401
+from .folder import DATASET_SCHEMA, DATASET_VERSION, DatasetFolder
 from .sources import ClipSource, file_sha256, list_sources
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,6 @@ class DatasetSpec:
                    captioner=captioner_path(config) if not config.tiny else "tiny:captioner",
                    baseline=baseline, best_of=best, two_stage=bool(two_stage), prompt_words=config.prompt_words,
                    min_shot_seconds=low, max_shot_seconds=high, shot_threshold=threshold, max_new_tokens=tokens)
-
-    @classmethod
-    def from_header(cls, header: dict[str, Any]) -> DatasetSpec:
-        names = {f for f in cls.__dataclass_fields__} & set(header)
-        return cls(**{k: header[k] for k in names})
 
 
 def _digest(*parts: Any) -> str:

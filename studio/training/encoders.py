@@ -19,22 +19,10 @@ from PIL import Image
 
 from ..config import StudioConfig
 from ..errors import ModelLoadError
+from ..generation.generator import baseline_location
 from ..generation.presets import Preset
 
 MAX_SEQUENCE_LENGTH = 512  # umT5 tokens Wan was trained with
-
-
-def baseline_location(config: StudioConfig, preset: Preset) -> str:
-    """The baseline folder or hub id for `preset` (the tiny checkpoint in tiny mode)."""
-    from ..generation.generator import TINY_FOLDERS
-    from ..hub import resolve_model_location
-
-    if config.tiny:
-        from ..tiny import build_tiny_models
-
-        name = TINY_FOLDERS[preset.name][0]
-        return str(build_tiny_models(config.tiny_dir, only=[name])[name])
-    return resolve_model_location(config.baseline, "CHAI_STUDIO_BASELINE or --baseline")
 
 
 @dataclass
@@ -62,10 +50,6 @@ class TrainingEncoders:
             raise ModelLoadError(f"could not load the text encoder and VAE of baseline {location!r} "
                                  f"({type(exc).__name__}: {exc}); check --baseline / CHAI_STUDIO_BASELINE") from exc
         return cls(tokenizer, text_encoder.to(device).eval(), vae.to(device).eval(), device, location)
-
-    @property
-    def latent_channels(self) -> int:
-        return int(self.vae.config.z_dim)
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> torch.Tensor:

@@ -11,10 +11,10 @@ import torch
 
 from ..config import StudioConfig
 from ..errors import InputError, ModelLoadError
+from ..generation.generator import baseline_location
 from ..generation.presets import Preset, get_preset
 from . import artifacts
-from .dataset import read_header, read_manifest
-from .encoders import baseline_location
+from .folder import read_header, read_manifest
 from .options import TrainOptions
 
 EXPERTS = ("transformer", "transformer_2")

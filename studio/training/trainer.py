@@ -28,8 +28,9 @@ import torch
 
 from ..errors import InputError, ModelLoadError
 from ..generation.finetune import ADAPTER_NAME
+from ..generation.generator import baseline_location
 from . import artifacts
-from .encoders import MAX_SEQUENCE_LENGTH, baseline_location
+from .encoders import MAX_SEQUENCE_LENGTH
 from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
 from .plan import EXPERTS, TrainingPlan, check_dataset_fits, dataset_fingerprint
 
@@ -43,8 +44,6 @@ class TrainResult:
     out: Path
     step: int
     finished: bool
-    step_seconds: list[float] = field(default_factory=list)
-    peak_memory_bytes: int | None = None
     lora_files: list[Path] = field(default_factory=list)
     main_process: bool = True  # False on the other ranks of a data-parallel run, which write nothing
 
@@ -310,7 +309,6 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
         row = trainer.train_step(step)
         done = step + 1
         row["seconds"] = round(time.perf_counter() - began_step, 4)
-        result.step_seconds.append(row["seconds"])
         logged = done % options.log_every == 0 or done % options.validate_every == 0 or done == end
         if logged and accelerator.num_processes > 1:
             row["replica_digests"] = accelerator.gather_for_metrics([trainer.replica_digest()], use_gather_object=True)
@@ -331,8 +329,6 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
         result.step = done
     if bar is not None:
         bar.close()
-    if torch.cuda.is_available():
-        result.peak_memory_bytes = torch.cuda.max_memory_allocated()
     lora = trainer.lora_state() if result.finished else None  # collective under FSDP
     if result.finished and main:
         result.lora_files = artifacts.save_lora(plan.out, lora)
