@@ -330,6 +330,12 @@ def test_bad_datasets_are_refused_by_name(dataset, tiny, tmp_path, capsys):
     (other / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     refused(other, "was encoded as ti2v-5b 64x128")
     assert not (tmp_path / "lora").exists()
+    # Latents of the TI2V VAE against the A14B transformer: refused from its config, no weights loaded.
+    code, _, err = studio(capsys, "train", dataset, "--out", tmp_path / "lora", "--baseline", tiny / "wan-a14b",
+                          "--device", "cpu")
+    assert code == 2 and "holds 48-channel latents and 32-wide text embeddings, but the baseline transformer " \
+        "takes 16 channels" in err, err
+    assert not (tmp_path / "lora").exists()
 
 
 @pytest.mark.parametrize("args, fragment", [

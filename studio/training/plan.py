@@ -35,10 +35,6 @@ class TrainingPlan:
     resume: bool = False
     stop_after: int | None = None
 
-    @property
-    def latent_shape(self) -> list[int]:
-        return self.train_rows[0]["latents"]["shape"]
-
 
 def plan_training(config: StudioConfig, dataset: str | Path, out: str | Path, options: TrainOptions,
                   preset: str | None = None, resume: bool = False, stop_after: int | None = None) -> TrainingPlan:
@@ -68,7 +64,7 @@ def plan_training(config: StudioConfig, dataset: str | Path, out: str | Path, op
     if stop_after is not None and stop_after < 1:
         raise InputError(f"must be 1 or more steps, got {stop_after}", "stop_after")
     artifacts.check_output_folder(Path(out), resume)
-    check_lora_targets(baseline_location(config, chosen), chosen, options.target_modules)
+    check_baseline_fits(baseline_location(config, chosen), chosen, options.target_modules, root, rows[0])
     train_rows, val_rows = split_rows(rows, options.val_fraction)
     if options.batch_size > len(train_rows):
         raise InputError(f"is {options.batch_size} but the dataset has {len(train_rows)} training shots",
@@ -76,9 +72,10 @@ def plan_training(config: StudioConfig, dataset: str | Path, out: str | Path, op
     return TrainingPlan(config, root, Path(out), options, chosen, header, train_rows, val_rows, resume, stop_after)
 
 
-def check_lora_targets(location: str, preset: Preset, targets: tuple[str, ...]) -> None:
-    """Every target must name Linear layers of the transformer; checked on an empty (meta) model built
-    from its config, so a typo costs no weights loaded."""
+def check_baseline_fits(location: str, preset: Preset, targets: tuple[str, ...], dataset: Path,
+                        row: dict[str, Any]) -> None:
+    """The baseline transformer's config against the dataset (latent channels, text width) and the LoRA
+    targets (Linear layers of an empty meta-device model), so a mismatch costs no weights loaded."""
     from accelerate import init_empty_weights
     from diffusers import WanTransformer3DModel
 
@@ -87,6 +84,11 @@ def check_lora_targets(location: str, preset: Preset, targets: tuple[str, ...]) 
     except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all mean no baseline
         raise ModelLoadError(f"could not read the transformer config of baseline {location!r} ({exc}); check "
                              "--baseline / CHAI_STUDIO_BASELINE") from exc
+    channels, dim = row["latents"]["shape"][0], row["embeddings"]["dim"]
+    if config["in_channels"] != channels or config["text_dim"] != dim:
+        raise InputError(f"{dataset} holds {channels}-channel latents and {dim}-wide text embeddings, but the "
+                         f"baseline transformer takes {config['in_channels']} channels and {config['text_dim']}-wide "
+                         "text; build the dataset with the same --baseline", "dataset")
     with init_empty_weights():
         model = WanTransformer3DModel.from_config(config)
     linears = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
@@ -105,15 +107,6 @@ def split_rows(rows: list[dict[str, Any]], fraction: float) -> tuple[list[dict],
         return ordered, ordered
     count = min(len(ordered) - 1, max(1, round(len(ordered) * fraction)))
     return ordered[count:], ordered[:count]
-
-
-def check_dataset_fits(transformer, plan: TrainingPlan) -> None:
-    channels, dim = plan.latent_shape[0], plan.train_rows[0]["embeddings"]["dim"]
-    config = transformer.config
-    if config.in_channels != channels or config.text_dim != dim:
-        raise InputError(f"{plan.dataset} holds {channels}-channel latents and {dim}-wide text embeddings, but the "
-                         f"baseline transformer takes {config.in_channels} channels and {config.text_dim}-wide text; "
-                         "build the dataset with the same --baseline", "dataset")
 
 
 def dataset_fingerprint(plan: TrainingPlan) -> str:

@@ -32,7 +32,7 @@ from ..generation.generator import baseline_location
 from . import artifacts
 from .encoders import MAX_SEQUENCE_LENGTH
 from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
-from .plan import EXPERTS, TrainingPlan, check_dataset_fits, dataset_fingerprint
+from .plan import EXPERTS, TrainingPlan, dataset_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,6 @@ class LoraTrainer:
             if self.options.gradient_checkpointing:
                 model.enable_gradient_checkpointing()
             self.transformers.append(model)
-        check_dataset_fits(self.transformers[0], self.plan)
         self.params = [p for m in self.transformers for p in m.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=self.options.learning_rate,
                                            weight_decay=self.options.weight_decay)
