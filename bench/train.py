@@ -67,7 +67,7 @@ def tiny_run(workdir: Path, steps: int) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"tiny model ({device}): {steps} steps at 64x64, 9 frames, rank 8, batch 1, gradient checkpointing")
     print(f"  median step: {statistics.median(times) * 1000:.1f} ms (min {min(times) * 1000:.1f}, "
-          f"max {max(times) * 1000:.1f}; other processes share this machine's cores)")
+          f"max {max(times) * 1000:.1f})")
     if memory:
         print(f"  peak CUDA memory: {max(memory) * 1024:.1f} MiB")
     print(f"  peak resident memory of the training process: {peak_rss / 2**20:.0f} MiB (torch and libraries "
