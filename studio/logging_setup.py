@@ -99,3 +99,15 @@ def quiet_loaded_libraries() -> None:
     transformers_logging.disable_progress_bar()
     diffusers_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
+
+
+def log_as_server() -> None:
+    """A server's log is its record of what each session did (runs started, refused, abandoned): the
+    studio's own notes go to stderr at INFO with timestamps, whatever `--verbose` chose for the
+    libraries underneath (which stay quiet unless it is given)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    studio_log = logging.getLogger("studio")
+    studio_log.handlers = [handler]
+    studio_log.propagate = False
+    studio_log.setLevel(logging.INFO)

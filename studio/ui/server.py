@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -71,15 +70,9 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     left there, then serve."""
     from ..generation import outputs
 
-    # A server's log is its record of what each session did (runs started, refused, abandoned): the
-    # studio's own notes go to stderr at INFO with timestamps, whatever `--verbose` chose for the
-    # libraries underneath (which stay quiet unless it is given).
-    studio_log = logging.getLogger("studio")
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    studio_log.handlers = [handler]
-    studio_log.propagate = False
-    studio_log.setLevel(logging.INFO)
+    from ..logging_setup import log_as_server
+
+    log_as_server()
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)
     page = build(config, public=is_public(host, share))
