@@ -35,6 +35,11 @@ class StudioConfig:
         "CHAI captioner: hub id or local folder of a Qwen3-VL checkpoint "
         f"(`{ZERO_SHOT_CAPTIONER}` gives the zero-shot captioner for A/B comparisons).",
     )
+    compare_captioner: str = _setting(
+        "",
+        "A second captioner the page shows beside the CHAI captioner for the same shot (captioner A/B), e.g. "
+        f"`{ZERO_SHOT_CAPTIONER}`; empty = no A/B view.",
+    )
     baseline: str = _setting(
         DEFAULT_BASELINE,
         "Zero-shot Wan2.2 diffusers pipeline: hub id or local folder. It also supplies the text "

@@ -1,0 +1,205 @@
+"""What each step of a session is asked to do, checked once.
+
+A request object is built with `from_user` from whatever the page or a script sent (numbers as
+text, empty boxes, None) and raises `InputError` naming the field for anything it cannot use;
+once built it holds clean, typed values, so the steps that run models never re-check them. The
+page, the HTTP API and the command line build the same objects, so a value is refused in the
+same words everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
+from ..errors import InputError
+from ..generation.comparison import MODES
+from ..generation.settings import GenerationSettings
+from . import values
+from .limits import Limits
+
+COMPOSE_MODES = ("Extractive", "Camera first", "LLM merge")
+COMPARISON_CHOICES = ("auto", *MODES)
+
+
+@dataclass(frozen=True)
+class ClipRange:
+    """A reference clip and the part of it to use: a start/end range, or a shot numbered from 1
+    (as `python -m studio shots` and the page list them); neither means the whole clip."""
+
+    path: Path
+    start: float | None = None
+    end: float | None = None
+    shot: int | None = None
+
+    @classmethod
+    def from_user(cls, path: Any, start: Any = None, end: Any = None, shot: Any = None,
+                  limits: Limits | None = None) -> ClipRange:
+        types = limits.video_types_text if limits else "a video file"
+        clip = values.file_path(path, "reference", f"a reference clip ({types})")
+        if limits is not None:
+            if clip.suffix.lower() not in limits.video_extensions:
+                raise InputError(f"{clip.name} is not a video file the studio reads; use a clip of type {types}",
+                                 "reference")
+            size_mb = clip.stat().st_size / 2**20
+            if size_mb > limits.max_upload_mb:
+                raise InputError(f"{clip.name} is {size_mb:.0f} MB; the limit is {limits.max_upload_mb} MB "
+                                 "(set --max-upload-mb to change it)", "reference")
+        lo = values.optional_number(start, "start", 0)
+        hi = values.optional_number(end, "end", 0)
+        if hi == 0:
+            hi = None  # the page's End box at 0 means "to the end of the clip"
+        if lo is not None and hi is not None and hi <= lo:
+            raise InputError(f"must be after start ({lo:g} s), got {hi:g}", "end")
+        number = None if shot in (None, "") else values.whole(shot, "shot", 1, 10_000)
+        if number is not None and (lo or hi is not None):
+            raise InputError("give either a shot or a start/end range, not both", "shot")
+        return cls(clip, lo, hi, number)
+
+    @property
+    def shot_index(self) -> int | None:
+        """The shot as the video library indexes it (from 0)."""
+        return None if self.shot is None else self.shot - 1
+
+
+@dataclass(frozen=True)
+class CaptionRequest:
+    clip: ClipRange
+    aspects: tuple[str, ...] = ASPECTS
+    two_stage: bool = False
+    fps: float = 2.0
+    max_new_tokens: int | None = None
+
+    @classmethod
+    def from_user(cls, clip: ClipRange, limits: Limits, aspects: Sequence[Any] | None = None,
+                  two_stage: Any = False, fps: Any = None, max_new_tokens: Any = None) -> CaptionRequest:
+        names = tuple(dict.fromkeys(aspect_name(a) for a in aspects)) if aspects else ASPECTS
+        rate = limits.caption_fps if fps is None else values.number(fps, "fps", 0.1, 30)
+        tokens = None if max_new_tokens is None else values.whole(max_new_tokens, "max_new_tokens", 1, 8192)
+        return cls(clip, names, bool(two_stage), rate, tokens)
+
+
+@dataclass(frozen=True)
+class AspectRequest:
+    """One aspect's text for the CHAI loop: score it, critique it, or revise it with `critique`."""
+
+    clip: ClipRange
+    aspect: str
+    text: str
+    critique: str = ""
+
+    @classmethod
+    def from_user(cls, clip: ClipRange, limits: Limits, aspect: Any, text: Any, critique: Any = None,
+                  verb: str = "score", needs_critique: bool = False) -> AspectRequest:
+        name = aspect_name(aspect)
+        body = values.text(text, name, limits.max_aspect_chars).strip()
+        if not body:
+            raise InputError(f"the {name} text is empty; caption the clip or write it before you {verb} it", name)
+        note = values.text(critique, f"{name} critique", limits.max_critique_chars).strip()
+        if needs_critique and not note:
+            raise InputError(f"write a critique for {name} (or press Suggest critique) before revising", name)
+        return cls(clip, name, body, note)
+
+
+@dataclass(frozen=True)
+class BestOfRequest:
+    clip: ClipRange
+    aspect: str
+    n: int
+
+    @classmethod
+    def from_user(cls, clip: ClipRange, limits: Limits, aspect: Any, n: Any) -> BestOfRequest:
+        return cls(clip, aspect_name(aspect), values.whole(n, "n", *limits.best_of))
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    caption: StructuredCaption
+    mode: str = "Extractive"
+    max_words: int = 260
+
+    @classmethod
+    def from_user(cls, caption: StructuredCaption, limits: Limits, mode: Any = "Extractive",
+                  max_words: Any = None) -> ComposeRequest:
+        if caption.is_empty():
+            raise InputError("every aspect is empty; caption the clip, load a preset or type at least one aspect "
+                             "before composing", "compose")
+        if mode not in COMPOSE_MODES:
+            raise InputError(f"unknown composer mode; choose one of {', '.join(COMPOSE_MODES)}", "mode")
+        words = limits.default_words if max_words in (None, "") else values.whole(max_words, "max_words",
+                                                                                  *limits.words)
+        return cls(caption, mode, words)
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """One comparison run: the prompt, the preset and its checked settings, the comparison mode,
+    and optionally the reference clip's frame at `start_image_at` as the start image."""
+
+    prompt: str
+    preset: str
+    settings: GenerationSettings
+    mode: str | None = None
+    short_prompt: str | None = None
+    finetuned: str = ""  # a name from the models folder ("": the weights the server started with)
+    start_image: ClipRange | None = None
+    caption: StructuredCaption | None = None
+
+    @classmethod
+    def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, tiny: bool = False, seconds: Any = None,
+                  width: Any = None, height: Any = None, steps: Any = None, guidance: Any = None,
+                  shift: Any = None, seed: Any = -1, negative_prompt: Any = None, mode: Any = "auto",
+                  short_prompt: Any = None, finetuned: Any = "", start_image: ClipRange | None = None,
+                  caption: StructuredCaption | None = None, preview_every: int = 0) -> GenerateRequest:
+        from ..generation.presets import PRESETS, get_preset
+
+        text = values.text(prompt, "prompt", limits.max_prompt_chars).strip()
+        if not text:
+            raise InputError("the prompt is empty; compose one from the caption or type it", "prompt")
+        if preset not in PRESETS:
+            raise InputError(f"unknown model preset; choose one of {', '.join(PRESETS)}", "preset")
+        if mode in (None, ""):
+            mode = "auto"
+        if mode not in COMPARISON_CHOICES:
+            raise InputError(f"unknown comparison mode; choose one of {', '.join(COMPARISON_CHOICES)}", "mode")
+        short = values.text(short_prompt, "short_prompt", limits.max_prompt_chars).strip() or None
+        if mode == "prompt" and short is None:
+            raise InputError("prompt mode compares the CHAI prompt with a short plain prompt; write the short "
+                             "prompt first", "short_prompt")
+        spec = get_preset(preset, tiny=tiny)
+        if start_image is not None and not spec.supports_image:
+            raise InputError(f"{spec.label} generates from text only; use the ti2v-5b preset to start from the "
+                             "reference frame", "start_image")
+        negative = values.text(negative_prompt, "negative_prompt", limits.max_negative_chars).strip() or None
+        settings = GenerationSettings.from_user(
+            spec, duration=seconds, width=width, height=height, steps=steps, guidance=guidance, shift=shift,
+            seed=-1 if seed in (None, "") else seed, negative_prompt=negative, preview_every=preview_every)
+        return cls(text, preset, settings, None if mode == "auto" else mode, short,
+                   values.text(finetuned, "finetuned"), start_image, caption)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A past run named by its id (its folder's name under the output folder)."""
+
+    run_id: str
+
+    @classmethod
+    def from_user(cls, run_id: Any) -> RunRequest:
+        name = values.text(run_id, "run").strip()
+        if not name:
+            raise InputError("name a run (its folder's name in the history)", "run")
+        return cls(name)
+
+
+def caption_from_user(value: Any, limits: Limits) -> StructuredCaption:
+    """A caption sent as JSON (our schema, a CHAI record or {aspect: text}); None is empty."""
+    if value is None:
+        return StructuredCaption()
+    if isinstance(value, StructuredCaption):
+        return value.copy()
+    if not isinstance(value, Mapping):
+        raise InputError(f"expected the caption as a JSON object, got {values.kind_of(value)}", "caption")
+    return StructuredCaption.from_dict(dict(value), limits.max_aspect_chars)

@@ -1,0 +1,159 @@
+"""Past runs as the page shows them: cards for the history, and everything a reload restores.
+
+A run is named by its id (its folder's name under the output folder); only folders inside the
+output folder are read and only files inside a run are handed out. A studio mp4 or a run.json
+that a visitor drops on the page restores the same settings as a run from the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..caption.structured import StructuredCaption
+from ..config import StudioConfig
+from ..errors import InputError
+from .values import file_path, one_line, text
+
+
+@dataclass(frozen=True)
+class RunCard:
+    """One history entry, in words a filmmaker reads at a glance."""
+
+    run_id: str
+    created: str
+    prompt: str
+    seed: int
+    mode: str
+    preset: str
+    size: str
+    steps: int
+    seconds: float
+    poster: str | None
+    judged: dict[str, float] = field(default_factory=dict)  # side label -> mean judge score
+
+    @property
+    def lines(self) -> list[str]:
+        date = self.created.replace("T", " ")[:16] or "unknown date"
+        judged = " · ".join(f"{label} {score * 100:.0f}%" for label, score in self.judged.items())
+        return [date, f"{self.mode} · {self.preset} · {self.size} · {self.seconds:g} s",
+                f"seed {self.seed} · {self.steps} steps", judged or "not judged", one_line(self.prompt, 90)]
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a reload puts back on the page."""
+
+    run_id: str | None
+    caption: StructuredCaption | None
+    prompt: str
+    settings: dict[str, Any]
+    videos: list[tuple[str, str | None]]  # (side label, video file) left then right
+    downloads: list[str]
+    reference: dict[str, Any] | None  # {"clip": path or None, "start", "end"} when the run used one
+    start_image: str | None  # the run's own start image (image-start runs)
+    message: str
+
+
+class RunHistory:
+    def __init__(self, config: StudioConfig) -> None:
+        self.output_dir = Path(config.output_dir)
+
+    def folder(self, run_id: Any) -> Path:
+        from ..generation.outputs import run_dir_for
+
+        name = text(run_id, "run").strip()
+        if not name:
+            raise InputError("name a run (its folder's name in the history)", "run")
+        return run_dir_for(self.output_dir.resolve(), name)
+
+    def cards(self, only: Sequence[str] | None = None) -> list[RunCard]:
+        """Every finished run, newest first; with `only`, just those ids (a visitor's own)."""
+        from ..generation import list_runs
+        from ..research.judge import load_judgement
+
+        cards = []
+        for run in list_runs(self.output_dir):
+            if only is not None and run.run_id not in only:
+                continue
+            record = run.record
+            settings = record.get("settings") or {}
+            mode = (record.get("comparison") or {}).get("mode", "finetuned")
+            judged = _judge_means(load_judgement(run.run_dir))
+            cards.append(RunCard(run.run_id, run.created, run.prompt, run.seed, mode, run.preset,
+                                 f"{settings.get('width', '?')}×{settings.get('height', '?')}",
+                                 int(settings.get("steps", 0)), round(_seconds(settings), 2),
+                                 str(run.poster) if run.poster else None, judged))
+        return cards
+
+    def reload(self, run_id: Any) -> RunView:
+        from ..generation.outputs import load_run_by_id
+
+        run = load_run_by_id(self.output_dir, text(run_id, "run").strip())
+        files = run["files"]
+        image_file = files.get("start_image")
+        return _view(run, run["run_dir"].name, files, str(image_file) if image_file else None)
+
+    def import_file(self, path: Any) -> RunView:
+        """Settings from a dropped run.json or studio mp4 (videos are not restored: only settings)."""
+        from ..generation.outputs import load_run, load_run_from_video
+
+        source = file_path(path, "run file", "a run.json or a studio mp4")
+        if source.suffix.lower() == ".json":
+            if source.stat().st_size > 5_000_000:
+                raise InputError(f"{source.name} is too large to be a run record", "run file")
+            import shutil
+            import tempfile
+
+            folder = Path(tempfile.mkdtemp(prefix="chai-import-"))
+            shutil.copy(source, folder / "run.json")
+            run = load_run(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        elif source.suffix.lower() == ".mp4":
+            run = load_run_from_video(source)
+        else:
+            raise InputError(f"{source.name} is neither a run.json nor a studio mp4", "run file")
+        return _view(run, None, {}, None, f"Loaded the settings of **{source.name}**")
+
+
+def _seconds(settings: dict[str, Any]) -> float:
+    try:
+        return (int(settings["num_frames"]) - 1) / int(settings["fps"])
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _judge_means(judgement: dict[str, Any] | None) -> dict[str, float]:
+    if not judgement:
+        return {}
+    labels = {side["key"]: side["label"] for side in judgement.get("sides", [])}
+    sums: dict[str, list[float]] = {}
+    for row in (judgement.get("aspects") or {}).values():
+        for key, score in (row.get("scores") or {}).items():
+            sums.setdefault(labels.get(key, key), []).append(float(score))
+    return {label: sum(scores) / len(scores) for label, scores in sums.items() if scores}
+
+
+def _view(run: dict[str, Any], run_id: str | None, files: dict[str, Any], start_image: str | None,
+          message: str | None = None) -> RunView:
+    s, record = run["settings"], run["record"]
+    comparison = record.get("comparison") or {}
+    settings = dict(preset=run["preset"], seconds=round(s.duration, 2), resolution=f"{s.width}x{s.height}",
+                    steps=s.steps, guidance=s.guidance, shift=s.shift, seed=run["seed"],
+                    negative_prompt=s.negative_prompt, mode=comparison.get("mode", "finetuned"),
+                    short_prompt=comparison.get("short_prompt") or "",
+                    start_from_frame=bool((record.get("image") or {}).get("file")))
+    videos = []
+    for side in comparison.get("sides", []):
+        video = files.get(f"{side['key']}_video")
+        videos.append((side.get("label", side["key"]), str(video) if video else None))
+    downloads = [str(files[k]) for k in ("side_by_side_video", "run_json") if files.get(k)]
+    reference = record.get("reference") or None
+    if reference:
+        clip = reference.get("clip")
+        reference = {**reference, "clip": clip if clip and Path(clip).is_file() else None}
+    note = "" if run["caption"] is not None else " (this run kept no caption; the current caption is unchanged)"
+    message = message or f"Reloaded run **{run_id}**"
+    return RunView(run_id, run["caption"], run["prompt"], settings, videos, downloads, reference, start_image,
+                   f"{message}{note}.")

@@ -1,0 +1,263 @@
+"""`Session`: the studio's steps, one method each, over checked request objects.
+
+The page and the command line both drive the studio through this class: the page turns its events
+into requests and the returned events into component updates; the command line turns its flags
+into the same requests and the events into stderr lines. Models come from `SharedModels`, loaded
+on first use and shared by every session of a server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..caption.structured import ASPECTS, StructuredCaption
+from ..config import StudioConfig
+from ..errors import InputError, StudioError
+from .events import CaptionText, Done, Event, SideStep, Status, Worker
+from .limits import Limits
+from .models import SharedModels
+from .requests import AspectRequest, BestOfRequest, CaptionRequest, ClipRange, ComposeRequest, GenerateRequest
+from .runs import RunHistory
+
+log = logging.getLogger("studio.session")
+
+
+@dataclass(frozen=True)
+class Composition:
+    prompt: str
+    report: dict[str, Any]
+    tokens: int
+    exact_tokens: bool  # False: estimated (no tokenizer could be loaded)
+    token_limit: int
+
+    @property
+    def over_limit(self) -> bool:
+        return self.tokens > self.token_limit
+
+
+class Session:
+    """One visitor's (or one command's) way into the studio; cheap to create, models are shared."""
+
+    def __init__(self, config: StudioConfig, models: SharedModels | None = None) -> None:
+        self.config = config
+        self.limits = Limits.from_config(config)
+        self.models = models or SharedModels(config)
+        self.runs = RunHistory(config)
+        self._sampled: dict[tuple, Any] = {}
+
+    # -- the reference clip ------------------------------------------------------------------------
+    def clip(self, path: Any, start: Any = None, end: Any = None, shot: Any = None) -> ClipRange:
+        return ClipRange.from_user(path, start, end, shot, self.limits)
+
+    def sample(self, clip: ClipRange, fps: float | None = None) -> Any:
+        """The clip's frames as the captioner reads them; the last few ranges are kept, so scoring,
+        critiquing and revising one shot decode it once."""
+        from ..captioner import load_clip
+
+        fps = fps or self.limits.caption_fps
+        stat = clip.path.stat()
+        key = (str(clip.path), stat.st_size, stat.st_mtime_ns, clip.start, clip.end, clip.shot, fps)
+        if key not in self._sampled:
+            sampled = load_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index, fps=fps)
+            while len(self._sampled) >= 4:
+                self._sampled.pop(next(iter(self._sampled)))
+            self._sampled[key] = sampled
+        return self._sampled[key]
+
+    # -- captioning --------------------------------------------------------------------------------
+    def caption(self, request: CaptionRequest, compare: bool = False) -> Iterator[Event]:
+        """Caption the clip, streaming each aspect's text; ends with Done(StructuredCaption).
+        `compare` uses the second captioner of the A/B view instead of the CHAI one."""
+        from ..captioner import caption_clip
+
+        started = time.monotonic()
+        if compare:
+            yield Status("Loading the second captioner…")
+            captioner = self.models.compare_captioner()
+        else:
+            if not self.models.captioner_loaded():
+                yield Status("Loading the captioner… (the first caption of a server takes longer)")
+            captioner = self.models.captioner()
+        clip = request.clip
+        log.info("caption %s (%s) with %s", clip.path.name, ", ".join(request.aspects), captioner.model_id)
+        warnings: list[str] = []
+
+        def job(report):
+            return caption_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index,
+                                aspects=request.aspects, two_stage=request.two_stage, captioner=captioner,
+                                fps=request.fps, max_new_tokens=request.max_new_tokens, on_warning=warnings.append,
+                                on_text=lambda aspect, text: report((aspect, text)))
+
+        streamed: dict[str, str] = {}
+        worker = Worker("caption", job)
+        for aspect, text in worker:
+            streamed[aspect] = clean_model_text(text)
+            yield CaptionText(dict(streamed), f"Captioning {aspect}… ({time.monotonic() - started:.0f} s)")
+        caption: StructuredCaption = worker.result
+        for aspect in ASPECTS:
+            caption.aspects[aspect].text = clean_model_text(caption.aspects[aspect].text)
+        caption.provenance.clip = clip.path.name
+        note = "".join(f" ⚠ {w}" for w in warnings)
+        yield Done(caption, f"Captioned {clip.path.name} {caption.provenance.start:.2f}–{caption.provenance.end:.2f} s "
+                            f"in {time.monotonic() - started:.0f} s.{note}")
+
+    def critique(self, request: AspectRequest) -> str:
+        return clean_model_text(self.models.captioner().critique(self.sample(request.clip), request.aspect,
+                                                                  request.text))
+
+    def revise(self, request: AspectRequest) -> str:
+        if not request.critique:
+            raise InputError(f"write a critique for {request.aspect} (or press Suggest critique) before revising",
+                             request.aspect)
+        revised = self.models.captioner().revise(self.sample(request.clip), request.aspect, request.text,
+                                                 request.critique)
+        return clean_model_text(revised)[: self.limits.max_aspect_chars]
+
+    def score(self, request: AspectRequest) -> float:
+        return float(self.models.captioner().reward(self.sample(request.clip), request.aspect, request.text))
+
+    def score_all(self, clip: ClipRange, caption: StructuredCaption) -> dict[str, float]:
+        """The reward of every aspect that has text (one clip decode, one model)."""
+        texts = {a: caption.aspects[a].text for a in ASPECTS if caption.aspects[a].text.strip()}
+        if not texts:
+            raise InputError("every aspect is empty; caption the clip or write an aspect before scoring", "caption")
+        captioner, sampled = self.models.captioner(), self.sample(clip)
+        return {aspect: float(captioner.reward(sampled, aspect, text)) for aspect, text in texts.items()}
+
+    def best_of_n(self, request: BestOfRequest) -> list[tuple[str, float]]:
+        """`n` sampled captions of one aspect, ranked by reward (best first)."""
+        limit = self.models.captioner().max_new_tokens if self.config.tiny else None
+        ranked = self.models.captioner().best_of_n(self.sample(request.clip), request.aspect, n=request.n,
+                                                   max_new_tokens=limit)
+        return [(clean_model_text(text), float(reward)) for text, reward in ranked]
+
+    # -- the prompt --------------------------------------------------------------------------------
+    def count_tokens(self, prompt: str) -> tuple[int, bool]:
+        """(umT5 tokens of `prompt`, exact?) — estimated when no tokenizer can be loaded."""
+        from ..compose.text import estimate_tokens
+
+        tokenizer = self.models.tokenizer()
+        if tokenizer is None:
+            return estimate_tokens(prompt), False
+        return len(tokenizer(prompt)["input_ids"]), True
+
+    def compose(self, request: ComposeRequest) -> Composition:
+        from ..compose import ComposeOptions, compose
+
+        options = ComposeOptions(max_words=request.max_words, camera_first=request.mode == "Camera first")
+        result = compose(request.caption, options, tokenizer=self.models.tokenizer())
+        report = {**result.report.to_dict(), "mode": request.mode}
+        prompt = result.prompt
+        if request.mode == "LLM merge":
+            captioner = self.models.captioner()
+            # Tiny checkpoints write noise: their own small token budget keeps a wiring check fast.
+            limit = captioner.max_new_tokens if self.config.tiny else None
+            prompt = clean_model_text(captioner.merge(request.caption, request.max_words, max_new_tokens=limit))
+        tokens, exact = self.count_tokens(prompt)
+        return Composition(prompt, report, tokens, exact, self.limits.token_limit)
+
+    def fit_to_limit(self, request: ComposeRequest) -> Composition:
+        """The longest extractive prompt (largest word budget, in steps of 10) that fits the text
+        encoder's token limit: the composer's budget is in words, the encoder's in tokens."""
+        low, high = self.limits.words
+        best = None
+        for words in range(min(request.max_words, high), low - 1, -10):
+            composed = self.compose(ComposeRequest(request.caption, "Extractive" if request.mode == "LLM merge"
+                                                   else request.mode, words))
+            if not composed.over_limit:
+                best = composed
+                break
+        if best is None:
+            raise InputError(f"even {low} words exceed {self.limits.token_limit} tokens; shorten the aspects",
+                             "prompt")
+        return best
+
+    # -- generation --------------------------------------------------------------------------------
+    def generate(self, request: GenerateRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Render the comparison's sides on one seed; SideStep events carry progress, ETA and latent
+        previews; ends with Done(RunResult). A prompt over the token limit is refused, never cut."""
+        from ..generation import outputs
+        from ..generation.comparison import resolve_mode
+        from .finetunes import finetune_location
+
+        config = self.config
+        finetuned = finetune_location(config, request.finetuned)
+        if finetuned:
+            config = config.replace(finetuned=finetuned)
+        resolve_mode(request.mode, bool(config.finetuned) or config.tiny, request.short_prompt)
+        outputs.check_writable(config.output_dir, outputs.estimate_run_bytes(request.settings))
+        image, image_source, reference = self._start_image(request)
+        yield Status(f"Loading {request.preset}…")
+        generator = self.models.generator(request.preset, config.finetuned or None)
+        tokens, _ = self.count_tokens(request.prompt)
+        if tokens > self.limits.token_limit:
+            raise InputError(f"is {tokens} tokens; the text encoder reads {self.limits.token_limit}, so the end "
+                             "would be cut. Press 'Fit to the limit' or shorten it", "prompt")
+        mode, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
+        labels = {side.key: side.label for side in sides}
+        settings = request.settings
+        yield Status(f"{mode} mode, seed {settings.seed}: {' | '.join(labels.values())}")
+        total_steps, started = settings.steps * len(sides), time.monotonic()
+        done_steps = [0]
+        log.info("generate %s mode, preset %s, seed %d, %d steps", mode, request.preset, settings.seed, settings.steps)
+
+        def job(report):
+            def on_step(side, step, total, preview=None):
+                done_steps[0] += 1
+                elapsed = time.monotonic() - started
+                eta = elapsed / done_steps[0] * (total_steps - done_steps[0])
+                report(SideStep(side, labels[side], step, total, eta, preview))
+
+            try:
+                return generator.generate(request.prompt, settings, caption=request.caption, image=image,
+                                          cancel=cancel, out_dir=config.output_dir, image_source=image_source,
+                                          mode=mode, short_prompt=request.short_prompt, on_step=on_step,
+                                          reference=reference)
+            except StudioError as exc:
+                if cancel is not None and cancel.is_set():
+                    log.warning("generation stopped after %d of %d steps: %s", done_steps[0], total_steps, exc)
+                raise
+
+        worker = Worker("generate", job)
+        yield from worker
+        result = worker.result
+        yield Done(result, f"Done: run {Path(result.run_dir).name} (seed {result.seed}) in "
+                           f"{time.monotonic() - started:.0f} s.")
+
+    def _start_image(self, request: GenerateRequest):
+        """(image, where it came from, the reference record) for an image-start run."""
+        start = request.start_image
+        if start is None:
+            return None, None, None
+        from PIL import Image
+
+        if isinstance(start, Path):  # a reloaded run's own start image
+            return Image.open(start).convert("RGB"), f"{start.parent.name}/{start.name}", None
+        from ..video import first_frame
+
+        at = start.start or 0.0
+        image = first_frame(start.path, at, max_seconds=self.config.max_clip_seconds)
+        reference = {"clip": str(start.path), "start": at, "end": start.end}
+        return image, f"{start.path.name} at {at:.2f} s", reference
+
+    # -- the judge ---------------------------------------------------------------------------------
+    def judge(self, run_id: Any) -> dict[str, Any]:
+        """Score a finished run's sides with the captioner (writes the run's judge.json)."""
+        from ..research.judge import check_run_dir, judge_run
+
+        run_dir = self.runs.folder(run_id)
+        record = check_run_dir(run_dir)
+        return judge_run(run_dir, self.models.captioner(), record)
+
+
+def clean_model_text(text: Any) -> str:
+    """Model output made safe for a text box: control characters (a random-weight model emits them;
+    a real one may on a bad decode) are dropped, so they never block the user's next step."""
+    import re
+
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]", "", str(text or "")).strip()
