@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -497,7 +497,11 @@ def load_run_by_id(output_dir: str | Path, run_id: Any) -> dict[str, Any]:
         raise InputError(f"{where} has no run.json; it is not a finished run", "run")
     run = _public(_read_record(_read_run_json(record_path, where), where), where)
     names = {**{f"{k}_video": v for k, v in VIDEO_FILES.items()}, **{f"{k}_poster": v for k, v in POSTER_FILES.items()},
-             "run_json": "run.json"}
+             "run_json": "run.json", "start_image": "start_image.png"}
+    for side in (run["record"].get("comparison") or {}).get("sides") or []:  # prompt mode's own side keys
+        if isinstance(side, dict) and isinstance(side.get("key"), str) and RUN_ID.fullmatch(side["key"]):
+            names.setdefault(f"{side['key']}_video", video_file(side["key"]))
+            names.setdefault(f"{side['key']}_poster", poster_file(side["key"]))
     run["run_dir"] = run_dir
     run["files"] = {key: _inside(root, run_dir / name) for key, name in names.items()}
     return run
@@ -512,10 +516,17 @@ class RunSummary:
     preset: str
     side_by_side_video: Path | None
     poster: Path | None
+    record: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole run.json, checked
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
+
+
+def _first_poster(files: dict[str, Path | None]) -> Path | None:
+    """The side-by-side poster, else a one-side run's own."""
+    posters = [path for key, path in files.items() if key.endswith("_poster") and path is not None]
+    return files.get("side_by_side_poster") or (posters[0] if posters else None)
 
 
 def list_runs(output_dir: str | Path) -> list[RunSummary]:
@@ -535,5 +546,5 @@ def list_runs(output_dir: str | Path) -> list[RunSummary]:
             continue
         files = run["files"]
         runs.append(RunSummary(run["run_dir"], str(run["record"].get("created", "")), run["prompt"], run["seed"],
-                               run["preset"], files["side_by_side_video"], files["side_by_side_poster"]))
+                               run["preset"], files["side_by_side_video"], _first_poster(files), run["record"]))
     return sorted(runs, key=lambda r: (r.created, r.run_dir.name), reverse=True)

@@ -2,7 +2,7 @@
 `Worker`, and the limits every caller shares. The page (`studio/ui`) and the command line
 (`studio/commands`) are both thin adapters over `Session`."""
 
-from .events import CaptionText, Done, Event, SideStep, Status, Worker
+from .events import CaptionText, Done, Event, Plan, SideStep, Status, Worker
 from .limits import Limits
 from .models import SharedModels
 from .requests import (
@@ -10,11 +10,11 @@ from .requests import (
     GenerateRequest, RunRequest, caption_from_user,
 )
 from .runs import RunCard, RunHistory, RunView
-from .session import Composition, Session, clean_model_text
+from .session import Composition, ReferenceInfo, Session, clean_model_text
 
 __all__ = [
     "COMPARISON_CHOICES", "COMPOSE_MODES", "AspectRequest", "BestOfRequest", "CaptionRequest", "CaptionText",
-    "ClipRange", "ComposeRequest", "Composition", "Done", "Event", "GenerateRequest", "Limits", "RunCard",
+    "ClipRange", "ComposeRequest", "Composition", "Done", "Event", "GenerateRequest", "Limits", "Plan", "ReferenceInfo", "RunCard",
     "RunHistory", "RunRequest", "RunView", "Session", "SharedModels", "SideStep", "Status", "Worker",
     "caption_from_user", "clean_model_text",
 ]

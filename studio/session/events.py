@@ -32,6 +32,16 @@ class CaptionText:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """The sides a generation will render, left first, as (key, label), and the order they run in."""
+
+    mode: str
+    sides: tuple[tuple[str, str], ...]
+    order: tuple[str, ...]
+    seed: int
+
+
+@dataclass(frozen=True)
 class SideStep:
     """One denoising step of one side of a comparison (`side` is the side's key)."""
 
@@ -51,7 +61,7 @@ class Done:
     message: str
 
 
-Event = Status | CaptionText | SideStep | Done
+Event = Status | CaptionText | Plan | SideStep | Done
 
 
 class Worker:

@@ -149,7 +149,7 @@ class GenerateRequest:
 
     @classmethod
     def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, tiny: bool = False, seconds: Any = None,
-                  width: Any = None, height: Any = None, steps: Any = None, guidance: Any = None,
+                  resolution: Any = None, width: Any = None, height: Any = None, steps: Any = None, guidance: Any = None,
                   shift: Any = None, seed: Any = -1, negative_prompt: Any = None, mode: Any = "auto",
                   short_prompt: Any = None, finetuned: Any = "", start_image: ClipRange | None = None,
                   caption: StructuredCaption | None = None, preview_every: int = 0) -> GenerateRequest:
@@ -168,6 +168,8 @@ class GenerateRequest:
         if mode == "prompt" and short is None:
             raise InputError("prompt mode compares the CHAI prompt with a short plain prompt; write the short "
                              "prompt first", "short_prompt")
+        if resolution not in (None, ""):
+            width, height = parse_resolution(resolution)
         spec = get_preset(preset, tiny=tiny)
         if start_image is not None and not spec.supports_image:
             raise InputError(f"{spec.label} generates from text only; use the ti2v-5b preset to start from the "
@@ -178,6 +180,17 @@ class GenerateRequest:
             seed=-1 if seed in (None, "") else seed, negative_prompt=negative, preview_every=preview_every)
         return cls(text, preset, settings, None if mode == "auto" else mode, short,
                    values.text(finetuned, "finetuned"), start_image, caption)
+
+
+def parse_resolution(value: Any) -> tuple[int, int]:
+    """'1280x704' -> (1280, 704); the sizes themselves are checked by GenerationSettings."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*", value if isinstance(value, str) else "")
+    if not match:
+        raise InputError(f"expected WIDTHxHEIGHT such as 1280x704, got {values.one_line(str(value), 30)!r}",
+                         "resolution")
+    return int(match.group(1)), int(match.group(2))
 
 
 @dataclass(frozen=True)

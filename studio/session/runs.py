@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from ..caption.structured import StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError
-from .values import file_path, one_line, text
+from .values import file_path, one_line
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,10 @@ class RunHistory:
         self.output_dir = Path(config.output_dir)
 
     def folder(self, run_id: Any) -> Path:
+        """The run's folder; None (a run this visitor may not see) is refused like a missing one."""
         from ..generation.outputs import run_dir_for
 
-        name = text(run_id, "run").strip()
-        if not name:
-            raise InputError("name a run (its folder's name in the history)", "run")
-        return run_dir_for(self.output_dir.resolve(), name)
+        return run_dir_for(self.output_dir, run_id)
 
     def cards(self, only: Sequence[str] | None = None) -> list[RunCard]:
         """Every finished run, newest first; with `only`, just those ids (a visitor's own)."""
@@ -90,7 +88,7 @@ class RunHistory:
     def reload(self, run_id: Any) -> RunView:
         from ..generation.outputs import load_run_by_id
 
-        run = load_run_by_id(self.output_dir, text(run_id, "run").strip())
+        run = load_run_by_id(self.output_dir, run_id)
         files = run["files"]
         image_file = files.get("start_image")
         return _view(run, run["run_dir"].name, files, str(image_file) if image_file else None)

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from ..caption.structured import ASPECTS, StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
-from .events import CaptionText, Done, Event, SideStep, Status, Worker
+from .events import CaptionText, Done, Event, Plan, SideStep, Status, Worker
 from .limits import Limits
 from .models import SharedModels
 from .requests import AspectRequest, BestOfRequest, CaptionRequest, ClipRange, ComposeRequest, GenerateRequest
@@ -40,6 +40,17 @@ class Composition:
         return self.tokens > self.token_limit
 
 
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """What a probe of the reference clip found: its length, size and shots (numbered from 1)."""
+
+    path: Path
+    duration: float
+    width: int
+    height: int
+    shots: list[tuple[float, float]]
+
+
 class Session:
     """One visitor's (or one command's) way into the studio; cheap to create, models are shared."""
 
@@ -53,6 +64,25 @@ class Session:
     # -- the reference clip ------------------------------------------------------------------------
     def clip(self, path: Any, start: Any = None, end: Any = None, shot: Any = None) -> ClipRange:
         return ClipRange.from_user(path, start, end, shot, self.limits)
+
+    def inspect(self, path: Any) -> ReferenceInfo:
+        """Check and probe an upload. A clip longer than max_clip_seconds is refused, never cut."""
+        from ..video import detect_shots, probe
+
+        clip = self.clip(path)
+        info = probe(clip.path, self.config.max_clip_seconds)
+        try:
+            shots = [(float(s.start), float(s.end)) for s in detect_shots(clip.path, info=info)]
+        except StudioError as exc:
+            log.info("no shot list for %s: %s", clip.path.name, exc)
+            shots = []
+        return ReferenceInfo(clip.path, float(info.duration), int(info.width), int(info.height), shots)
+
+    def frame(self, path: Path, at: float) -> Any:
+        """The clip's frame at `at` seconds (a PIL image)."""
+        from ..video import first_frame
+
+        return first_frame(path, float(at), max_seconds=self.config.max_clip_seconds)
 
     def sample(self, clip: ClipRange, fps: float | None = None) -> Any:
         """The clip's frames as the captioner reads them; the last few ranges are kept, so scoring,
@@ -137,11 +167,12 @@ class Session:
         return [(clean_model_text(text), float(reward)) for text, reward in ranked]
 
     # -- the prompt --------------------------------------------------------------------------------
-    def count_tokens(self, prompt: str) -> tuple[int, bool]:
-        """(umT5 tokens of `prompt`, exact?) — estimated when no tokenizer can be loaded."""
+    def count_tokens(self, prompt: str, load: bool = True) -> tuple[int, bool]:
+        """(umT5 tokens of `prompt`, exact?): estimated when no tokenizer can be loaded, or (with
+        `load` False, as the meter does on every keystroke) when none is loaded yet."""
         from ..compose.text import estimate_tokens
 
-        tokenizer = self.models.tokenizer()
+        tokenizer = self.models.tokenizer() if load else self.models.loaded_tokenizer()
         if tokenizer is None:
             return estimate_tokens(prompt), False
         return len(tokenizer(prompt)["input_ids"]), True
@@ -201,7 +232,7 @@ class Session:
         mode, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
         labels = {side.key: side.label for side in sides}
         settings = request.settings
-        yield Status(f"{mode} mode, seed {settings.seed}: {' | '.join(labels.values())}")
+        yield Plan(mode, tuple(labels.items()), tuple(side.key for side in sorted(sides, key=lambda side: side.model != "baseline")), settings.seed)
         total_steps, started = settings.steps * len(sides), time.monotonic()
         done_steps = [0]
         log.info("generate %s mode, preset %s, seed %d, %d steps", mode, request.preset, settings.seed, settings.steps)
@@ -238,10 +269,8 @@ class Session:
 
         if isinstance(start, Path):  # a reloaded run's own start image
             return Image.open(start).convert("RGB"), f"{start.parent.name}/{start.name}", None
-        from ..video import first_frame
-
         at = start.start or 0.0
-        image = first_frame(start.path, at, max_seconds=self.config.max_clip_seconds)
+        image = self.frame(start.path, at)
         reference = {"clip": str(start.path), "start": at, "end": start.end}
         return image, f"{start.path.name} at {at:.2f} s", reference
 

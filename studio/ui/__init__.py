@@ -5,6 +5,6 @@ Importing this package imports Gradio but no model library; models load on first
 
 from __future__ import annotations
 
-from .server import launch, prepare_config
+from .server import launch
 
-__all__ = ["launch", "prepare_config"]
+__all__ = ["launch"]

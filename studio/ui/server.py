@@ -9,23 +9,17 @@ from typing import Any
 
 from ..config import StudioConfig
 from ..errors import InputError
-from .backends import Backends, tiny_config
-from .limits import is_public
+from .admission import is_public
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
 
-def prepare_config(config: StudioConfig) -> StudioConfig:
-    """In tiny mode, point every model at the tiny checkpoints (they are built on first use)."""
-    return tiny_config(config) if config.tiny else config
-
-
 def build(config: StudioConfig, public: bool = False) -> Any:
+    """The page's Gradio Blocks (every model reads `config.tiny` and loads its tiny checkpoint then)."""
     from .page import build_page
 
-    config = prepare_config(config)
-    return build_page(config, Backends(config), public=public)
+    return build_page(config, public=public).blocks
 
 
 def _inside(path: Path, folder: str) -> bool:

@@ -1,0 +1,212 @@
+"""The page's API for scripts (gradio_client): one endpoint per session step, plain JSON in and out.
+
+    client.predict(handle_file("clip.mp4"), 0, 3.2, None, False, api_name="/caption")  # -> caption JSON
+
+A bad value fails the call with the same one-line message the page and the command line give
+(the session's request objects check it). The page's own events are separate and undocumented.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..errors import InputError
+from ..session import (
+    AspectRequest, BestOfRequest, CaptionRequest, ComposeRequest, Done, GenerateRequest, RunRequest, RunView,
+    caption_from_user,
+)
+from ..session.finetunes import finetune_choices, finetune_location
+from .context import PageContext, model_job, model_started, owner, raises_errors, session_id, takes_turns
+
+
+def run_json(view: RunView) -> dict[str, Any]:
+    return {"run_id": view.run_id, "prompt": view.prompt, "settings": view.settings,
+            "caption": view.caption.to_dict() if view.caption else None, "reference": view.reference,
+            "videos": [{"label": label, "file": Path(video).name if video else None} for label, video in view.videos],
+            "message": view.message}
+
+
+class ScriptApi:
+    def __init__(self, ctx: PageContext) -> None:
+        self.ctx = ctx
+        self.finetune_picks: dict[str, str] = {}
+        with gr.Column(visible=False):
+            # Named as the endpoints' parameters are (gradio_client accepts them as keywords).
+            self.field = {
+                "clip": gr.File(label="clip", type="filepath"), "start": gr.Number(label="start", value=None),
+                "end": gr.Number(label="end", value=None), "shot": gr.Number(label="shot", value=None, precision=0),
+                "two_stage": gr.Checkbox(label="two_stage"), "aspect": gr.Textbox(label="aspect"),
+                "text": gr.Textbox(label="text"), "critique": gr.Textbox(label="critique"),
+                "n": gr.Number(label="n", value=4, precision=0), "caption": gr.JSON(label="caption"),
+                "mode": gr.Textbox(label="mode", value="Extractive"),
+                "max_words": gr.Number(label="max_words", value=None), "prompt": gr.Textbox(label="prompt"),
+                "settings": gr.JSON(label="settings"), "run_id": gr.Textbox(label="run_id"),
+                "run_file": gr.File(label="run_file", type="filepath"), "finetuned": gr.Textbox(label="finetuned"),
+            }
+            self.result = gr.JSON(label="result")
+            self.text_result = gr.Textbox(label="result")
+            self.number_result = gr.Number(label="result")
+            self.files = gr.File(label="files", file_count="multiple")
+            self.buttons = {name: gr.Button(name) for name in (
+                "caption", "critique", "revise", "score", "score_all", "best_of_n", "compose", "generate",
+                "cancel", "reload_run", "judge", "import_run", "list_finetunes", "pick_finetune", "history")}
+
+    def wire(self, blocks: gr.Blocks) -> None:
+        model = model_job(self.ctx, blocks)
+        both = [self.result, self.files]
+        endpoints = {  # name: (parameters, outputs, event options)
+            "caption": ("clip start end shot two_stage", self.result, model),
+            "critique": ("clip start end aspect text", self.text_result, model),
+            "revise": ("clip start end aspect text critique", self.text_result, model),
+            "score": ("clip start end aspect text", self.number_result, model),
+            "score_all": ("clip start end caption", self.result, model),
+            "best_of_n": ("clip start end aspect n", self.result, model),
+            "compose": ("caption mode max_words", self.result, {}),
+            "generate": ("prompt settings clip start", both, model),
+            "judge": ("run_id", self.result, model),
+            "cancel": ("", self.text_result, dict(queue=False)),
+            "reload_run": ("run_id", both, {}),
+            "import_run": ("run_file", self.result, {}),
+            "list_finetunes": ("", self.result, dict(queue=False)),
+            "pick_finetune": ("finetuned", self.text_result, dict(queue=False)),
+            "history": ("", self.result, {}),
+        }
+        for name, (parameters, outputs, options) in endpoints.items():
+            inputs = [self.field[p] for p in parameters.split()]
+            handler = raises_errors(getattr(self, f"on_{name}"))
+            if options is model:
+                handler = takes_turns(self.ctx, handler)
+            self.buttons[name].click(handler, inputs, outputs, api_name=name, **options)
+
+    def _clip(self, clip: Any, start: Any, end: Any, shot: Any = None):
+        return self.ctx.session.clip(clip, start, end, shot)
+
+    # -- captioning ------------------------------------------------------------------------------
+    def on_caption(self, clip: Any, start: Any, end: Any, shot: Any, two_stage: bool, request: gr.Request = None):
+        model_started(self.ctx, request)
+        session = self.ctx.session
+        caption_request = CaptionRequest.from_user(self._clip(clip, start, end, shot), session.limits,
+                                                   two_stage=two_stage)
+        for event in session.caption(caption_request):
+            if isinstance(event, Done):
+                return event.result.to_dict()
+        return None
+
+    def on_critique(self, clip: Any, start: Any, end: Any, aspect: Any, text: Any, request: gr.Request = None) -> str:
+        model_started(self.ctx, request)
+        limits = self.ctx.session.limits
+        return self.ctx.session.critique(AspectRequest.from_user(self._clip(clip, start, end), limits, aspect, text,
+                                                                 verb="critique"))
+
+    def on_revise(self, clip: Any, start: Any, end: Any, aspect: Any, text: Any, critique: Any,
+               request: gr.Request = None) -> str:
+        model_started(self.ctx, request)
+        limits = self.ctx.session.limits
+        return self.ctx.session.revise(AspectRequest.from_user(self._clip(clip, start, end), limits, aspect, text,
+                                                               critique, verb="revise", needs_critique=True))
+
+    def on_score(self, clip: Any, start: Any, end: Any, aspect: Any, text: Any, request: gr.Request = None) -> float:
+        model_started(self.ctx, request)
+        limits = self.ctx.session.limits
+        return self.ctx.session.score(AspectRequest.from_user(self._clip(clip, start, end), limits, aspect, text))
+
+    def on_score_all(self, clip: Any, start: Any, end: Any, caption: Any, request: gr.Request = None) -> dict:
+        model_started(self.ctx, request)
+        session = self.ctx.session
+        return session.score_all(self._clip(clip, start, end), caption_from_user(caption, session.limits))
+
+    def on_best_of_n(self, clip: Any, start: Any, end: Any, aspect: Any, n: Any, request: gr.Request = None) -> list:
+        model_started(self.ctx, request)
+        session = self.ctx.session
+        ranked = session.best_of_n(BestOfRequest.from_user(self._clip(clip, start, end), session.limits, aspect, n))
+        return [{"text": text, "reward": reward} for text, reward in ranked]
+
+    # -- prompt and generation ---------------------------------------------------------------------
+    def on_compose(self, caption: Any, mode: Any, max_words: Any) -> dict:
+        session = self.ctx.session
+        composed = session.compose(ComposeRequest.from_user(caption_from_user(caption, session.limits),
+                                                            session.limits, mode or "Extractive", max_words))
+        return {"prompt": composed.prompt, "tokens": composed.tokens, "exact_tokens": composed.exact_tokens,
+                "token_limit": composed.token_limit, "report": composed.report}
+
+    def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, request: gr.Request = None):
+        """`settings`: {preset, seconds, resolution, steps, guidance, shift, seed, negative_prompt, mode,
+        short_prompt, finetuned}; all optional. With a clip, its frame at `start` starts the video."""
+        model_started(self.ctx, request)
+        session, config = self.ctx.session, self.ctx.config
+        settings = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
+        if settings is None:
+            raise InputError("expected a JSON object", "settings")
+        known = {"preset", "seconds", "resolution", "steps", "guidance", "shift", "seed", "negative_prompt", "mode",
+                 "short_prompt", "finetuned"}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}",
+                             "settings")
+        settings.setdefault("finetuned", self.finetune_picks.get(session_id(request), ""))
+        start_image = self._clip(clip, start, None) if clip else None
+        run = GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"), tiny=config.tiny,
+                                        start_image=start_image, **settings)
+        cancel = threading.Event()
+        self.ctx.cancels[session_id(request)] = cancel
+        finished = False
+        try:
+            for event in session.generate(run, cancel):
+                if isinstance(event, Done):
+                    result = event.result
+                    self.ctx.session_runs.add(owner(request), Path(result.run_dir).name)
+                    finished = True
+                    files = [str(result.side_by_side_video or result.left_video), str(result.run_json)]
+                    yield ({"run_id": Path(result.run_dir).name, "seed": result.seed, "mode": result.mode,
+                            "sides": [side.to_dict() | {"video": Path(result.videos[side.key]).name}
+                                      for side in result.sides],
+                            "timings": result.timings}, files)
+                else:
+                    yield gr.update(), gr.update()
+        finally:
+            if not finished:
+                cancel.set()  # the client went away: stop at the next step
+            if self.ctx.cancels.get(session_id(request)) is cancel:
+                self.ctx.cancels.pop(session_id(request), None)
+
+    def on_cancel(self, request: gr.Request = None) -> str:
+        event = self.ctx.cancels.get(session_id(request))
+        if event is None:
+            return "Nothing is generating."
+        event.set()
+        return "Cancelling: the run stops after the current step."
+
+    # -- runs ----------------------------------------------------------------------------------------
+    def _visible_run(self, run_id: Any, request: Any) -> str | None:
+        allowed = self.ctx.runs_of(request)
+        name = RunRequest.from_user(run_id).run_id
+        return None if allowed is not None and name not in allowed else name
+
+    def on_reload_run(self, run_id: Any, request: gr.Request = None):
+        view = self.ctx.session.runs.reload(self._visible_run(run_id, request))
+        return run_json(view), [video for _, video in view.videos if video] + view.downloads[-1:]
+
+    def on_judge(self, run_id: Any, request: gr.Request = None) -> dict:
+        model_started(self.ctx, request)
+        return self.ctx.session.judge(self._visible_run(run_id, request))
+
+    def on_import_run(self, run_file: Any) -> dict:
+        return run_json(self.ctx.session.runs.import_file(run_file))
+
+    def on_history(self, request: gr.Request = None) -> list:
+        return [{"run_id": c.run_id, "created": c.created, "prompt": c.prompt, "seed": c.seed, "mode": c.mode,
+                 "preset": c.preset, "size": c.size, "steps": c.steps, "judged": c.judged}
+                for c in self.ctx.session.runs.cards(self.ctx.runs_of(request))]
+
+    def on_list_finetunes(self) -> list:
+        return [{"label": label, "value": value} for label, value in finetune_choices(self.ctx.config)]
+
+    def on_pick_finetune(self, finetuned: Any, request: gr.Request = None) -> str:
+        finetune_location(self.ctx.config, finetuned)  # refuses anything not in the models folder
+        self.finetune_picks[session_id(request)] = finetuned or ""
+        return f"Finetuned slot: {finetuned or 'as started'}."
+

@@ -1,0 +1,136 @@
+"""1 · Reference: upload a clip, pick a shot or a range, caption it (streamed into the Caption section)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ...caption.editing import take_in
+from ...caption.structured import ASPECTS
+from ...session import CaptionRequest, CaptionText, Done, Status
+from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
+from ..formatting import shot_label
+from ..zerogpu import CAPTION_DURATION, gpu
+
+
+class ReferenceSection:
+    def __init__(self, ctx: PageContext) -> None:
+        self.ctx = ctx
+        limits = ctx.session.limits
+        with gr.Column(elem_id="section-reference", elem_classes=["studio-section"]):
+            gr.Markdown("## 1 · Reference")
+            with gr.Row():
+                with gr.Column(scale=3, min_width=280):
+                    self.clip = gr.Video(label=f"Reference clip ({limits.video_types_text}; at most "
+                                               f"{limits.max_clip_seconds:g} s)", sources=["upload"], height=280,
+                                         elem_id="reference-clip")
+                    self.summary = gr.Markdown("", elem_id="reference-info")
+                with gr.Column(scale=2, min_width=260):
+                    self.shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
+                                            info="Detected shots, numbered as `python -m studio shots` lists them.",
+                                            elem_id="shot-choice")
+                    with gr.Row():
+                        self.start = gr.Number(label="Start (s)", value=0.0, minimum=0, precision=2,
+                                               elem_id="range-start")
+                        self.end = gr.Number(label="End (s)", value=0.0, minimum=0, precision=2,
+                                             elem_id="range-end", info="0: to the end of the clip")
+                    self.frame = gr.Image(label="Frame at start", interactive=False, type="pil", height=150,
+                                          elem_id="start-frame")
+                    self.two_stage = gr.Checkbox(label="Two-stage captioning (CHAI order: Subject, Scene, Camera, "
+                                                       "then Motion and Spatial given them)", value=False)
+                    self.compare = gr.Checkbox(label="Also caption with the second captioner (A/B view)", value=False,
+                                               visible=ctx.session.models.has_compare_captioner,
+                                               elem_id="compare-captioner")
+                    self.caption_button = gr.Button("Caption the shot", variant="primary", elem_id="caption-button")
+                    self.status = gr.Markdown("Upload a clip to start, or load a shot from the library below.",
+                                              elem_id="reference-status", elem_classes=["step-status"])
+            self.shots = gr.State([])
+
+    def wire(self, page: Any, blocks: gr.Blocks) -> None:
+        self.page = page
+        caption = page.caption
+        self.clip.upload(self.on_upload, {self.clip}, [self.summary, self.shot, self.start, self.end, self.frame,
+                                                       self.shots, self.status], api_visibility="undocumented")
+        self.clip.clear(self.on_clear, None, [self.summary, self.shot, self.shots, self.frame, self.status],
+                        api_visibility="undocumented")
+        self.shot.input(self.on_shot, {self.clip, self.shot, self.shots},
+                        [self.start, self.end, self.frame, self.status], api_visibility="undocumented")
+        self.start.submit(self.on_start, {self.clip, self.start}, [self.frame, self.status],
+                          api_visibility="undocumented")
+        self.caption_button.click(
+            takes_turns(self.ctx, self.on_caption),
+            {self.clip, self.start, self.end, self.two_stage, self.compare, *caption.inputs},
+            [self.status, self.caption_button, *caption.outputs, *caption.compare_texts.values()],
+            api_visibility="undocumented", show_progress="hidden", **model_job(self.ctx, blocks))
+
+    @shows_errors
+    def on_upload(self, values: dict) -> dict:
+        info = self.ctx.session.inspect(values[self.clip])
+        choices = [(shot_label(n, lo, hi), str(n)) for n, (lo, hi) in enumerate(info.shots, start=1)]
+        start, end = info.shots[0] if info.shots else (0.0, info.duration)
+        return {self.summary: f"**{info.path.name}** · {info.duration:.2f} s · {info.width}×{info.height} · "
+                              f"{len(info.shots)} shot(s)",
+                self.shot: gr.update(choices=choices, value=choices[0][1] if choices else None),
+                self.start: round(start, 2), self.end: round(end, 2), self.shots: info.shots,
+                self.frame: self.ctx.session.frame(info.path, start),
+                self.status: "Ready: press **Caption the shot**, or pick another shot first."}
+
+    def on_clear(self) -> dict:
+        return {self.summary: "", self.shot: gr.update(choices=[], value=None), self.shots: [], self.frame: None,
+                self.status: "Upload a clip to start."}
+
+    @shows_errors
+    def on_shot(self, values: dict) -> dict:
+        shots, choice = values[self.shots], values[self.shot]
+        if not choice or not shots:
+            return {}
+        start, end = shots[int(choice) - 1]
+        return {self.start: round(start, 2), self.end: round(end, 2),
+                self.frame: self.ctx.session.frame(Path(values[self.clip]), start), self.status: f"Shot {choice}."}
+
+    @shows_errors
+    def on_start(self, values: dict) -> dict:
+        clip = self.ctx.session.clip(values[self.clip], values[self.start])
+        return {self.frame: self.ctx.session.frame(clip.path, clip.start or 0.0), self.status: ""}
+
+    @gpu(duration=CAPTION_DURATION)
+    @shows_errors
+    def on_caption(self, values: dict, request: gr.Request = None):
+        model_started(self.ctx, request)
+        session, caption = self.ctx.session, self.page.caption
+        base = caption.read(values)
+        clip = session.clip(values[self.clip], values[self.start], values[self.end])
+        request_ = CaptionRequest.from_user(clip, session.limits, two_stage=values[self.two_stage])
+        idle = {self.caption_button: gr.update(interactive=True)}
+        yield {self.caption_button: gr.update(interactive=False), self.status: "Starting…"}
+        try:
+            for event in session.caption(request_):
+                if isinstance(event, Status):
+                    yield {self.status: event.message}
+                elif isinstance(event, CaptionText):
+                    yield {self.status: event.message, **{caption.texts[a]: t for a, t in event.texts.items()}}
+                elif isinstance(event, Done):
+                    base = take_in(base, event.result, "captioned the clip", "model")
+                    yield {**caption.show(base), self.status: event.message}
+            if values[self.compare]:
+                yield from self._compare(request_)
+        except Exception:
+            # A failed run puts back the texts from before it (the boxes may hold streamed text).
+            yield {**caption.show(base), **idle}
+            raise
+        yield idle
+
+    def _compare(self, request_: CaptionRequest):
+        """The second captioner's caption of the same shot, into the A/B column."""
+        boxes = self.page.caption.compare_texts
+        for event in self.ctx.session.caption(request_, compare=True):
+            if isinstance(event, Status):
+                yield {self.status: event.message}
+            elif isinstance(event, CaptionText):
+                yield {self.status: event.message, **{boxes[a]: t for a, t in event.texts.items()}}
+            elif isinstance(event, Done):
+                other = event.result
+                yield {self.status: f"{event.message} Second captioner: {other.provenance.models.get('captioner')}.",
+                       **{boxes[a]: other.aspects[a].text for a in ASPECTS}}
