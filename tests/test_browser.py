@@ -1,8 +1,14 @@
 """A real browser through the whole page: Playwright driving Debian's Chromium against `app.py --tiny`.
 
-upload -> (bad compose) -> caption -> edit -> suggest critique -> revise -> undo -> compose -> generate
--> both videos -> history. Screenshots of each stage are saved to $STUDIO_SCREENSHOTS (docs/screenshots
-when refreshing the documentation) or to the test's temporary folder.
+Desktop (1440x900): a refused step shows its message beside its button; upload; caption with the
+text streaming into the boxes; the CHAI loop, glossary, best-of-N and score-all; compose and fit;
+generate with Generate disabled and Cancel enabled, live previews and an ETA; the players in sync;
+a calm cancel; the captioner A/B view; history cards that reload a run. Then an image-start run
+reloaded from the history regenerates the identical frames, and a 390x844 phone reaches Generate
+in one tap and shows both videos on one screen.
+
+Screenshots of every section at both sizes go to $STUDIO_SCREENSHOTS (docs/screenshots when
+refreshing the documentation) or to the test's temporary folder.
 
 Needs `apt-get install -y chromium` (no browser is ever downloaded). Skipped only when Chromium is
 missing and the CI variable is unset; in CI a missing browser is a failure.
@@ -10,12 +16,15 @@ missing and the CI variable is unset; in CI a missing browser is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+
+from conftest import serve_tiny_studio
 
 CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
 HAVE_CHROMIUM = Path(CHROMIUM).is_file() or shutil.which("chromium") is not None
@@ -27,24 +36,36 @@ if not HAVE_CHROMIUM and not os.environ.get("CI"):
 sync_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else __import__(
     "playwright.sync_api", fromlist=["sync_playwright"])
 
-STEP_TIMEOUT_MS = 60_000
+STEP_TIMEOUT_MS = 90_000
+DESKTOP, PHONE = (1440, 900), (390, 844)
 
 
 @pytest.fixture(scope="module")
-def page(studio_server):
+def server(tmp_path_factory, ui_tiny_dir):
+    """A server of its own, with a second captioner set (the tiny one again) for the A/B view."""
+    with serve_tiny_studio(tmp_path_factory.mktemp("browser-server"), ui_tiny_dir, "--compare-captioner",
+                           str(ui_tiny_dir / "captioner")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
     executable = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                                   "--autoplay-policy=no-user-gesture-required"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        tab = context.new_page()
-        tab.goto(studio_server.url)
-        tab.wait_for_selector("#caption-button")
-        yield tab
-        context.close()
-        browser.close()
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                                    "--autoplay-policy=no-user-gesture-required"])
+        yield chromium
+        chromium.close()
+
+
+def open_tab(browser, server, size):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    tab = context.new_page()
+    tab.goto(server.url)
+    tab.wait_for_selector("#caption-button")
+    return tab
 
 
 @pytest.fixture(scope="module")
@@ -54,89 +75,134 @@ def shots_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def _shot(tab, folder: Path, name: str, selector: str) -> Path:
-    """A viewport screenshot with `selector` scrolled into view."""
+def shot(tab, folder: Path, name: str, selector: str) -> Path:
+    """A viewport screenshot with `selector` at the top of the view."""
     path = folder / f"{name}.png"
-    tab.locator(selector).first.scroll_into_view_if_needed()
+    tab.locator(selector).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    tab.wait_for_timeout(300)
     tab.screenshot(path=str(path))
     assert path.stat().st_size > 5000
     return path
 
 
-def _textarea(tab, elem_id: str):
+def textarea(tab, elem_id: str):
     return tab.locator(f"#{elem_id} textarea").first
 
 
-def _wait_text(tab, selector: str, pattern: str) -> None:
+def wait_text(tab, selector: str, pattern: str) -> None:
     tab.locator(selector).filter(has_text=re.compile(pattern)).first.wait_for()
 
 
-def test_whole_flow_in_a_browser(page, shots_dir, reference_clip, studio_server):
-    tab = page
+def set_number(tab, elem_id: str, value: str) -> None:
+    box = tab.locator(f"#{elem_id} input[type=number]").first
+    box.fill(value)
+    box.press("Enter")
+
+
+def no_error_toasts(tab) -> None:
+    assert tab.locator(".toast-body.error, .toast-wrap .error").count() == 0
+
+
+def generate_and_wait(tab) -> None:
+    tab.click("#generate-button")
+    wait_text(tab, "#generate-status", r"Done: run .* \(seed \d+\)")
+
+
+def newest_run(server) -> dict:
+    runs = sorted(p for p in server.output_dir.iterdir() if (p / "run.json").is_file())
+    return json.loads((runs[-1] / "run.json").read_text())
+
+
+def test_the_whole_page_on_a_desktop(browser, server, shots_dir, reference_clip):
+    tab = open_tab(browser, server, DESKTOP)
     assert "Tiny mode" in tab.locator("#tiny-banner").inner_text()
+    shot(tab, shots_dir, "desktop-0-top", "body")
 
-    # A bad step first: composing an empty caption explains what to do, and nothing breaks.
+    # A refused step says why beside its own button, with no red toast.
     tab.click("#compose-button")
-    _wait_text(tab, "body", "every aspect is empty; caption the clip")
-    _shot(tab, shots_dir, "01-empty-compose-error", "#compose-button")
-    for close in tab.locator("button.toast-close").all():
-        close.click()
+    wait_text(tab, "#prompt-status", "every aspect is empty; caption the clip")
+    no_error_toasts(tab)
 
-    # Upload: shots detected, trim range set, preview and start frame shown.
-    tab.locator("#reference-upload input[type=file]").set_input_files(str(reference_clip))
-    _wait_text(tab, "#reference-info", r"2 shot\(s\) detected")
-    _shot(tab, shots_dir, "02-reference", "#reference-info")
+    # Upload: shots numbered from 1, the range and the frame at start.
+    tab.locator("#reference-clip input[type=file]").set_input_files(str(reference_clip))
+    wait_text(tab, "#reference-info", r"2 shot\(s\)")
+    tab.wait_for_function("() => document.querySelector('#shot-choice input').value.startsWith('Shot 1: 0.00')")
 
-    # Caption: the five boxes fill.
+    # Caption: the button is disabled while the text streams into the boxes, then enabled again.
+    tab.check("#compare-captioner input")
     tab.click("#caption-button")
-    _wait_text(tab, "#status", r"Captioned two_shots\.mp4")
+    tab.wait_for_function("() => { const s = document.querySelector('#reference-status').innerText;"
+                          " const t = document.querySelector('#text-subject textarea').value;"
+                          " return s.includes('Captioning') && t.length > 0; }")
+    assert tab.locator("#caption-button").is_disabled()
+    wait_text(tab, "#reference-status", r"Second captioner: ")
+    assert tab.locator("#caption-button").is_enabled()
     for key in ("subject", "scene", "motion", "spatial", "camera"):
-        assert _textarea(tab, f"text-{key}").input_value().strip()
-    _shot(tab, shots_dir, "03-captioned", "#text-subject")
+        assert textarea(tab, f"text-{key}").input_value().strip()
+        assert textarea(tab, f"compare-{key}").input_value().strip()
+    shot(tab, shots_dir, "desktop-1-reference", "#section-reference")
+    shot(tab, shots_dir, "desktop-2-caption", "#section-caption")
 
-    # Edit Camera by hand, ask the model for a critique, revise, then undo the revision.
-    camera = _textarea(tab, "text-camera")
+    # The CHAI loop on Camera: write, ask for a critique, revise, undo.
+    camera = textarea(tab, "text-camera")
     camera.fill("The camera holds still at eye level.")
+    tab.get_by_role("tab", name="Camera").click()
     tab.click("#suggest-camera")
-    _wait_text(tab, "#status", "Camera: the model suggested a critique")
-    assert _textarea(tab, "critique-camera").input_value().strip()
+    wait_text(tab, "#status-camera", "The model suggested a critique")
+    assert textarea(tab, "critique-camera").input_value().strip()
     tab.click("#revise-camera")
-    _wait_text(tab, "#status", "Camera: revised")
-    revised = camera.input_value()
-    assert revised.strip() and revised != "The camera holds still at eye level."
-    tab.get_by_text("Camera revision history").click()
-    _wait_text(tab, "#history-camera", "manual edit")
-    _shot(tab, shots_dir, "04-critique-revise", "#text-camera")
+    wait_text(tab, "#status-camera", "Revised")
+    assert camera.input_value() != "The camera holds still at eye level."
     tab.click("#undo-camera")
-    _wait_text(tab, "#status", "Camera: undid the model revision")
+    wait_text(tab, "#status-camera", "undid the model revision")
     assert camera.input_value() == "The camera holds still at eye level."
 
-    # Pick a primitive for Camera: its phrase lands in the text.
-    picker = tab.locator("#picker-camera input").first
-    picker.click()
-    tab.locator("ul[role=listbox] li").first.click()
-    tab.click("#apply-camera")
-    _wait_text(tab, "#status", "Camera: applied")
+    # The picker is grouped by sub-aspect; clicking a glossary term inserts its phrase.
+    tab.locator("#sub-aspect-camera input").first.click()
+    tab.locator("ul[role=listbox] li").filter(has_text="angle").first.click()
+    wait_text(tab, "#glossary-camera", "Dutch")
+    tab.locator("#glossary-camera tr").filter(has_text="Dutch").first.click()
+    wait_text(tab, "#status-camera", "Inserted")
     assert len(camera.input_value()) > len("The camera holds still at eye level.")
 
-    # Compose: the prompt and its meter.
-    tab.click("#compose-button")
-    _wait_text(tab, "#prompt-meter", r"\b[1-9]\d* words · ≈?\d+ / 512 tokens")
-    prompt = _textarea(tab, "prompt").input_value()
-    assert prompt.strip()
-    _shot(tab, shots_dir, "05-prompt", "#prompt")
+    # Best of N and score all aspects.
+    tab.click("#best-of-camera")
+    wait_text(tab, "#status-camera", r"Kept the best of 4 \(\d+%\)")
+    wait_text(tab, "#best-of-result-camera", "4 candidates, best first")
+    tab.click("#score-all")
+    wait_text(tab, "#score-all-status", r"Scored: Subject \d+%")
+    for key in ("subject", "scene", "motion", "spatial", "camera"):
+        wait_text(tab, f"#reward-{key}", r"Reward: \d+% yes")
+    shot(tab, shots_dir, "desktop-3-refine", "#aspect-tabs")
 
-    # Generate side by side with the tiny defaults: both videos, progress, downloads.
+    # Compose, then fit to the text encoder's limit (counted in tokens).
+    tab.click("#compose-button")
+    wait_text(tab, "#prompt-meter", r"\d+ words · \d+ / 512 tokens")
+    tab.click("#fit-button")
+    wait_text(tab, "#prompt-status", r"Fitted: \d+ words, \d+ tokens \(limit 512\)")
+    tokens = int(re.search(r"(\d+) / 512 tokens", tab.locator("#prompt-meter").inner_text()).group(1))
+    assert tokens <= 512
+    shot(tab, shots_dir, "desktop-4-prompt", "#section-prompt")
+
+    # Generate: Generate disabled and Cancel enabled while it runs, live previews and an ETA.
+    set_number(tab, "steps", "120")  # long enough (on tiny models, ~10 s) to look at a run in progress
     tab.click("#generate-button")
-    _wait_text(tab, "#status", r"Done: .*seed")
+    wait_text(tab, "#generate-status", r"Zero-shot Wan2.2: step \d+/120 · about \d+")
+    assert "runs after Zero-shot Wan2.2" in tab.locator("#progress-finetuned").inner_text()
+    busy = (tab.locator("#generate-button").is_disabled(), tab.locator("#cancel-button").is_enabled())
+    assert busy == (True, True), (busy, tab.locator("#generate-status").inner_text())
+    tab.wait_for_function("() => !!document.querySelector('#preview-zeroshot img')")
+    shot(tab, shots_dir, "desktop-5-generating", "#section-generate")
+    wait_text(tab, "#generate-status", r"Done: run")
+    assert tab.locator("#generate-button").is_enabled() and tab.locator("#cancel-button").is_disabled()
     assert tab.locator("#video-finetuned video").first.get_attribute("src")
     assert tab.locator("#video-zeroshot video").first.get_attribute("src")
-    _wait_text(tab, "#progress-finetuned", "step 2/2")
-    _wait_text(tab, "#downloads", "side_by_side.mp4")
-    _wait_text(tab, "#downloads", "run.json")
-    _shot(tab, shots_dir, "06-generated", "#video-finetuned")
+    wait_text(tab, "#downloads", "side_by_side.mp4")
+    tab.click("#judge-button")
+    wait_text(tab, "#judge-result", r"Camera\s+\d+%\s+\d+%")
+    shot(tab, shots_dir, "desktop-6-generated", "#section-generate")
 
-    # The two videos play in sync: playing one starts the other, pausing one pauses both.
+    # The two videos play in step.
     tab.wait_for_function("() => { const v = document.querySelector('#video-finetuned video');"
                           " return v && v.dataset.synced; }")
     tab.evaluate("document.querySelector('#video-finetuned video').play()")
@@ -144,10 +210,82 @@ def test_whole_flow_in_a_browser(page, shots_dir, reference_clip, studio_server)
     tab.evaluate("document.querySelector('#video-zeroshot video').pause()")
     tab.wait_for_function("() => document.querySelector('#video-finetuned video').paused")
 
-    # History: the run is listed; clicking it reloads its caption and prompt.
+    # Cancel: a calm "Cancelled", the buttons swap back, no error anywhere.
+    prompt = textarea(tab, "prompt").input_value()
+    tab.click("#generate-button")
+    wait_text(tab, "#generate-status", r"step \d+/120")
+    tab.click("#cancel-button")
+    wait_text(tab, "#generate-status", "Cancelled: nothing was written")
+    assert tab.locator("#generate-button").is_enabled() and tab.locator("#cancel-button").is_disabled()
+    no_error_toasts(tab)
+    assert tab.locator(".error").count() == 0
+    assert textarea(tab, "prompt").input_value() == prompt
+
+    # History: a card per run; clicking one reloads its caption, prompt and settings.
+    wait_text(tab, "#history-cards", r"finetuned · ti2v-5b · \d+×\d+")
+    wait_text(tab, "#history-cards", r"CHAI-finetuned Wan2.2 \d+%")  # the judged run shows its scores
     camera.fill("Something else entirely.")
-    tab.locator("#history button.thumbnail-item").first.click()
-    _wait_text(tab, "#status", "Reloaded run")
-    assert _textarea(tab, "prompt").input_value() == prompt
+    textarea(tab, "prompt").fill("another prompt")
+    tab.locator("#history-cards tr").nth(1).click()
+    wait_text(tab, "#history-status", "Reloaded run")
+    assert textarea(tab, "prompt").input_value() == prompt
     assert camera.input_value() != "Something else entirely."
-    _shot(tab, shots_dir, "07-history", "#history")
+    shot(tab, shots_dir, "desktop-7-history", "#section-history")
+    tab.context.close()
+
+
+def test_an_image_start_run_reloaded_from_history_regenerates_identically(browser, server, reference_clip):
+    tab = open_tab(browser, server, DESKTOP)
+    tab.locator("#reference-clip input[type=file]").set_input_files(str(reference_clip))
+    wait_text(tab, "#reference-status", "Ready")
+    textarea(tab, "prompt").fill("A red square slides to the right.")
+    set_number(tab, "range-start", "0.5")
+    tab.check("#start-from-frame input")
+    set_number(tab, "seed", "77")
+    generate_and_wait(tab)
+    first = newest_run(server)
+    assert first["image"]["file"] == "start_image.png"
+
+    # Change what the run depends on, then reload it from its history card.
+    set_number(tab, "seed", "5")
+    set_number(tab, "range-start", "0")
+    tab.uncheck("#start-from-frame input")
+    tab.reload()
+    tab.wait_for_selector("#caption-button")
+    wait_text(tab, "#history-cards", "seed 77")
+    tab.locator("#history-cards tr").filter(has_text="seed 77").first.click()
+    wait_text(tab, "#history-status", "Reloaded run")
+    assert tab.locator("#start-from-frame input").is_checked()
+    assert tab.locator("#range-start input").first.input_value() == "0.5"
+    generate_and_wait(tab)
+    second = newest_run(server)
+    assert second["seed"] == 77
+    hashes = [{side["key"]: side["frames_sha256"] for side in run["comparison"]["sides"]} for run in (first, second)]
+    assert hashes[0] == hashes[1]
+    tab.context.close()
+
+
+def test_a_phone_compares_both_videos_on_one_screen(browser, server, shots_dir):
+    tab = open_tab(browser, server, PHONE)
+    shot(tab, shots_dir, "phone-0-top", "body")
+    for n, key in enumerate(("reference", "caption", "prompt", "generate", "history"), start=1):
+        shot(tab, shots_dir, f"phone-{n}-{key}", f"#section-{key}")
+    # One tap on the section bar reaches Generate.
+    tab.evaluate("window.scrollTo(0, 0)")
+    tab.locator(".studio-nav a", has_text="Generate").click()
+    tab.wait_for_timeout(500)
+    box = tab.locator("#generate-button").bounding_box()
+    assert 0 <= box["y"] < PHONE[1]
+    # A reloaded run's two videos sit side by side within one screen.
+    wait_text(tab, "#history-cards", "finetuned")
+    tab.locator("#history-cards tr").nth(1).click()
+    wait_text(tab, "#history-status", "Reloaded run")
+    tab.locator("#players").evaluate("e => e.scrollIntoView({block: 'start'})")
+    tab.wait_for_timeout(500)
+    left, right = (tab.locator(f"#video-{side}").bounding_box() for side in ("finetuned", "zeroshot"))
+    assert abs(left["y"] - right["y"]) < 4 and left["x"] + left["width"] <= right["x"] + 1
+    for video in (left, right):
+        assert video["y"] >= -1 and video["y"] + video["height"] <= PHONE[1] + 1
+        assert video["width"] > 120
+    shot(tab, shots_dir, "phone-6-players", "#players")
+    tab.context.close()

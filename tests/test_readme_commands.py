@@ -91,4 +91,6 @@ def test_page_api_block_runs_against_the_tiny_page(newcomer, studio_server):
     assert PAGE_URL in code
     result = run_block(language, code.replace(PAGE_URL, studio_server.url), work, env)
     assert_clean(result, code)
-    assert result.stdout.strip().splitlines()[-1].startswith("Done"), result.stdout
+    run_id, mode, judged = result.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert (studio_server.output_dir / run_id / "run.json").is_file(), result.stdout
+    assert mode == "finetuned" and "'Camera'" in judged, result.stdout

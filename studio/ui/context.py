@@ -171,7 +171,9 @@ def model_job(ctx: PageContext, blocks: gr.Blocks) -> dict[str, Any]:
         except QueueFull as exc:
             log.warning("refused a model job of session %s: %s", session, exc)
             raise gr.Error(str(exc), print_exception=False) from None
-        return [gr.validate(True, "")] * len(values)
+        # An event whose inputs are a set passes them as one dict; the validator answers per input.
+        count = len(values[0]) if len(values) == 1 and isinstance(values[0], dict) else len(values)
+        return [gr.validate(True, "")] * count
 
     return dict(concurrency_id=GPU_QUEUE, concurrency_limit=1, validator=admit)
 

@@ -96,9 +96,15 @@ def eta_text(seconds: float | None) -> str:
     return f"about {seconds // 60} min {seconds % 60:02d} s left" if seconds >= 60 else f"about {seconds} s left"
 
 
-def card_markdown(card: RunCard) -> str:
-    date, settings, seed, judged, prompt = card.lines
-    return f"**{date}**  \n{settings}  \n{seed}  \n{judged}  \n_{prompt}_"
+def card_html(card: RunCard) -> str:
+    """A history card's text (HTML, so the Dataset shows every line whole)."""
+    date, settings, seed, judged, prompt = (html.escape(line) for line in card.lines)
+    return (f'<div class="run-card"><b>{date}</b><br>{settings}<br>{seed}<br>{judged}<br>'
+            f"<i>{prompt}</i></div>")
+
+
+def glossary_html(definition: str) -> str:
+    return f'<span class="glossary-definition">{html.escape(definition)}</span>'
 
 
 def shot_label(number: int, start: float, end: float) -> str:

@@ -12,14 +12,15 @@ from ...caption.editing import revise, sub_aspect_choices, undo, with_primitive,
 from ...caption.vocabulary import load_vocabulary
 from ...session import AspectRequest, BestOfRequest
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
-from ..formatting import best_of_markdown, reward_badge
+from ..formatting import best_of_markdown, glossary_html, reward_badge
 from ..zerogpu import CAPTION_DURATION, gpu
 
 
 def glossary_rows(aspect: str, sub_aspect: str | None) -> list[list[str]]:
     from ...caption.editing import primitives_of
 
-    return [[label, definition] for label, definition, _ in primitives_of(load_vocabulary(), aspect, sub_aspect)]
+    return [[label, glossary_html(definition)]
+            for label, definition, _ in primitives_of(load_vocabulary(), aspect, sub_aspect)]
 
 
 class AspectPanel:
@@ -54,7 +55,7 @@ class AspectPanel:
                     self.primitive = gr.Dropdown(label="Primitive", choices=self._choices(first), value=None,
                                                  scale=3, elem_id=f"picker-{key}")
                     self.insert_button = gr.Button("Insert", size="sm", scale=1, elem_id=f"insert-{key}")
-                self.glossary = gr.Dataset(components=["textbox", "textbox"], headers=["Term (click to insert)",
+                self.glossary = gr.Dataset(components=["textbox", "html"], headers=["Term (click to insert)",
                                                                                         "Definition"],
                                            samples=glossary_rows(aspect, first), type="index", samples_per_page=40,
                                            label=f"{aspect} glossary", elem_id=f"glossary-{key}")

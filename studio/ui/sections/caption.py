@@ -39,9 +39,9 @@ class CaptionSection:
                                            elem_id="library-choice")
                 self.load_button = gr.Button("Load shot", scale=1, elem_id="load-library")
                 self.import_file = gr.File(label="Import caption JSON", file_types=[".json"], type="filepath",
-                                           scale=2, height=90, elem_id="import-caption")
+                                           scale=2, height=130, elem_id="import-caption")
                 self.export_button = gr.Button("Export JSON", scale=1, elem_id="export-button")
-                self.export_file = gr.File(label="Exported caption", interactive=False, scale=2, height=90,
+                self.export_file = gr.File(label="Exported caption", interactive=False, scale=2, height=130,
                                            elem_id="export-file")
             self.status = gr.Markdown("", elem_id="caption-status", elem_classes=["step-status"])
             self.state = gr.State(StructuredCaption().to_dict())

@@ -21,7 +21,7 @@ from ..zerogpu import CAPTION_DURATION, generation_seconds, gpu
 
 COMPARISONS = [("Automatic", "auto"), ("Finetuned vs zero-shot", "finetuned"),
                ("CHAI prompt vs short prompt", "prompt"), ("Zero-shot only", "baseline")]
-PREVIEW_EVERY = 2  # a latent preview every other step: enough to watch, cheap to compute
+PREVIEW_EVERY = 1  # a latent preview each step: one small matrix product per step, no VAE decode
 
 
 def preset_defaults(preset: str, tiny: bool) -> dict[str, Any]:
@@ -187,7 +187,8 @@ class GenerateSection:
             else:
                 log_failure(exc)
                 message = error_line(exc)
-            yield {**idle, self.status: message, **self._previews_hidden()}
+            ended = "cancelled" if cancel.is_set() else "stopped"
+            yield {**idle, self.status: message, **self._players_reset(ended)}
         finally:
             # Reached early when the run failed, was cancelled or its client went away (Gradio closes
             # the stream): the model stops at its next step instead of running on for nobody.
@@ -196,8 +197,11 @@ class GenerateSection:
             if self.ctx.cancels.get(session) is cancel:
                 self.ctx.cancels.pop(session, None)
 
-    def _previews_hidden(self) -> dict:
-        return {player["preview"]: gr.update(visible=False) for player in self.players.values()}
+    def _players_reset(self, state: str) -> dict:
+        """Players back to their videos (previews hidden), progress lines saying how the run ended."""
+        return {c: update for player in self.players.values() for c, update in (
+            (player["preview"], gr.update(visible=False)), (player["video"], gr.update(visible=True)),
+            (player["progress"], state))}
 
     def _stream(self, run: GenerateRequest, cancel: threading.Event, request: Any):
         slots: dict[str, str] = {}
@@ -216,7 +220,7 @@ class GenerateSection:
                 yield {self.used_seed: event.seed,
                        self.status: f"{event.mode} mode · seed {event.seed} · {' | '.join(labels.values())}",
                        **{self.players[slots[k]]["progress"]: v for k, v in progress.items()},
-                       **{self.players[slot]["video"]: gr.update(value=None, label=labels[key])
+                       **{self.players[slot]["video"]: gr.update(value=None, label=labels[key], visible=False)
                           for key, slot in slots.items()},
                        **{self.players[slot]["preview"]: gr.update(value=None, visible=True, label=f"{labels[key]}: "
                                                                    "live preview") for key, slot in slots.items()}}
@@ -239,12 +243,13 @@ class GenerateSection:
         shown = {}
         for key, slot in slots.items():
             player = self.players[slot]
-            shown[player["video"]] = gr.update(value=str(result.videos[key]), label=labels[key])
+            shown[player["video"]] = gr.update(value=str(result.videos[key]), label=labels[key], visible=True)
             shown[player["preview"]] = gr.update(visible=False)
             shown[player["progress"]] = progress_bar(labels[key], result.settings.steps, result.settings.steps,
                                                      "done")
         if len(slots) == 1:
-            shown[self.players["right"]["video"]] = gr.update(value=None, label="(not used in this mode)")
+            shown[self.players["right"]["video"]] = gr.update(value=None, label="(not used in this mode)",
+                                                               visible=True)
         files = [str(p) for p in (result.side_by_side_video or result.left_video, result.run_json)]
         return {**shown, self.downloads: files, self.used_seed: result.seed, self.run_id: Path(result.run_dir).name,
                 self.judge_button: gr.update(interactive=True)}

@@ -11,7 +11,7 @@ import gradio as gr
 from ...caption.editing import take_in
 from ...session import RunView
 from ..context import PageContext, shows_errors
-from ..formatting import card_markdown
+from ..formatting import card_html
 
 MAX_CARDS = 24
 
@@ -24,11 +24,11 @@ class HistorySection:
             with gr.Row(equal_height=True):
                 self.refresh_button = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh-history")
                 self.import_file = gr.File(label="Drop a run.json or a studio mp4 to load its settings",
-                                           file_types=[".json", ".mp4"], type="filepath", height=90, scale=3,
+                                           file_types=[".json", ".mp4"], type="filepath", height=130, scale=3,
                                            elem_id="import-run")
             self.status = gr.Markdown("Click a run to reload it.", elem_id="history-status",
                                       elem_classes=["step-status"])
-            self.cards = gr.Dataset(components=["image", "markdown"], headers=["", "Run"], samples=[], type="index",
+            self.cards = gr.Dataset(components=["image", "html"], headers=["", "Run"], samples=[], type="index",
                                     samples_per_page=MAX_CARDS, label="Past runs", elem_id="history-cards")
             self.run_ids = gr.State([])
 
@@ -38,7 +38,7 @@ class HistorySection:
 
     def refreshed(self, request: Any) -> dict:
         cards = self.ctx.session.runs.cards(self.ctx.runs_of(request))[:MAX_CARDS]
-        return {self.cards: gr.update(samples=[[card.poster, card_markdown(card)] for card in cards]),
+        return {self.cards: gr.update(samples=[[card.poster, card_html(card)] for card in cards]),
                 self.run_ids: [card.run_id for card in cards]}
 
     def wire(self, page: Any, blocks: gr.Blocks) -> None:
