@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..config import StudioConfig
 from ..errors import ModelLoadError
-from ..generation.generator import baseline_location
+from ..generation.loading import baseline_location
 from ..generation.presets import Preset
 
 MAX_SEQUENCE_LENGTH = 512  # umT5 tokens Wan was trained with

@@ -28,7 +28,7 @@ import torch
 
 from ..errors import InputError, ModelLoadError
 from ..generation.finetune import ADAPTER_NAME
-from ..generation.generator import baseline_location
+from ..generation.loading import baseline_location
 from . import artifacts
 from .encoders import MAX_SEQUENCE_LENGTH
 from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
