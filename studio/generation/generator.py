@@ -28,10 +28,10 @@ from .placement import PlacementMixin
 from .presets import Preset, size_limits
 from .preview import LatentPreviewer
 from .rendering import RenderingMixin
+from .run_records import MAX_PROMPT_CHARS
 from .run_writing import RunWritingMixin
 from .settings import GenerationSettings
 
-MAX_PROMPT_CHARS = 20000
 
 
 class SideBySideGenerator(LoadingMixin, PlacementMixin, RenderingMixin, RunWritingMixin):

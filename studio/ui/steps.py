@@ -463,7 +463,7 @@ class RunView:
 def reload_run(output_dir: str | Path, run_id: Any) -> RunView:
     """What the page restores from a past run, named by its id: caption, prompt, settings, videos.
     Only a run folder inside `output_dir` can be read, and only files inside it are served."""
-    from ..generation import outputs
+    from ..generation import run_records as outputs
 
     run = outputs.load_run_by_id(output_dir, run_id)
     s, files = run["settings"], run["files"]
