@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import InputError, StudioError
+from ..errors import StudioError
 from .comparison import BASELINE_LABEL, FINETUNED_LABEL
 
 RUN_SCHEMA = "chai-studio/generation-run"
