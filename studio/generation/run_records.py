@@ -64,7 +64,7 @@ def _real(data: Mapping[str, Any], key: str, where: str, low: float, high: float
     return float(value)
 
 
-def _text(data: Mapping[str, Any], key: str, where: str, limit: int, default: Any = _REQUIRED) -> Any:
+def _text_field(data: Mapping[str, Any], key: str, where: str, limit: int, default: Any = _REQUIRED) -> Any:
     value, defaulted = _given(data, key, where, default)
     if defaulted:
         return value
@@ -85,7 +85,7 @@ def _settings(data: Any, where: str) -> Any:
         "steps": _whole(data, "steps", where, *STEPS_RANGE), "guidance": _real(data, "guidance", where, *GUIDANCE_RANGE),
         "guidance_2": _real(data, "guidance_2", where, *GUIDANCE_RANGE, default=None),
         "shift": _real(data, "shift", where, *SHIFT_RANGE), "seed": _whole(data, "seed", where, 0, MAX_SEED),
-        "negative_prompt": _text(data, "negative_prompt", where, MAX_NEGATIVE_CHARS, DEFAULT_NEGATIVE_PROMPT),
+        "negative_prompt": _text_field(data, "negative_prompt", where, MAX_NEGATIVE_CHARS, DEFAULT_NEGATIVE_PROMPT),
         "max_sequence_length": _whole(data, "max_sequence_length", where, 1, 4096, 512),
         "preview_every": _whole(data, "preview_every", where, 0, 10000, 0),
     }
@@ -109,14 +109,14 @@ def _public(record: dict[str, Any], where: str) -> dict[str, Any]:
     from .settings import MAX_SEED
 
     _whole(record, "version", where, 1, 10**6, default=RUN_SCHEMA_VERSION)
-    prompt = _text(record, "prompt", where, MAX_PROMPT_CHARS)
+    prompt = _text_field(record, "prompt", where, MAX_PROMPT_CHARS)
     if not prompt.strip():
         raise _damaged(where, "prompt is empty")
     seed = _whole(record, "seed", where, 0, MAX_SEED)
     preset = record.get("preset")
     if preset not in PRESETS:
         raise _damaged(where, f"preset must be one of {', '.join(PRESETS)}, got {_show(preset)}")
-    _text(record, "created", where, 64, default="")
+    _text_field(record, "created", where, 64, default="")
     settings = _settings(record.get("settings"), where)
     caption = record.get("caption")
     if caption is not None:

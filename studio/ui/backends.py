@@ -55,7 +55,7 @@ class Backends:
         return vocabulary
 
     def presets(self) -> Any:
-        from .. import presets
+        from .. import shot_library as presets
 
         return presets
 
