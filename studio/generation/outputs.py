@@ -77,7 +77,7 @@ def prepare_output_dir(output_dir: str | Path) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _folder_error(root, "cannot be created", exc) from None
+        raise _folder_error(root, "cannot be created", exc) from exc
     if not root.is_dir():
         raise _folder_error(root, "is not a folder")
     return root
@@ -100,7 +100,7 @@ def check_writable(output_dir: str | Path, needed_bytes: int = 0) -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
-        raise _folder_error(root, "is not writable", exc) from None
+        raise _folder_error(root, "is not writable", exc) from exc
     free = shutil.disk_usage(root).free
     if free < needed_bytes:
         raise _folder_error(root, f"has {free / 2**20:.0f} MB free and this run needs about "
@@ -155,7 +155,7 @@ class RunWriter:
         try:
             self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.root))
         except OSError as exc:
-            raise _folder_error(self.root, "is not writable", exc) from None
+            raise _folder_error(self.root, "is not writable", exc) from exc
         self.run_dir: Path | None = None
 
     def path(self, name: str) -> Path:
@@ -206,7 +206,7 @@ def staged_run(output_dir: str | Path, prompt: str) -> Iterator[RunWriter]:
     except OSError as exc:
         writer.abort()
         what = "ran out of space while writing the run" if exc.errno == errno.ENOSPC else "could not take the run"
-        raise _folder_error(writer.root, what, exc) from None
+        raise _folder_error(writer.root, what, exc) from exc
     except BaseException:
         writer.abort()
         raise

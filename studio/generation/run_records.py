@@ -96,6 +96,7 @@ def _read_record(text: str | bytes, where: str) -> dict[str, Any]:
     try:
         record = json.loads(text)
     except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, absurd nesting
+        # `from None` on purpose: a RecursionError's chain is thousands of frames of the JSON decoder.
         raise InputError(f"{where} does not hold a studio run record", "run") from None
     if not isinstance(record, dict) or record.get("schema") != RUN_SCHEMA:
         raise InputError(f"{where} does not hold a studio run record", "run")
@@ -123,8 +124,9 @@ def _public(record: dict[str, Any], where: str) -> dict[str, Any]:
         try:
             caption = StructuredCaption.from_dict(caption)
         except InputError as exc:
-            raise _damaged(where, f"caption: {exc}") from None
+            raise _damaged(where, f"caption: {exc}") from exc
         except (TypeError, ValueError, RecursionError) as exc:
+            # `from None` on purpose: a RecursionError's chain is thousands of frames deep; the type is named.
             raise _damaged(where, f"caption is unreadable ({type(exc).__name__})") from None
     return {"prompt": prompt, "negative_prompt": settings.negative_prompt, "caption": caption,
             "settings": settings, "preset": preset, "seed": seed, "record": record}
@@ -140,7 +142,7 @@ def _read_run_json(path: Path, where: str) -> str | bytes:
         with open(path, "rb") as handle:
             return handle.read(MAX_RUN_JSON_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})", "run") from None
+        raise InputError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})", "run") from exc
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
@@ -159,8 +161,8 @@ def load_run_from_video(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path} does not exist", "video")
     try:
         comment = read_video_comment(path)
-    except Exception:  # noqa: BLE001 - PyAV raises several kinds for non-videos
-        raise InputError(f"{path} is not a readable video", "video") from None
+    except Exception as exc:  # noqa: BLE001 - PyAV raises several kinds for non-videos
+        raise InputError(f"{path} is not a readable video", "video") from exc
     if not comment:
         raise InputError(f"{path} carries no studio settings (not made by the studio?)", "video")
     if len(comment) > MAX_RUN_JSON_BYTES:

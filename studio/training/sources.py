@@ -75,6 +75,7 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
         try:
             row = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
+            # `from None` on purpose: a RecursionError's chain is thousands of frames of the JSON decoder.
             raise InputError(f"{path.name} line {number} is not valid JSON", FIELD) from None
         if not isinstance(row, dict):
             raise InputError(f"{path.name} line {number} must be a JSON object with a 'path'", FIELD)
@@ -106,8 +107,8 @@ def _seconds(value, where: str, name: str) -> float | None:
         return None
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: {name} must be a number of seconds, got {value!r}", FIELD) from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: {name} must be a number of seconds, got {value!r}", FIELD) from exc
     if not math.isfinite(seconds) or seconds < 0:
         raise InputError(f"{where}: {name} must be 0 or more seconds, got {value!r}", FIELD)
     return seconds

@@ -103,7 +103,7 @@ def open_clip(path: str | Path):
     except av.error.FFmpegError as exc:
         raise InputError(
             f"{path.name} is not a readable video ({ffmpeg_reason(exc)}); it may be another kind of file, "
-            "or a truncated or corrupt video. Export it again as mp4, mov, webm or mkv", FIELD) from None
+            "or a truncated or corrupt video. Export it again as mp4, mov, webm or mkv", FIELD) from exc
 
 
 def ffmpeg_reason(exc: Exception) -> str:
@@ -127,7 +127,7 @@ def _first_frame(container, stream, path: Path):
             return frame
     except av.error.FFmpegError as exc:
         raise InputError(f"{path.name} could not be decoded ({ffmpeg_reason(exc)}); the file is corrupt or "
-                         "truncated. Export it again", FIELD) from None
+                         "truncated. Export it again", FIELD) from exc
     return None
 
 
@@ -237,7 +237,7 @@ def _detect_cached(path: str, size: int, mtime_ns: int, threshold: float, min_sh
     try:
         scenes = detect(path, ContentDetector(threshold=threshold, min_scene_len=min_len), backend="pyav")
     except Exception as exc:  # noqa: BLE001 - PySceneDetect raises many kinds; the user needs one message
-        raise InputError(f"shot detection failed on {Path(path).name}: {exc}", FIELD) from None
+        raise InputError(f"shot detection failed on {Path(path).name}: {exc}", FIELD) from exc
     finally:
         from ..logging_setup import apply_ffmpeg_level
 

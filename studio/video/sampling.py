@@ -189,7 +189,7 @@ def _decode_frames(info: ClipInfo, targets: list[float], size: tuple[int, int],
                 images.append(_convert(found or current, width, height, info.rotation))
         except av.error.FFmpegError as exc:
             raise InputError(f"{path.name} could not be decoded ({ffmpeg_reason(exc)}); the file is corrupt or "
-                             "truncated. Export it again", FIELD) from None
+                             "truncated. Export it again", FIELD) from exc
     return images, used, ended_at
 
 
