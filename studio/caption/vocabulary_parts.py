@@ -107,13 +107,7 @@ def read_groups(raw_groups: Any, sub_ids: Mapping[str, set[str]]) -> tuple[Primi
     """The primitive groups, each tied to an aspect and one of its sub-aspects (`sub_ids`)."""
     groups, group_ids = [], set()
     for i, raw in enumerate(_list(raw_groups, "vocabulary.groups")):
-        where = f"vocabulary.groups[{i}]"
-        raw = _mapping(raw, where)
-        group_id = _identifier(raw.get("id"), f"{where}.id")
-        where = f"vocabulary.groups[{group_id}]"
-        if group_id in group_ids:
-            raise InputError(f"duplicate group id {group_id!r}", where)
-        group_ids.add(group_id)
+        raw, group_id, where = _entry(raw, i, "vocabulary.groups", group_ids, "group")
         aspect = _string(raw.get("aspect"), f"{where}.aspect")
         if aspect not in sub_ids:
             raise InputError(f"unknown aspect {aspect!r}", f"{where}.aspect")
@@ -128,13 +122,7 @@ def read_groups(raw_groups: Any, sub_ids: Mapping[str, set[str]]) -> tuple[Primi
         if not raw_primitives:
             raise InputError("a group needs at least one primitive", f"{where}.primitives")
         for j, prim in enumerate(raw_primitives):
-            prim_where = f"{where}.primitives[{j}]"
-            prim = _mapping(prim, prim_where)
-            prim_id = _identifier(prim.get("id"), f"{prim_where}.id")
-            prim_where = f"{where}.primitives[{prim_id}]"
-            if prim_id in primitive_ids:
-                raise InputError(f"duplicate primitive id {prim_id!r}", prim_where)
-            primitive_ids.add(prim_id)
+            prim, prim_id, prim_where = _entry(prim, j, f"{where}.primitives", primitive_ids, "primitive")
             phrase = _string(prim.get("phrase"), f"{prim_where}.phrase")
             if not phrase.endswith(SENTENCE_END):
                 raise InputError("a phrase must be a complete sentence ending with a period", f"{prim_where}.phrase")
@@ -154,6 +142,17 @@ def read_groups(raw_groups: Any, sub_ids: Mapping[str, set[str]]) -> tuple[Primi
             select=select, primitives=tuple(primitives),
         ))
     return tuple(groups)
+
+
+def _entry(raw: Any, index: int, where: str, seen: set[str], what: str) -> tuple[Mapping, str, str]:
+    """Entry `index` of the list at `where`: an object whose snake_case id is new, its id, and its
+    path by id (`where[id]`, which names it better in later errors than its position)."""
+    raw = _mapping(raw, f"{where}[{index}]")
+    entry_id = _identifier(raw.get("id"), f"{where}[{index}].id")
+    if entry_id in seen:
+        raise InputError(f"duplicate {what} id {entry_id!r}", f"{where}[{entry_id}]")
+    seen.add(entry_id)
+    return raw, entry_id, f"{where}[{entry_id}]"
 
 
 def _list(value: Any, where: str) -> list:
