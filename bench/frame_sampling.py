@@ -42,7 +42,7 @@ def decode_everything(path: Path, fps: float):
     import av
 
     from studio.video import probe
-    from studio.video.intake import DEFAULT_MAX_PIXELS, _convert, _target_size, sample_times
+    from studio.video.sampling import DEFAULT_MAX_PIXELS, _convert, _target_size, sample_times
 
     info = probe(path, None)
     times = sample_times(0.0, info.duration, fps)

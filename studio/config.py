@@ -187,9 +187,9 @@ def _convert(f: dataclasses.Field, raw: Any, source: str) -> Any:
             return float(raw)
         if kind == "Path":
             return Path(raw).expanduser()
-    except ValueError:
+    except ValueError as exc:
         expected = {"bool": "true/false (1/0, yes/no, on/off)", "int": "a whole number", "float": "a number"}[kind]
-        raise InputError(f"expected {expected}, got {raw!r}", source) from None
+        raise InputError(f"expected {expected}, got {raw!r}", source) from exc
     value = str(raw)
     if f.metadata["choices"] and value not in f.metadata["choices"]:
         raise InputError(f"must be one of {', '.join(f.metadata['choices'])}, got {value!r}", source)

@@ -17,7 +17,7 @@ from studio.config import StudioConfig
 from studio.errors import InputError
 from studio.generation import PRESETS, GenerationSettings, SideBySideGenerator, get_generator
 from studio.generation.comparison import plan_sides, resolve_mode
-from studio.generation.generator import frames_hash
+from studio.generation.run_writing import frames_hash
 from studio.generation.outputs import to_uint8
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,11 +22,11 @@ from studio.generation import (
     load_run,
     load_run_from_video,
     load_tokenizer,
-    read_first_frame,
     unload_generator,
 )
 from studio.generation.outputs import BASELINE_LABEL, FINETUNED_LABEL
 from studio.tiny import build_tiny_models
+from studio.video import first_frame
 
 TI2V = PRESETS["ti2v-5b"]
 A14B = PRESETS["t2v-a14b"]
@@ -101,10 +101,10 @@ def test_lora_run_writes_a_complete_run_directory(lora_gen, tmp_path):
     assert loaded["prompt"] == PROMPT and loaded["settings"] == result.settings
     assert load_run(result.run_dir)["settings"] == result.settings
     assert [r.run_dir for r in list_runs(tmp_path)] == [result.run_dir]
-    start = read_first_frame(result.baseline_video)
+    start = first_frame(result.baseline_video)  # the start image a rerun from this video would use
     assert start.size == (64, 64) and start.mode == "RGB"
-    with pytest.raises(InputError, match="no readable video frame"):
-        read_first_frame(result.run_json)
+    with pytest.raises(InputError, match="not a clip type"):
+        first_frame(result.run_json)
     # A second run with the same prompt gets its own directory.
     again = lora_gen.generate(PROMPT, small(), out_dir=tmp_path)
     assert again.run_dir != result.run_dir and len(list_runs(tmp_path)) == 2

@@ -55,7 +55,7 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     spec = subprocess.run([str(venv / "bin" / "studio"), "spec"], capture_output=True, text=True, cwd=tmp_path,
                           timeout=120, check=False)
     assert spec.returncode == 0 and "SUBJECT" in spec.stdout and "dolly" in spec.stdout.lower(), spec.stderr
-    probe = ("import studio, studio.captioner.prompts as p, studio.presets as s; "
+    probe = ("import studio, studio.captioner.prompts as p, studio.shot_library as s; "
              "print(studio.__file__); print(p.DEFAULT_DIR); print(len(p.PromptTemplates.load().texts)); "
              "print(len(s.list_presets()))")
     where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path,

@@ -10,7 +10,7 @@ from clipmaker import truncate, write_audio_only, write_clip, write_zero_frames
 
 from studio.errors import InputError
 from studio.video import MAX_FRAME_PIXELS, detect_shots, first_frame, probe, sample_clip
-from studio.video.intake import _plan_seeks, sample_times
+from studio.video.sampling import _plan_seeks, sample_times
 
 
 @pytest.fixture(scope="session")

@@ -134,11 +134,11 @@ def export_caption(caption: StructuredCaption, out_dir: str | Path) -> Path:
 
 def preset_caption(name: Any) -> StructuredCaption:
     """A caption from the shot library."""
-    from .. import presets
+    from .. import shot_library
 
     if not name:
         raise InputError("choose a shot from the library first", "preset")
-    caption = presets.load_preset(name)
+    caption = shot_library.load_preset(name)
     caption.provenance.source = "preset"
     caption.title = caption.title or str(name)
     return caption
@@ -146,6 +146,6 @@ def preset_caption(name: Any) -> StructuredCaption:
 
 def preset_choices() -> list[tuple[str, str]]:
     """(title, name) pairs of the shot library."""
-    from .. import presets
+    from .. import shot_library
 
-    return [(item.title or item.name, item.name) for item in presets.list_presets()]
+    return [(item.title or item.name, item.name) for item in shot_library.list_presets()]

@@ -204,10 +204,11 @@ class StructuredCaption:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "caption") from None
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", "caption") from None
+            raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "caption") from exc
+        except UnicodeDecodeError as exc:
+            raise InputError("not UTF-8 text", "caption") from exc
         except RecursionError:  # e.g. [[[[…]]]] thousands deep: refused, not a crash
+            # `from None` here and below on purpose: the chain would be thousands of recursive frames.
             raise InputError("the JSON is nested too deeply to be a caption", "caption") from None
         try:
             return cls.from_dict(data, max_chars)
@@ -224,7 +225,7 @@ class StructuredCaption:
         try:
             return cls.from_json(path.read_bytes(), max_chars)
         except InputError as exc:
-            raise InputError(f"{path}: {exc}") from None
+            raise InputError(f"{path}: {exc}") from exc
 
 
 # -- validation helpers ---------------------------------------------------------------------------

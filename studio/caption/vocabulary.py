@@ -13,7 +13,6 @@ replaces the first one's sentence where it stands instead of piling up contradic
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -21,71 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..errors import InputError
-from .structured import ASPECTS
-
-SELECT_MODES = ("one", "many")
-_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_SENTENCE_END = (".", "!", "?")
-
-
-@dataclass(frozen=True)
-class Primitive:
-    id: str
-    name: str
-    definition: str
-    phrase: str  # the sentence inserted into a caption when the primitive is picked
-    group_id: str
-    aspect: str
-    sub_aspect: str
-
-    @property
-    def qualified_id(self) -> str:
-        return f"{self.group_id}.{self.id}"
-
-
-@dataclass(frozen=True)
-class PrimitiveGroup:
-    id: str
-    aspect: str
-    sub_aspect: str  # the sub-aspect (a CHAI json field) this group's phrases describe
-    name: str
-    definition: str
-    select: str  # "one": mutually exclusive members; "many": members combine
-    primitives: tuple[Primitive, ...]
-
-    @property
-    def exclusive(self) -> bool:
-        return self.select == "one"
-
-    def primitive(self, primitive_id: str) -> Primitive:
-        for primitive in self.primitives:
-            if primitive.id == primitive_id:
-                return primitive
-        known = ", ".join(p.id for p in self.primitives)
-        raise InputError(f"group {self.id!r} has no primitive {primitive_id!r}; it has {known}", "primitive")
-
-
-@dataclass(frozen=True)
-class SubAspect:
-    id: str
-    name: str
-    description: str
-    aspect: str
-
-
-@dataclass(frozen=True)
-class AspectInfo:
-    name: str
-    description: str
-    sub_aspects: tuple[SubAspect, ...]
-
-    def sub_aspect(self, sub_aspect_id: str) -> SubAspect:
-        for sub in self.sub_aspects:
-            if sub.id == sub_aspect_id:
-                return sub
-        known = ", ".join(s.id for s in self.sub_aspects)
-        raise InputError(f"{self.name} has no sub-aspect {sub_aspect_id!r}; it has {known}", "sub_aspect")
-
+from .vocabulary_parts import SENTENCE_END, AspectInfo, Primitive, PrimitiveGroup, read_aspects, read_groups
 
 @dataclass(frozen=True)
 class Vocabulary:
@@ -261,76 +196,9 @@ class Vocabulary:
         version = data.get("version", 1)
         if not isinstance(version, int) or isinstance(version, bool):
             raise InputError(f"expected an integer, got {version!r}", "vocabulary.version")
-        raw_aspects = _list(data.get("aspects"), "vocabulary.aspects")
-        aspects = []
-        for i, raw in enumerate(raw_aspects):
-            where = f"vocabulary.aspects[{i}]"
-            raw = _mapping(raw, where)
-            name = _string(raw.get("name"), f"{where}.name")
-            subs, seen = [], set()
-            for j, sub in enumerate(_list(raw.get("sub_aspects"), f"{where}.sub_aspects")):
-                sub_where = f"{where}.sub_aspects[{j}]"
-                sub = _mapping(sub, sub_where)
-                sub_id = _identifier(sub.get("id"), f"{sub_where}.id")
-                if sub_id in seen:
-                    raise InputError(f"duplicate sub-aspect id {sub_id!r}", sub_where)
-                seen.add(sub_id)
-                subs.append(SubAspect(sub_id, _string(sub.get("name"), f"{sub_where}.name"),
-                                      _string(sub.get("description"), f"{sub_where}.description"), name))
-            aspects.append(AspectInfo(name, _string(raw.get("description"), f"{where}.description"), tuple(subs)))
-        if tuple(a.name for a in aspects) != ASPECTS:
-            raise InputError(f"expected the aspects {', '.join(ASPECTS)} in that order", "vocabulary.aspects")
-        sub_ids = {a.name: {s.id for s in a.sub_aspects} for a in aspects}
-
-        groups, group_ids = [], set()
-        for i, raw in enumerate(_list(data.get("groups"), "vocabulary.groups")):
-            where = f"vocabulary.groups[{i}]"
-            raw = _mapping(raw, where)
-            group_id = _identifier(raw.get("id"), f"{where}.id")
-            where = f"vocabulary.groups[{group_id}]"
-            if group_id in group_ids:
-                raise InputError(f"duplicate group id {group_id!r}", where)
-            group_ids.add(group_id)
-            aspect = _string(raw.get("aspect"), f"{where}.aspect")
-            if aspect not in sub_ids:
-                raise InputError(f"unknown aspect {aspect!r}", f"{where}.aspect")
-            sub_aspect = _string(raw.get("sub_aspect"), f"{where}.sub_aspect")
-            if sub_aspect not in sub_ids[aspect]:
-                raise InputError(f"{aspect} has no sub-aspect {sub_aspect!r}", f"{where}.sub_aspect")
-            select = raw.get("select")
-            if select not in SELECT_MODES:
-                raise InputError(f"expected one of {', '.join(SELECT_MODES)}, got {select!r}", f"{where}.select")
-            primitives, primitive_ids = [], set()
-            raw_primitives = _list(raw.get("primitives"), f"{where}.primitives")
-            if not raw_primitives:
-                raise InputError("a group needs at least one primitive", f"{where}.primitives")
-            for j, prim in enumerate(raw_primitives):
-                prim_where = f"{where}.primitives[{j}]"
-                prim = _mapping(prim, prim_where)
-                prim_id = _identifier(prim.get("id"), f"{prim_where}.id")
-                prim_where = f"{where}.primitives[{prim_id}]"
-                if prim_id in primitive_ids:
-                    raise InputError(f"duplicate primitive id {prim_id!r}", prim_where)
-                primitive_ids.add(prim_id)
-                phrase = _string(prim.get("phrase"), f"{prim_where}.phrase")
-                if not phrase.endswith(_SENTENCE_END):
-                    raise InputError("a phrase must be a complete sentence ending with a period", f"{prim_where}.phrase")
-                primitives.append(Primitive(
-                    id=prim_id,
-                    name=_string(prim.get("name"), f"{prim_where}.name"),
-                    definition=_string(prim.get("definition"), f"{prim_where}.definition"),
-                    phrase=phrase,
-                    group_id=group_id,
-                    aspect=aspect,
-                    sub_aspect=sub_aspect,
-                ))
-            groups.append(PrimitiveGroup(
-                id=group_id, aspect=aspect, sub_aspect=sub_aspect,
-                name=_string(raw.get("name"), f"{where}.name"),
-                definition=_string(raw.get("definition"), f"{where}.definition"),
-                select=select, primitives=tuple(primitives),
-            ))
-        return cls(aspects=tuple(aspects), groups=tuple(groups), version=version)
+        aspects = read_aspects(data.get("aspects"))
+        groups = read_groups(data.get("groups"), {a.name: {s.id for s in a.sub_aspects} for a in aspects})
+        return cls(aspects=aspects, groups=groups, version=version)
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> "Vocabulary":
@@ -340,7 +208,7 @@ class Vocabulary:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path} is not valid UTF-8 JSON ({exc})", "vocabulary") from None
+            raise InputError(f"{path} is not valid UTF-8 JSON ({exc})", "vocabulary") from exc
         return cls.from_dict(data)
 
     # -- internals ----------------------------------------------------------------------------------
@@ -400,7 +268,7 @@ def _append_sentence(text: str, sentence: str) -> str:
     body = text.rstrip()
     if not body:
         return sentence
-    if not body.endswith(_SENTENCE_END):
+    if not body.endswith(SENTENCE_END):
         body += "."
     return f"{body} {sentence}"
 
@@ -412,28 +280,3 @@ def _remove_phrase(text: str, phrase: str) -> str:
     after = text[index + len(phrase):].lstrip(" \t")
     joiner = " " if before and after and not before.endswith("\n") and not after.startswith("\n") else ""
     return (before + joiner + after).strip()
-
-
-def _list(value: Any, where: str) -> list:
-    if not isinstance(value, list):
-        raise InputError("expected a list", where)
-    return value
-
-
-def _mapping(value: Any, where: str) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise InputError("expected an object", where)
-    return value
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError("expected non-empty text", where)
-    return value.strip()
-
-
-def _identifier(value: Any, where: str) -> str:
-    value = _string(value, where)
-    if not _ID.match(value):
-        raise InputError(f"{value!r} is not a snake_case id", where)
-    return value

@@ -2,7 +2,6 @@
 
     Captioner.from_pretrained(path_or_id, device="auto", dtype=None) / Captioner.from_config(config)
     captioner.caption(clip, aspects=ASPECTS, two_stage=False, on_text=None) -> {aspect: text}
-    captioner.caption_iter(clip, ...) -> iterator of {aspect: text so far} (Gradio generators)
     captioner.critique(clip, aspect, caption) -> str
     captioner.revise(clip, aspect, caption, critique, structured=None) -> str
     captioner.reward(clip, aspect, caption) -> float      (P(Yes), Yes/No softmax)
@@ -25,12 +24,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..caption.structured import ASPECTS, Provenance, StructuredCaption
-from .model import Captioner, OnText, captioner_path, compose_fallback
+from .model import Captioner, OnText, captioner_path
 from .prompts import NO_CHANGE, PromptTemplates, says_no_change
 
 __all__ = [
     "ASPECTS", "NO_CHANGE", "Captioner", "PromptTemplates", "caption_clip", "captioner_path", "get_captioner",
-    "load_clip", "merge_caption", "says_no_change", "unload_captioner",
+    "load_clip", "says_no_change", "unload_captioner",
 ]
 
 _shared: dict[str, Any] = {}
@@ -110,11 +109,3 @@ def caption_clip(config: Any, path: str | Path, start: float | None = None, end:
         caption.set_text(aspect, text, config.max_aspect_chars)
     caption.title = Path(path).stem
     return caption
-
-
-def merge_caption(caption: StructuredCaption, captioner: Captioner | None = None, max_words: int = 260) -> str:
-    """The LLM merge when a captioner is loaded, else the deterministic composer."""
-    captioner = captioner or loaded_captioner()
-    if captioner is None or not captioner.loaded:
-        return compose_fallback(caption, max_words)
-    return captioner.merge(caption, max_words)

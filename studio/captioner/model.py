@@ -8,19 +8,21 @@ batch, so the five aspects cost one `generate`.
 
 from __future__ import annotations
 
+import functools
 import gc
-import queue
+import inspect
+import logging
 import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
-from ..compose.text import split_sentences, word_count
 from ..errors import InputError, ModelLoadError, StudioError
 from ..hub import resolve_model_location
+from .decoding import BatchStreamer, OnText, clean_text, compose_fallback, eos_ids, within_words
+from .inputs import as_clip, aspect_list, checked_text
 from .prompts import PromptTemplates, says_no_change
-
-OnText = Callable[[str, str], None]  # (label, text so far)
 
 DEFAULT_MAX_NEW_TOKENS = 512  # real aspect captions run to ~250 words
 MERGE_MAX_NEW_TOKENS = 768
@@ -28,6 +30,30 @@ MERGE_MAX_NEW_TOKENS = 768
 # caption, and Spatial, knowing Subject and Scene.
 STAGE_TWO_CONTEXT = {"Motion": ("Subject",), "Spatial": ("Subject", "Scene")}
 SETTING_HINT = "set CHAI_STUDIO_CAPTIONER or --captioner"
+log = logging.getLogger("studio.captioner")
+
+
+def _logged(task: str):
+    """Log a captioner call's start and end (its aspect or aspects, seconds) at INFO."""
+
+    def wrap(method):
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def logged(*args, **kwargs):
+            arguments = signature.bind(*args, **kwargs)
+            arguments.apply_defaults()
+            aspects = arguments.arguments.get("aspect", arguments.arguments.get("aspects", ""))
+            what = aspects if isinstance(aspects, str) else ", ".join(map(str, aspects))
+            log.info("%s %s: start", task, what)
+            started = time.perf_counter()
+            result = method(*args, **kwargs)
+            log.info("%s %s: done in %.1f s", task, what, time.perf_counter() - started)
+            return result
+
+        return logged
+
+    return wrap
 
 
 class Captioner:
@@ -73,6 +99,8 @@ class Captioner:
             raise ModelLoadError(f"no such captioner folder: {local}; {SETTING_HINT} to a Qwen3-VL checkpoint "
                                  "folder or hub id")
         where = resolve_model_location(str(local) if local.exists() else name, "CHAI_STUDIO_CAPTIONER or --captioner")
+        log.info("loading captioner %s on %s (%s)", where, device, dtype)
+        started = time.perf_counter()
         try:
             processor = AutoProcessor.from_pretrained(where)
             # On CUDA the weights load straight onto the GPU instead of staging 17 GB in host memory.
@@ -83,6 +111,8 @@ class Captioner:
             model.eval()
         except torch.cuda.OutOfMemoryError:
             _free_memory()
+            # `from None` on purpose: a kept cause holds the failed load's frames, and with them the
+            # GPU tensors just freed, for as long as the error is alive.
             raise ModelLoadError(
                 f"out of GPU memory loading the captioner {name!r} (an 8B captioner needs about 17 GB in "
                 "bfloat16 plus activations); unload the generator first, pick a smaller captioner "
@@ -98,9 +128,10 @@ class Captioner:
             raise ModelLoadError(
                 f"could not load the captioner {name!r}{hint}: {reason[:300]}. Set CHAI_STUDIO_CAPTIONER or --captioner to a "
                 "local Qwen3-VL folder or hub id; `python -m studio tiny-models DIR` writes a tiny one for "
-                "offline checks") from None
+                "offline checks") from exc
         if processor is None or not hasattr(processor, "video_processor"):
             raise ModelLoadError(f"{name!r} has no video processor, so it is not a Qwen3-VL captioner; {SETTING_HINT}")
+        log.info("captioner %s loaded on %s in %.1f s", name, device, time.perf_counter() - started)
         return cls(model, processor, name, templates=templates, max_new_tokens=max_new_tokens)
 
     @classmethod
@@ -132,6 +163,7 @@ class Captioner:
         return int(configured or DEFAULT_MAX_NEW_TOKENS)
 
     # -- tasks ------------------------------------------------------------------------------------
+    @_logged("caption")
     def caption(self, clip: Any, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
                 on_text: OnText | None = None, max_new_tokens: int | None = None) -> dict[str, str]:
         """Caption each aspect of `clip` (a SampledClip or a path), all in one batched generate.
@@ -141,8 +173,8 @@ class Captioner:
         text_so_far)` is called as tokens arrive.
         """
         self._require()
-        clip = _as_clip(clip)
-        aspects = _aspect_list(aspects)
+        clip = as_clip(clip)
+        aspects = aspect_list(aspects)
         if not two_stage:
             prompts = [self._aspect_prompt(a) for a in aspects]
             return dict(zip(aspects, self._generate(clip, prompts, aspects, on_text, max_new_tokens)))
@@ -161,45 +193,16 @@ class Captioner:
             done.update(zip(second, self._generate(clip, prompts, second, on_text, max_new_tokens)))
         return {a: done[a] for a in aspects}
 
-    def caption_iter(self, clip: Any, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
-                     max_new_tokens: int | None = None) -> Iterator[dict[str, str]]:
-        """Like `caption`, as an iterator of {aspect: text so far} snapshots (last one complete).
-
-        Made for Gradio generator callbacks: `for texts in captioner.caption_iter(clip): yield ...`.
-        Generation runs in a worker thread; its errors are raised here.
-        """
-        updates: queue.Queue = queue.Queue()
-        texts = {a: "" for a in _aspect_list(aspects)}
-        finished = object()
-
-        def work() -> None:
-            try:
-                result = self.caption(clip, aspects, two_stage, lambda a, t: updates.put((a, t)), max_new_tokens)
-                updates.put((finished, result))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
-                updates.put((finished, exc))
-
-        worker = threading.Thread(target=work, daemon=True)
-        worker.start()
-        while True:
-            key, value = updates.get()
-            if key is finished:
-                worker.join()
-                if isinstance(value, BaseException):
-                    raise value
-                yield dict(value)
-                return
-            texts[key] = value
-            yield dict(texts)
-
+    @_logged("critique")
     def critique(self, clip: Any, aspect: str, caption: str, max_new_tokens: int | None = None,
                  on_text: OnText | None = None) -> str:
         """The model's critique of one aspect caption; it says "No changes needed." when none are."""
         self._require()
-        aspect, caption = aspect_name(aspect), _text(caption, "caption")
+        aspect, caption = aspect_name(aspect), checked_text(caption, "caption")
         prompt = self.templates.render("critique", aspect=aspect, caption=caption)
-        return self._generate(_as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0]
+        return self._generate(as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0]
 
+    @_logged("revise")
     def revise(self, clip: Any, aspect: str, caption: str, critique: str,
                structured: StructuredCaption | None = None, max_new_tokens: int | None = None,
                on_text: OnText | None = None) -> str:
@@ -207,11 +210,12 @@ class Captioner:
         caption unchanged without a model call. With `structured`, the revision is recorded in that
         caption's history (source "model") so it can be undone."""
         self._require()
-        aspect, caption, critique = aspect_name(aspect), _text(caption, "caption"), _text(critique, "critique")
+        aspect = aspect_name(aspect)
+        caption, critique = checked_text(caption, "caption"), checked_text(critique, "critique")
         if says_no_change(critique):
             return caption
         prompt = self.templates.render("revise", aspect=aspect, caption=caption, critique=critique)
-        revised = self._generate(_as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0].strip()
+        revised = self._generate(as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0].strip()
         if structured is not None:
             structured.record_revision(aspect, critique, revised, source="model")
         return revised
@@ -220,6 +224,7 @@ class Captioner:
         """P(Yes) that `caption` matches the clip for `aspect` (see `rewards`)."""
         return self.rewards(clip, aspect, [caption])[0]
 
+    @_logged("score")
     def rewards(self, clip: Any, aspect: str, captions: Sequence[str]) -> list[float]:
         """P(Yes) for each caption, from the logits of the first answer token.
 
@@ -233,8 +238,8 @@ class Captioner:
         aspect = aspect_name(aspect)
         if not captions:
             return []
-        prompts = [self.templates.render("reward", aspect=aspect, caption=_text(c, "caption")) for c in captions]
-        clip = _as_clip(clip)
+        prompts = [self.templates.render("reward", aspect=aspect, caption=checked_text(c, "caption")) for c in captions]
+        clip = as_clip(clip)
         with self._lock:
             self._require()
             batch = self._encode(clip, prompts)
@@ -244,6 +249,7 @@ class Captioner:
         pair = torch.stack([logits[:, yes], logits[:, no]], dim=-1)
         return [float(p) for p in torch.softmax(pair, dim=-1)[:, 0]]
 
+    @_logged("best_of_n")
     def best_of_n(self, clip: Any, aspect: str, n: int = 4, temperature: float = 0.8, top_p: float = 0.95,
                   seed: int | None = None, max_new_tokens: int | None = None) -> list[tuple[str, float]]:
         """Sample `n` captions for one aspect (one batch) and rank them by reward, best first."""
@@ -255,7 +261,7 @@ class Captioner:
             raise InputError(f"must be a whole number from 1 to 16, got {n!r}", "n")
         if not 0 < temperature <= 2:
             raise InputError(f"must be in (0, 2], got {temperature!r}", "temperature")
-        clip = _as_clip(clip)
+        clip = as_clip(clip)
         if seed is not None:
             torch.manual_seed(seed)
         prompts = [self._aspect_prompt(aspect)] * n
@@ -264,6 +270,7 @@ class Captioner:
         scores = self.rewards(clip, aspect, [c if c.strip() else " " for c in captions])
         return sorted(zip(captions, scores), key=lambda pair: -pair[1])
 
+    @_logged("merge")
     def merge(self, caption: StructuredCaption | Mapping[str, str], max_words: int = 260,
               max_new_tokens: int | None = None) -> str:
         """One paragraph from the five aspects, written by the model from text alone (no video).
@@ -282,7 +289,7 @@ class Captioner:
         # model run on.
         budget = max_new_tokens or min(MERGE_MAX_NEW_TOKENS, 2 * max_words)
         merged = self._generate(None, [prompt], ["merge"], None, budget)[0].strip()
-        return _within_words(merged, max_words)
+        return within_words(merged, max_words)
 
     # -- internals --------------------------------------------------------------------------------
     def _aspect_prompt(self, aspect: str, context: Mapping[str, str] | None = None) -> str:
@@ -338,63 +345,15 @@ class Captioner:
             self._require()
             batch = self._encode(clip, prompts)
             tokenizer = self.processor.tokenizer
-            eos = _eos_ids(self.model, tokenizer)
-            streamer = _BatchStreamer(tokenizer, list(labels), on_text, eos) if on_text else None
+            eos = eos_ids(self.model, tokenizer)
+            streamer = BatchStreamer(tokenizer, list(labels), on_text, eos) if on_text else None
             options = sample or dict(do_sample=False, temperature=None, top_p=None, top_k=None)
             with torch.inference_mode():
                 output = self.model.generate(
                     **batch, max_new_tokens=max_new_tokens or self.max_new_tokens, eos_token_id=eos,
                     pad_token_id=tokenizer.pad_token_id, streamer=streamer, **options)
             new = output[:, batch["input_ids"].shape[1]:]
-            return [_clean(t) for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
-
-
-class _BatchStreamer:
-    """A `generate` streamer for a batch: reports each row's decoded text as tokens arrive."""
-
-    def __init__(self, tokenizer: Any, labels: list[str], on_text: OnText, eos: list[int]):
-        self.tokenizer, self.labels, self.on_text, self.eos = tokenizer, labels, on_text, set(eos)
-        self.tokens: list[list[int]] = [[] for _ in labels]
-        self.done = [False] * len(labels)
-        self.prompt_seen = False
-
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:  # generate first sends the prompt ids
-            self.prompt_seen = True
-            return
-        column = value.reshape(len(self.labels), -1)[:, -1].tolist()
-        for row, token in enumerate(column):
-            if self.done[row]:
-                continue
-            if token in self.eos:
-                self.done[row] = True
-                continue
-            self.tokens[row].append(token)
-            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-            if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-                self.on_text(self.labels[row], _clean(text))
-
-    def end(self) -> None:
-        pass
-
-
-_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
-
-
-def _clean(text: str) -> str:
-    """Generated text without control characters (an undertrained model can emit byte tokens)."""
-    return text.translate(_CONTROL).replace("\ufffd", "").strip()
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    ids = configured if isinstance(configured, list) else [configured] if configured is not None else []
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(end, int) and end != tokenizer.unk_token_id and end not in ids:
-        ids.append(end)
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
-    return ids
+            return [clean_text(t) for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
 def _best_attention(device: str) -> str:
@@ -419,43 +378,6 @@ def _free_memory() -> None:
         pass
 
 
-def _as_clip(clip: Any) -> Any:
-    from ..video import SampledClip, sample_clip
-
-    if isinstance(clip, SampledClip):
-        if not clip.frames:
-            raise InputError("the sampled clip has no frames", "clip")
-        return clip
-    if isinstance(clip, (str, Path)):
-        return sample_clip(clip, check_cuts=False)
-    raise InputError(f"expected a sampled clip or a video path, got {type(clip).__name__}", "clip")
-
-
-def _aspect_list(aspects: Sequence[str]) -> list[str]:
-    if isinstance(aspects, str):
-        aspects = [aspects]
-    names = []
-    for aspect in aspects:
-        name = aspect_name(aspect)
-        if name not in names:
-            names.append(name)
-    if not names:
-        raise InputError(f"choose at least one of {', '.join(ASPECTS)}", "aspects")
-    return names
-
-
-def _text(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError("must be non-empty text", field)
-    return value.strip()
-
-
-def compose_fallback(caption: StructuredCaption, max_words: int = 260) -> str:
-    from ..compose import ComposeOptions, compose
-
-    return compose(caption, ComposeOptions(max_words=max_words)).prompt
-
-
 def captioner_path(config: Any) -> str:
     """The captioner folder or id a config selects; tiny mode builds the tiny one on first use."""
     if getattr(config, "tiny", False):
@@ -463,18 +385,3 @@ def captioner_path(config: Any) -> str:
 
         return str(build_tiny_models(config.tiny_dir, only=["captioner"])["captioner"])
     return config.captioner
-
-
-def _within_words(text: str, max_words: int) -> str:
-    """Whole sentences of `text` up to `max_words` words (the model may overrun the budget it was
-    asked for; the composer's hard cap holds for every mode)."""
-    if word_count(text) <= max_words:
-        return text
-    kept, used = [], 0
-    for sentence in split_sentences(text):
-        n = word_count(sentence)
-        if used + n > max_words:
-            break
-        kept.append(sentence)
-        used += n
-    return " ".join(kept) if kept else " ".join(text.split()[:max_words])

@@ -130,7 +130,7 @@ def request_from_args(args: argparse.Namespace):
 def request_from_run(run_dir: str | Path, config) -> Request:
     """The recorded run's prompt, caption, settings, mode, start image and model locations."""
     from ..errors import InputError
-    from ..generation.outputs import load_run
+    from ..generation.run_records import load_run
 
     run = load_run(run_dir)
     record = run["record"]

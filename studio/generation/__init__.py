@@ -5,7 +5,8 @@ scheduler config; outputs in a new run directory.
 
 Importing the package is cheap: the names below load their module on first use, so the page and
 the command line can read presets, settings and run records without importing torch, which comes
-in with the `generator` module.
+in with the `generator` module and the modules it is composed of (loading, placement, rendering,
+run_writing).
 """
 
 from __future__ import annotations
@@ -14,20 +15,21 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Cancelled": "generator",
-    "RenderedPair": "generator",
-    "RunResult": "generator",
+    "Cancelled": "rendering",
+    "RenderedPair": "rendering",
+    "RunResult": "run_writing",
     "SideBySideGenerator": "generator",
-    "get_generator": "generator",
-    "library_versions": "generator",
-    "load_tokenizer": "generator",
-    "module_bytes": "generator",
-    "unload_generator": "generator",
-    "RunSummary": "outputs",
-    "list_runs": "outputs",
-    "load_run": "outputs",
-    "load_run_from_video": "outputs",
-    "read_first_frame": "outputs",
+    "get_generator": "loading",
+    "library_versions": "loading",
+    "load_tokenizer": "loading",
+    "module_bytes": "placement",
+    "unload_generator": "loading",
+    "RunSummary": "run_records",
+    "list_runs": "run_records",
+    "load_run": "run_records",
+    "load_run_by_id": "run_records",
+    "load_run_from_video": "run_records",
+    "run_dir_for": "run_records",
     "DEFAULT_NEGATIVE_PROMPT": "presets",
     "DEFAULT_PRESET": "presets",
     "PRESETS": "presets",

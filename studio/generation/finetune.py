@@ -116,7 +116,7 @@ def _is_lora_file(path: Path) -> bool:
         with safe_open(str(path), framework="pt") as handle:
             keys = list(handle.keys())
     except Exception as exc:  # a truncated or non-safetensors file  # noqa: BLE001 - any read failure means the file is unusable
-        raise InputError(f"{path} is not a readable safetensors file ({exc})", "finetuned") from None
+        raise InputError(f"{path} is not a readable safetensors file ({exc})", "finetuned") from exc
     return any("lora" in key for key in keys)
 
 
@@ -213,13 +213,13 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
         except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all mean the finetune cannot be used
             if Path(source.location).exists():
                 raise InputError(f"{source.location} has no {name}/config.json for baseline {baseline_name}'s "
-                                 f"{name}", "finetuned") from None
-            raise ModelLoadError(f"could not load finetuned weights {source.location!r} ({exc}); check --finetuned") from None
+                                 f"{name}", "finetuned") from exc
+            raise ModelLoadError(f"could not load finetuned weights {source.location!r} ({exc}); check --finetuned") from exc
         check_transformer_config(config, dict(base.config), f"{source.location} ({name})", baseline_name)
         try:
             model = WanTransformer3DModel.from_pretrained(location, subfolder=subfolder, dtype=dtype)
         except Exception as exc:  # noqa: BLE001 - reported to the user as a load error
-            raise ModelLoadError(f"could not load finetuned {name} from {source.location!r}: {exc}") from None
+            raise ModelLoadError(f"could not load finetuned {name} from {source.location!r}: {exc}") from exc
         loaded.append(model.eval())
     return loaded
 
@@ -231,7 +231,7 @@ def read_lora(source: FinetuneSource, pipeline_class, expert: int = 1) -> dict:
     try:
         state_dict = pipeline_class.lora_state_dict(str(weight_file))
     except Exception as exc:  # noqa: BLE001 - the loader raises many kinds for foreign files
-        raise InputError(f"{source.location} is not a LoRA the Wan loader understands ({exc})", "finetuned") from None
+        raise InputError(f"{source.location} is not a LoRA the Wan loader understands ({exc})", "finetuned") from exc
     if isinstance(state_dict, tuple):
         state_dict = state_dict[0]
     return state_dict

@@ -1,14 +1,14 @@
-"""Run directories: videos, posters and run.json, plus reading them back.
+"""Writing run directories: videos, posters and run.json.
 
 Each generation writes a new directory under the output folder (never overwriting one):
 `baseline.mp4`, `finetuned.mp4`, `side_by_side.mp4` (H.264, yuv420p, the model's fps), poster
 PNGs and `run.json`. The run record is also stored in each mp4's `comment` tag, so a video alone
-is enough to load its prompt and settings back (`load_run_from_video`).
+is enough to load its prompt and settings back (`run_records.load_run_from_video`).
 
 A run is written into a hidden staging folder and renamed into place once complete, run.json
 last (`staged_run`), so a full disk or a killed process never leaves half a run in the history.
-Runs are read back by id, confined to the outputs folder, and every field is checked
-(`load_run_by_id`, `list_runs`).
+Reading runs back (and checking every field) is `run_records`: a reader must distrust what it
+reads, a writer trusts what it writes, and the page's history needs only the reader.
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ import contextlib
 import errno
 import json
 import logging
-import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import InputError, StudioError
+from ..errors import StudioError
 from .comparison import BASELINE_LABEL, FINETUNED_LABEL
 
 RUN_SCHEMA = "chai-studio/generation-run"
@@ -39,13 +37,9 @@ RUN_SCHEMA_VERSION = 1
 VIDEO_FILES = {"baseline": "baseline.mp4", "finetuned": "finetuned.mp4", "side_by_side": "side_by_side.mp4"}
 POSTER_FILES = {"baseline": "baseline.png", "finetuned": "finetuned.png", "side_by_side": "side_by_side.png"}
 METADATA_KEY = "comment"
-MAX_PROMPT_CHARS = 20000
-_REQUIRED = object()
 
 
 STAGING_PREFIX = ".partial-"  # unfinished runs: hidden, never listed, removed at start-up
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-MAX_RUN_JSON_BYTES = 4 * 2**20  # a run.json holds a caption with its history; far below this
 # H.264 at crf 18 stays well under a quarter of the raw RGB size, even for the noise tiny models draw.
 VIDEO_BYTES_PER_RAW_BYTE = 0.25
 SPARE_BYTES = 2**20
@@ -83,7 +77,7 @@ def prepare_output_dir(output_dir: str | Path) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _folder_error(root, "cannot be created", exc) from None
+        raise _folder_error(root, "cannot be created", exc) from exc
     if not root.is_dir():
         raise _folder_error(root, "is not a folder")
     return root
@@ -106,7 +100,7 @@ def check_writable(output_dir: str | Path, needed_bytes: int = 0) -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
-        raise _folder_error(root, "is not writable", exc) from None
+        raise _folder_error(root, "is not writable", exc) from exc
     free = shutil.disk_usage(root).free
     if free < needed_bytes:
         raise _folder_error(root, f"has {free / 2**20:.0f} MB free and this run needs about "
@@ -161,7 +155,7 @@ class RunWriter:
         try:
             self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.root))
         except OSError as exc:
-            raise _folder_error(self.root, "is not writable", exc) from None
+            raise _folder_error(self.root, "is not writable", exc) from exc
         self.run_dir: Path | None = None
 
     def path(self, name: str) -> Path:
@@ -212,7 +206,7 @@ def staged_run(output_dir: str | Path, prompt: str) -> Iterator[RunWriter]:
     except OSError as exc:
         writer.abort()
         what = "ran out of space while writing the run" if exc.errno == errno.ENOSPC else "could not take the run"
-        raise _folder_error(writer.root, what, exc) from None
+        raise _folder_error(writer.root, what, exc) from exc
     except BaseException:
         writer.abort()
         raise
@@ -248,19 +242,6 @@ def read_video_comment(path: str | Path) -> str | None:
 
     with av.open(str(path)) as container:
         return container.metadata.get(METADATA_KEY)
-
-
-def read_first_frame(path: str | Path) -> Image.Image:
-    """The first frame of a video (e.g. the reference clip) as the TI2V-5B start image."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                return frame.to_image().convert("RGB")
-    except (av.error.FFmpegError, OSError, IndexError):
-        pass
-    raise InputError(f"{path} has no readable video frame", "image")
 
 
 def _font(size: int):
@@ -314,237 +295,3 @@ def write_run_json(run_dir: Path, record: dict[str, Any]) -> Path:
         handle.flush()
         os.fsync(handle.fileno())  # on disk before the rename publishes the run
     return path
-
-
-# -- reading runs back: every field checked, every path confined to the outputs folder -------------
-
-def _damaged(where: str, what: str) -> InputError:
-    return InputError(f"{where} is a damaged run record: {what}", "run")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
-
-
-def _given(data: Mapping[str, Any], key: str, where: str, default: Any) -> tuple[Any, bool]:
-    """(value, whether it is the default); a missing field without a default is damage."""
-    value = data.get(key, default)
-    if value is _REQUIRED:
-        raise _damaged(where, f"{key} is missing")
-    return value, value is default and default is not _REQUIRED
-
-
-def _whole(data: Mapping[str, Any], key: str, where: str, low: int, high: int, default: Any = _REQUIRED) -> Any:
-    value, defaulted = _given(data, key, where, default)
-    if defaulted:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _damaged(where, f"{key} must be a whole number from {low} to {high}, got {_show(value)}")
-    return value
-
-
-def _real(data: Mapping[str, Any], key: str, where: str, low: float, high: float, default: Any = _REQUIRED) -> Any:
-    value, defaulted = _given(data, key, where, default)
-    if defaulted:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise _damaged(where, f"{key} must be a number from {low:g} to {high:g}, got {_show(value)}")
-    return float(value)
-
-
-def _text(data: Mapping[str, Any], key: str, where: str, limit: int, default: Any = _REQUIRED) -> Any:
-    value, defaulted = _given(data, key, where, default)
-    if defaulted:
-        return value
-    if not isinstance(value, str) or len(value) > limit:
-        raise _damaged(where, f"{key} must be text of at most {limit} characters, got {_show(value)}")
-    return value
-
-
-def _settings(data: Any, where: str) -> Any:
-    from .presets import DEFAULT_NEGATIVE_PROMPT
-    from .settings import GUIDANCE_RANGE, MAX_NEGATIVE_CHARS, MAX_SEED, SHIFT_RANGE, STEPS_RANGE, GenerationSettings
-
-    if not isinstance(data, Mapping):
-        raise _damaged(where, f"settings must be an object, got {_show(data)}")
-    values = {
-        "height": _whole(data, "height", where, 16, 4096), "width": _whole(data, "width", where, 16, 4096),
-        "num_frames": _whole(data, "num_frames", where, 1, 2001), "fps": _whole(data, "fps", where, 1, 60),
-        "steps": _whole(data, "steps", where, *STEPS_RANGE), "guidance": _real(data, "guidance", where, *GUIDANCE_RANGE),
-        "guidance_2": _real(data, "guidance_2", where, *GUIDANCE_RANGE, default=None),
-        "shift": _real(data, "shift", where, *SHIFT_RANGE), "seed": _whole(data, "seed", where, 0, MAX_SEED),
-        "negative_prompt": _text(data, "negative_prompt", where, MAX_NEGATIVE_CHARS, DEFAULT_NEGATIVE_PROMPT),
-        "max_sequence_length": _whole(data, "max_sequence_length", where, 1, 4096, 512),
-        "preview_every": _whole(data, "preview_every", where, 0, 10000, 0),
-    }
-    return GenerationSettings(**values)
-
-
-def _read_record(text: str | bytes, where: str) -> dict[str, Any]:
-    try:
-        record = json.loads(text)
-    except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, absurd nesting
-        raise InputError(f"{where} does not hold a studio run record", "run") from None
-    if not isinstance(record, dict) or record.get("schema") != RUN_SCHEMA:
-        raise InputError(f"{where} does not hold a studio run record", "run")
-    return record
-
-
-def _public(record: dict[str, Any], where: str) -> dict[str, Any]:
-    """Every field the studio uses, checked; a damaged record is refused by name, never half-used."""
-    from ..caption.structured import StructuredCaption
-    from .presets import PRESETS
-    from .settings import MAX_SEED
-
-    _whole(record, "version", where, 1, 10**6, default=RUN_SCHEMA_VERSION)
-    prompt = _text(record, "prompt", where, MAX_PROMPT_CHARS)
-    if not prompt.strip():
-        raise _damaged(where, "prompt is empty")
-    seed = _whole(record, "seed", where, 0, MAX_SEED)
-    preset = record.get("preset")
-    if preset not in PRESETS:
-        raise _damaged(where, f"preset must be one of {', '.join(PRESETS)}, got {_show(preset)}")
-    _text(record, "created", where, 64, default="")
-    settings = _settings(record.get("settings"), where)
-    caption = record.get("caption")
-    if caption is not None:
-        try:
-            caption = StructuredCaption.from_dict(caption)
-        except InputError as exc:
-            raise _damaged(where, f"caption: {exc}") from None
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise _damaged(where, f"caption is unreadable ({type(exc).__name__})") from None
-    return {"prompt": prompt, "negative_prompt": settings.negative_prompt, "caption": caption,
-            "settings": settings, "preset": preset, "seed": seed, "record": record}
-
-
-def _read_run_json(path: Path, where: str) -> str | bytes:
-    """At most MAX_RUN_JSON_BYTES of a run.json: a huge file is refused before it is read."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_RUN_JSON_BYTES:
-            raise InputError(f"{where} is {size / 2**20:.1f} MB; a run record is at most "
-                             f"{MAX_RUN_JSON_BYTES // 2**20} MB", "run")
-        with open(path, "rb") as handle:
-            return handle.read(MAX_RUN_JSON_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})", "run") from None
-
-
-def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """prompt, negative_prompt, caption (StructuredCaption or None), settings (GenerationSettings),
-    preset, seed and the full `record` of a run directory (a local path: the CLI's way in)."""
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        raise InputError(f"{run_dir} has no run.json; it is not a finished run", "run")
-    return _public(_read_record(_read_run_json(path, str(path)), str(path)), str(path))
-
-
-def load_run_from_video(path: str | Path) -> dict[str, Any]:
-    """The same as `load_run`, from the record embedded in an mp4 the studio wrote."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path} does not exist", "video")
-    try:
-        comment = read_video_comment(path)
-    except Exception:  # noqa: BLE001 - PyAV raises several kinds for non-videos
-        raise InputError(f"{path} is not a readable video", "video") from None
-    if not comment:
-        raise InputError(f"{path} carries no studio settings (not made by the studio?)", "video")
-    if len(comment) > MAX_RUN_JSON_BYTES:
-        raise InputError(f"{path} carries a record over {MAX_RUN_JSON_BYTES // 2**20} MB", "video")
-    return _public(_read_record(comment, str(path)), str(path))
-
-
-def _inside(root: Path, path: Path) -> Path | None:
-    """`path` when it is a real file (not a link) whose resolved location is inside `root`."""
-    try:
-        if path.is_symlink() or not path.is_file():
-            return None
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return resolved if resolved.is_relative_to(root) else None
-
-
-def run_dir_for(output_dir: str | Path, run_id: Any) -> Path:
-    """The folder of run `run_id`, strictly inside the outputs folder.
-
-    Only a plain name is accepted (no separators, no `..`, no absolute path, no hidden or staging
-    folder) and the folder must not be a link; every refusal reads the same, so the answer never
-    tells whether some other path exists.
-    """
-    root = Path(output_dir).resolve()
-    name = run_id if isinstance(run_id, str) else ""
-    candidate = root / name
-    if (not RUN_ID.fullmatch(name) or candidate.is_symlink() or not candidate.is_dir()
-            or candidate.resolve().parent != root):
-        raise InputError(f"there is no run {_show(run_id)} in the history; pick one from the gallery "
-                         "(press Refresh)", "run")
-    return candidate
-
-
-def load_run_by_id(output_dir: str | Path, run_id: Any) -> dict[str, Any]:
-    """`load_run` for a run named by its id, confined to the outputs folder (what the page uses).
-    Adds `run_dir` and `files`: each video, poster and run.json that is safely inside the run."""
-    root = Path(output_dir).resolve()
-    run_dir = run_dir_for(root, run_id)
-    where = f"run {run_dir.name}"
-    record_path = _inside(root, run_dir / "run.json")
-    if record_path is None:
-        raise InputError(f"{where} has no run.json; it is not a finished run", "run")
-    run = _public(_read_record(_read_run_json(record_path, where), where), where)
-    names = {**{f"{k}_video": v for k, v in VIDEO_FILES.items()}, **{f"{k}_poster": v for k, v in POSTER_FILES.items()},
-             "run_json": "run.json", "start_image": "start_image.png"}
-    for side in (run["record"].get("comparison") or {}).get("sides") or []:  # prompt mode's own side keys
-        if isinstance(side, dict) and isinstance(side.get("key"), str) and RUN_ID.fullmatch(side["key"]):
-            names.setdefault(f"{side['key']}_video", video_file(side["key"]))
-            names.setdefault(f"{side['key']}_poster", poster_file(side["key"]))
-    run["run_dir"] = run_dir
-    run["files"] = {key: _inside(root, run_dir / name) for key, name in names.items()}
-    return run
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    run_dir: Path
-    created: str
-    prompt: str
-    seed: int
-    preset: str
-    side_by_side_video: Path | None
-    poster: Path | None
-    record: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole run.json, checked
-
-    @property
-    def run_id(self) -> str:
-        return self.run_dir.name
-
-
-def _first_poster(files: dict[str, Path | None]) -> Path | None:
-    """The side-by-side poster, else a one-side run's own."""
-    posters = [path for key, path in files.items() if key.endswith("_poster") and path is not None]
-    return files.get("side_by_side_poster") or (posters[0] if posters else None)
-
-
-def list_runs(output_dir: str | Path) -> list[RunSummary]:
-    """Completed runs under `output_dir`, newest first. A damaged, linked or unfinished folder is
-    left out (and logged); one bad folder never affects the others."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return []
-    runs = []
-    for child in root.iterdir():
-        if not RUN_ID.fullmatch(child.name):
-            continue  # staging folders (hidden) and stray names
-        try:
-            run = load_run_by_id(root, child.name)
-        except (StudioError, OSError, ValueError, RecursionError) as exc:
-            log.info("history skips %s: %s", child.name, exc)
-            continue
-        files = run["files"]
-        runs.append(RunSummary(run["run_dir"], str(run["record"].get("created", "")), run["prompt"], run["seed"],
-                               run["preset"], files["side_by_side_video"], _first_poster(files), run["record"]))
-    return sorted(runs, key=lambda r: (r.created, r.run_dir.name), reverse=True)

@@ -102,6 +102,6 @@ def get_preset(name: str, tiny: bool = False) -> Preset:
 
     try:
         preset = PRESETS[name]
-    except KeyError:
-        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}", "preset") from None
+    except KeyError as exc:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}", "preset") from exc
     return tiny_preset(preset) if tiny else preset

@@ -175,8 +175,8 @@ def _number(value: Any, field: str, kind: type) -> Any:
         raise InputError(f"expected a number, got {value!r}", field)
     try:
         number = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"expected a number, got {value!r}", field) from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"expected a number, got {value!r}", field) from exc
     if not math.isfinite(number):
         raise InputError(f"expected a finite number, got {value!r}", field)
     if kind is int:

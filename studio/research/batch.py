@@ -328,7 +328,7 @@ class Batch:
         return judged
 
     def rows(self, jobs: list[Job | JobFailure], failures: list[JobFailure]) -> list[dict[str, Any]]:
-        from ..generation.outputs import load_run
+        from ..generation.run_records import load_run
         from .judge import load_judgement
         from .stats import run_row
 

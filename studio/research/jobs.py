@@ -72,7 +72,7 @@ def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int])
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", "job") from None
+        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", "job") from exc
     if not isinstance(data, dict):
         raise InputError("must be a JSON object such as {\"prompt\": \"...\"}", "job")
     unknown = sorted(set(data) - KNOWN_KEYS)
@@ -136,7 +136,7 @@ def read_jobs(path: str | Path, default_seeds: list[int]) -> list[Job | JobFailu
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} cannot be read as text ({exc})", "jobs") from None
+        raise InputError(f"{path} cannot be read as text ({exc})", "jobs") from exc
     base = path.resolve().parent
     jobs: list[Job | JobFailure] = []
     seen: set[str] = set()

@@ -55,7 +55,7 @@ def captions_to_judge(record: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 def check_run_dir(run_dir: str | Path) -> dict[str, Any]:
     """The run's record; a folder that is not a finished run is an input error."""
-    from ..generation.outputs import load_run
+    from ..generation.run_records import load_run
 
     record = load_run(run_dir)["record"]
     for side in run_sides(record):

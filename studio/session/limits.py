@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..compose.composer import HARD_CAP_WORDS, MIN_WORDS
 from ..config import StudioConfig
 from ..generation.settings import GUIDANCE_RANGE, MAX_NEGATIVE_CHARS, MAX_SEED, SHIFT_RANGE, STEPS_RANGE
-from ..video.intake import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS
+from ..video import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS
 
 TOKEN_LIMIT = 512  # Wan's umT5 reads at most 512 prompt tokens (GenerationSettings.max_sequence_length)
 MAX_PROMPT_CHARS = 20000  # far above 512 tokens; refuses pasted documents before they are tokenised

@@ -62,7 +62,7 @@ class RunHistory:
 
     def folder(self, run_id: Any) -> Path:
         """The run's folder; None (a run this visitor may not see) is refused like a missing one."""
-        from ..generation.outputs import run_dir_for
+        from ..generation import run_dir_for
 
         return run_dir_for(self.output_dir, run_id)
 
@@ -86,7 +86,7 @@ class RunHistory:
         return cards
 
     def reload(self, run_id: Any) -> RunView:
-        from ..generation.outputs import load_run_by_id
+        from ..generation import load_run_by_id
 
         run = load_run_by_id(self.output_dir, run_id)
         files = run["files"]
@@ -95,7 +95,7 @@ class RunHistory:
 
     def import_file(self, path: Any) -> RunView:
         """Settings from a dropped run.json or studio mp4 (videos are not restored: only settings)."""
-        from ..generation.outputs import load_run, load_run_from_video
+        from ..generation import load_run, load_run_from_video
 
         source = file_path(path, "run file", "a run.json or a studio mp4")
         if source.suffix.lower() == ".json":

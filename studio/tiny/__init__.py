@@ -34,7 +34,7 @@ def build_tiny_models(root: str | Path, only: list[str] | None = None, force: bo
         from ..errors import InputError
 
         raise InputError(f"cannot write the tiny checkpoints to {root.resolve()} ({exc.strerror or exc}: {exc.filename}); "
-                         "set --tiny-dir / CHAI_STUDIO_TINY_DIR to a folder you can write", "tiny_dir") from None
+                         "set --tiny-dir / CHAI_STUDIO_TINY_DIR to a folder you can write", "tiny_dir") from exc
 
 
 def _build(root: Path, only: list[str] | None, force: bool) -> dict[str, Path]:

@@ -103,7 +103,7 @@ def build_tokenizer(vocab_size: int = 2000):
     return tokenizer
 
 
-def tiny_config(tokenizer, hidden_size: int = 256, layers: int = 4):
+def tiny_qwen3vl_config(tokenizer, hidden_size: int = 256, layers: int = 4):
     """Qwen3VLConfig with tiny text and vision towers; token ids come from the tokenizer."""
     from transformers import Qwen3VLConfig
 
@@ -156,7 +156,7 @@ def build_tiny_captioner(folder: str | Path, seed: int = 0, hidden_size: int = 2
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     processor = build_processor(tokenizer)
-    config = tiny_config(tokenizer, hidden_size=hidden_size, layers=layers)
+    config = tiny_qwen3vl_config(tokenizer, hidden_size=hidden_size, layers=layers)
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config).eval()
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")

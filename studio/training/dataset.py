@@ -35,7 +35,8 @@ from ..config import StudioConfig
 from ..errors import InputError, StudioError
 from ..generation.presets import get_preset
 from .folder import DATASET_SCHEMA, DATASET_VERSION, DatasetFolder
-from .sources import ClipSource, file_sha256, list_sources
+from ..generation.provenance import file_sha256
+from .sources import ClipSource, cached_file_sha256, list_sources
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def plan_dataset(sources: list[ClipSource], spec: DatasetSpec, folder: DatasetFo
             on_clip(name)
         try:
             info = probe(source.path, max_seconds=None)
-            sha = file_sha256(source.path, hashes)
+            sha = cached_file_sha256(source.path, hashes)
             shots = _shots(source, info, spec, sha, shot_cache)
         except StudioError as exc:
             skips.append(Skip(name, _reason_code(str(exc)), str(exc)))

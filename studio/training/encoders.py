@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..config import StudioConfig
 from ..errors import ModelLoadError
-from ..generation.generator import baseline_location
+from ..generation.loading import baseline_location
 from ..generation.presets import Preset
 
 MAX_SEQUENCE_LENGTH = 512  # umT5 tokens Wan was trained with
@@ -57,6 +57,7 @@ class TrainingEncoders:
         exactly as the pipeline does, so only the real rows are stored."""
         from diffusers.pipelines.wan.pipeline_wan import prompt_clean
 
+        # Mirrors diffusers 0.42 WanPipeline._get_t5_prompt_embeds: cleaning, padding and truncation.
         inputs = self.tokenizer([prompt_clean(prompt)], padding="max_length", max_length=MAX_SEQUENCE_LENGTH,
                                 truncation=True, add_special_tokens=True, return_attention_mask=True,
                                 return_tensors="pt")
@@ -71,6 +72,7 @@ class TrainingEncoders:
         video = video.permute(3, 0, 1, 2).unsqueeze(0) / 127.5 - 1.0  # (1, 3, F, H, W) in [-1, 1]
         latents = self.vae.encode(video).latent_dist.mode()
         config = self.vae.config
+        # Mirrors diffusers 0.42 WanImageToVideoPipeline.prepare_latents: its latent normalisation.
         mean = torch.tensor(config.latents_mean, device=self.device).view(1, config.z_dim, 1, 1, 1)
         inv_std = 1.0 / torch.tensor(config.latents_std, device=self.device).view(1, config.z_dim, 1, 1, 1)
         return ((latents - mean) * inv_std)[0].to(torch.bfloat16).cpu().contiguous()

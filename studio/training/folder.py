@@ -102,11 +102,11 @@ def read_header(root: str | Path) -> dict[str, Any]:
     path = Path(root) / HEADER
     try:
         header = json.loads(path.read_text())
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise InputError(f"{root} has no {HEADER}; build it with `python -m studio dataset CLIPS --out {root}`",
-                         "dataset") from None
+                         "dataset") from exc
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path} is unreadable ({exc})", "dataset") from None
+        raise InputError(f"{path} is unreadable ({exc})", "dataset") from exc
     if not isinstance(header, dict) or header.get("schema") != DATASET_SCHEMA:
         raise InputError(f"{path} is not a studio training dataset header", "dataset")
     return header
@@ -127,11 +127,11 @@ def read_manifest(root: str | Path, missing_ok: bool = False) -> list[dict[str, 
             continue
         try:
             row = json.loads(line)
-        except ValueError:
+        except ValueError as exc:
             if number == len(lines):
                 log.warning("%s: ignoring a partly written last line", path)
                 continue
-            raise InputError(f"{path} line {number} is not valid JSON", "dataset") from None
+            raise InputError(f"{path} line {number} is not valid JSON", "dataset") from exc
         if not isinstance(row, dict) or "key" not in row:
             raise InputError(f"{path} line {number} is not a manifest row", "dataset")
         rows.append(row)

@@ -11,7 +11,7 @@ import torch
 
 from ..config import StudioConfig
 from ..errors import InputError, ModelLoadError
-from ..generation.generator import baseline_location
+from ..generation.loading import baseline_location
 from ..generation.presets import Preset, get_preset
 from . import artifacts
 from .folder import read_header, read_manifest

@@ -9,13 +9,13 @@ hand beside a clip (`shot.caption.json` for `shot.mp4`) replaces the captioner's
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..generation.provenance import file_sha256
 from ..video import VIDEO_EXTENSIONS as CLIP_EXTENSIONS  # the page's and the CLI's list; other files are not clips
 CAPTION_SUFFIX = ".caption.json"
 LIST_SUFFIXES = (".csv", ".jsonl")
@@ -75,6 +75,7 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
         try:
             row = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
+            # `from None` on purpose: a RecursionError's chain is thousands of frames of the JSON decoder.
             raise InputError(f"{path.name} line {number} is not valid JSON", FIELD) from None
         if not isinstance(row, dict):
             raise InputError(f"{path.name} line {number} must be a JSON object with a 'path'", FIELD)
@@ -106,24 +107,20 @@ def _seconds(value, where: str, name: str) -> float | None:
         return None
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: {name} must be a number of seconds, got {value!r}", FIELD) from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: {name} must be a number of seconds, got {value!r}", FIELD) from exc
     if not math.isfinite(seconds) or seconds < 0:
         raise InputError(f"{where}: {name} must be 0 or more seconds, got {value!r}", FIELD)
     return seconds
 
 
-def file_sha256(path: Path, cache: dict[str, str] | None = None) -> str:
+def cached_file_sha256(path: Path, cache: dict[str, str] | None = None) -> str:
     """Content hash of a clip; `cache` (keyed by path, size and mtime) spares re-reading big files."""
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if cache is not None and key in cache:
         return cache[key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    value = digest.hexdigest()
+    value = file_sha256(path)
     if cache is not None:
         cache[key] = value
     return value

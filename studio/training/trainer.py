@@ -28,11 +28,12 @@ import torch
 
 from ..errors import InputError, ModelLoadError
 from ..generation.finetune import ADAPTER_NAME
-from ..generation.generator import baseline_location
+from ..generation.loading import baseline_location
 from . import artifacts
 from .encoders import MAX_SEQUENCE_LENGTH
 from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
 from .plan import EXPERTS, TrainingPlan, dataset_fingerprint
+from .validation_renders import render_validation
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class LoraTrainer:
         self.train_data = CachedShots(plan.dataset, plan.train_rows)
         self.val_data = CachedShots(plan.dataset, plan.val_rows)
         self.metrics = artifacts.MetricsLog(plan.out)
-        self.generator = None  # the side-by-side generator for validation renders, built on first use
+        self.generator = None  # the side-by-side generator for validation renders (validation_renders.py)
 
     # -- models -------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -244,46 +245,6 @@ class LoraTrainer:
             digest.update(param.detach().float().cpu().numpy().tobytes())
         return digest.hexdigest()[:16]
 
-    # -- validation renders -------------------------------------------------------------------------
-    def render(self, step: int) -> None:
-        """Base vs the LoRA so far on fixed prompts, written as studio run folders."""
-        from ..generation.settings import GenerationSettings
-
-        if self.generator is None:
-            self.generator = build_validation_generator(self, self.transformers)
-        prompts = [r["prompt"] for r in self.plan.val_rows[: self.options.validation_prompts]]
-        header = self.plan.header
-        for number, prompt in enumerate(prompts):
-            settings = GenerationSettings.from_user(self.preset, height=header["height"], width=header["width"],
-                                                    frames=header["frames"], steps=self.options.render_steps,
-                                                    seed=self.options.seed + number)
-            self.generator.generate(prompt, settings, out_dir=self.plan.out / "validation" / f"step-{step:06d}")
-        for model in self.transformers:  # the generator toggles adapters; training needs ours on
-            model.enable_adapters()
-            model.set_adapters([ADAPTER_NAME], weights=[1.0])
-
-
-def build_validation_generator(trainer: LoraTrainer, transformers: list):
-    """The studio's side-by-side generator around the training transformer(s): the adapter is off for
-    the base run and on for the other, so no second copy of the weights is loaded."""
-    from diffusers import AutoencoderKLWan, WanPipeline
-
-    from ..generation import hardware
-    from ..generation.finetune import FinetuneSource
-    from ..generation.generator import SideBySideGenerator
-
-    device = str(trainer.accelerator.device)
-    vae = AutoencoderKLWan.from_pretrained(trainer.location, subfolder="vae", dtype=torch.float32).to(device)
-    pipe = WanPipeline.from_pretrained(trainer.location, vae=vae, transformer=None, transformer_2=None,
-                                       dtype=trainer.weight_dtype)
-    pipe.text_encoder.to(device)
-    mode = "cpu" if device == "cpu" else "gpu"
-    return SideBySideGenerator(
-        preset=trainer.preset, tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=vae,
-        scheduler=pipe.scheduler, baseline_transformers=transformers, finetuned_transformers=transformers,
-        finetune=FinetuneSource("lora", str(trainer.plan.out)), baseline_location=trainer.location,
-        placement=hardware.Placement(mode, device, device, False))
-
 
 def train(plan: TrainingPlan, progress=None) -> TrainResult:
     """Run (or resume) the plan to `options.steps`, or `stop_after` steps of it; `progress(what, total,
@@ -319,7 +280,7 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
             trainer.metrics.append(row)
         if main and options.render_every and plan.val_rows and options.validation_prompts and (
                 done % options.render_every == 0 or done == options.steps):
-            trainer.render(done)
+            render_validation(trainer, done)
         if done % options.checkpoint_every == 0 or done == end:
             _save_checkpoint(trainer, done)
         if bar is not None:

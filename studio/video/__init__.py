@@ -10,21 +10,8 @@ Public API (used by the captioner, the CLI and the UI):
     first_frame(path, at=0.0) -> PIL.Image.Image
 """
 
-from .intake import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_SAMPLE_FPS,
-    MAX_FRAME_PIXELS,
-    VIDEO_EXTENSIONS,
-    ClipInfo,
-    SampledClip,
-    Shot,
-    check_extension,
-    detect_shots,
-    first_frame,
-    probe,
-    resolve_range,
-    sample_clip,
-)
+from .intake import VIDEO_EXTENSIONS, ClipInfo, Shot, check_extension, detect_shots, probe, resolve_range
+from .sampling import DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE_FPS, MAX_FRAME_PIXELS, SampledClip, first_frame, sample_clip
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -1,26 +1,21 @@
-"""Probe, cut detection and economical frame sampling for reference clips."""
+"""Reading a reference clip's facts: probe (checks and metadata), shot detection and range checks.
+
+Frame sampling, which decodes pictures from what is found here, is `sampling`.
+"""
 
 from __future__ import annotations
 
-import bisect
 import functools
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import InputError
 
-DEFAULT_SAMPLE_FPS = 2.0
-# Total pixels over all sampled frames. 24 frames of 640x360 fit whole; a 60 s clip at 2 fps
-# (120 frames) gets about 288x160 per frame. The captioner's processor may shrink further.
-DEFAULT_MAX_PIXELS = 24 * 640 * 360
-# No single frame is kept larger than 720p, however short the range: the vision tower gains
-# little from more and the token count grows with the area.
-MAX_FRAME_PIXELS = 1280 * 720
-MAX_SAMPLED_FRAMES = 512
-MIN_SIDE = 32  # the vision encoder works on 32-pixel cells (16-pixel patches, 2x2 merge)
 FIELD = "clip"
+log = logging.getLogger("studio.video")
 
 
 @dataclass(frozen=True)
@@ -77,34 +72,6 @@ class Shot:
         return self.end - self.start
 
 
-@dataclass
-class SampledClip:
-    """Frames sampled from one time range of a clip, ready for the captioner."""
-
-    frames: list  # PIL.Image.Image, RGB, display orientation, all the same size
-    timestamps: list[float]  # seconds from the start of the file, one per frame
-    fps: float  # sampling rate actually used
-    start: float
-    end: float
-    info: ClipInfo
-    warnings: list[str] = field(default_factory=list)
-    strategy: str = ""  # "seek" or "sequential": how the frames were decoded
-
-    @property
-    def path(self) -> str:
-        return self.info.path
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.frames[0].size if self.frames else (0, 0)
-
-    def as_array(self):
-        """Frames as one uint8 array (T, H, W, 3)."""
-        import numpy as np
-
-        return np.stack([np.asarray(f) for f in self.frames])
-
-
 # The one list of clip types the studio reads, for the page's upload box and every CLI command alike.
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
 
@@ -120,7 +87,7 @@ def check_extension(path: str | Path) -> Path:
 # -- probing ----------------------------------------------------------------------------------------
 
 
-def _open(path: str | Path):
+def open_clip(path: str | Path):
     import av
 
     path = Path(path)
@@ -135,11 +102,11 @@ def _open(path: str | Path):
         return av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
         raise InputError(
-            f"{path.name} is not a readable video ({_ffmpeg_reason(exc)}); it may be another kind of file, "
-            "or a truncated or corrupt video. Export it again as mp4, mov, webm or mkv", FIELD) from None
+            f"{path.name} is not a readable video ({ffmpeg_reason(exc)}); it may be another kind of file, "
+            "or a truncated or corrupt video. Export it again as mp4, mov, webm or mkv", FIELD) from exc
 
 
-def _ffmpeg_reason(exc: Exception) -> str:
+def ffmpeg_reason(exc: Exception) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return str(text).split(":")[0].strip() or type(exc).__name__
 
@@ -159,8 +126,8 @@ def _first_frame(container, stream, path: Path):
         for frame in container.decode(stream):
             return frame
     except av.error.FFmpegError as exc:
-        raise InputError(f"{path.name} could not be decoded ({_ffmpeg_reason(exc)}); the file is corrupt or "
-                         "truncated. Export it again", FIELD) from None
+        raise InputError(f"{path.name} could not be decoded ({ffmpeg_reason(exc)}); the file is corrupt or "
+                         "truncated. Export it again", FIELD) from exc
     return None
 
 
@@ -172,7 +139,7 @@ def probe(path: str | Path, max_seconds: float | None = 60.0) -> ClipInfo:
     says to trim it). Large resolutions are accepted: sampling downscales them.
     """
     path = Path(path)
-    with _open(path) as container:
+    with open_clip(path) as container:
         stream = _video_stream(container, path)
         tb = float(stream.time_base) if stream.time_base else 0.0
         entries = [(e.timestamp, e.is_keyframe, e.pos, e.size) for e in stream.index_entries]
@@ -218,6 +185,7 @@ def probe(path: str | Path, max_seconds: float | None = 60.0) -> ClipInfo:
         raise InputError(
             f"{path.name} is {info.duration:.1f} s long; the limit is {max_seconds:g} s. Trim it to the shot you "
             "want (or raise max_clip_seconds / CHAI_STUDIO_MAX_CLIP_SECONDS)", FIELD)
+    log.info("probed %s: %.2f s, %dx%d at %.2f fps", path.name, info.duration, info.width, info.height, info.fps)
     return info
 
 
@@ -269,7 +237,7 @@ def _detect_cached(path: str, size: int, mtime_ns: int, threshold: float, min_sh
     try:
         scenes = detect(path, ContentDetector(threshold=threshold, min_scene_len=min_len), backend="pyav")
     except Exception as exc:  # noqa: BLE001 - PySceneDetect raises many kinds; the user needs one message
-        raise InputError(f"shot detection failed on {Path(path).name}: {exc}", FIELD) from None
+        raise InputError(f"shot detection failed on {Path(path).name}: {exc}", FIELD) from exc
     finally:
         from ..logging_setup import apply_ffmpeg_level
 
@@ -302,163 +270,3 @@ def resolve_range(info: ClipInfo, start: float | None = None, end: float | None 
     if hi <= lo:
         raise InputError(f"must be after start ({lo:g} s), got {hi:g}", "end")
     return lo, min(hi, info.duration)
-
-
-# -- sampling ---------------------------------------------------------------------------------------
-
-
-def _target_size(info: ClipInfo, count: int, max_pixels: int) -> tuple[int, int]:
-    """Coded (pre-rotation) width and height of the sampled frames: even, aspect kept, budget met."""
-    area = info.coded_width * info.coded_height
-    per_frame = min(area, MAX_FRAME_PIXELS, max(1, max_pixels // max(count, 1)))
-    scale = min(1.0, math.sqrt(per_frame / area))
-    width = max(MIN_SIDE, int(info.coded_width * scale) // 2 * 2)
-    height = max(MIN_SIDE, int(info.coded_height * scale) // 2 * 2)
-    return width, height
-
-
-def sample_times(start: float, end: float, fps: float, max_frames: int = MAX_SAMPLED_FRAMES) -> list[float]:
-    """Uniform sample times in [start, end) at `fps`, the first at `start`; at least 2.
-
-    Starting on the range start (as Qwen's own sampler does) also means that samples fall on the
-    keyframes of files whose keyframe spacing is a whole number of seconds, where a seek lands
-    exactly on the frame wanted.
-    """
-    span = end - start
-    count = max(2, min(max_frames, int(math.floor(span * fps + 1e-6)) or 1))
-    step = span / count
-    return [start + i * step for i in range(count)]
-
-
-def sample_clip(path: str | Path, start: float | None = None, end: float | None = None,
-                fps: float = DEFAULT_SAMPLE_FPS, max_pixels: int = DEFAULT_MAX_PIXELS,
-                max_seconds: float | None = 60.0, check_cuts: bool = True,
-                shots: list[Shot] | None = None, strategy: str = "auto",
-                info: ClipInfo | None = None) -> SampledClip:
-    """Sample frames at `fps` between `start` and `end` seconds, all frames within `max_pixels`.
-
-    Frames are resized by the decoder's scaler as they are converted, and only the frames needed are
-    decoded as far as the keyframe layout allows (see `_plan_seeks`). With `check_cuts`, a warning
-    is added when the range contains a cut (CHAI describes single shots).
-    `strategy` is "auto", "seek" or "sequential" (the last two exist for the benchmark).
-    """
-    if not (isinstance(fps, (int, float)) and 0 < fps <= 30):
-        raise InputError(f"must be between 0 and 30 frames per second, got {fps!r}", "fps")
-    if max_pixels < MIN_SIDE * MIN_SIDE * 2:
-        raise InputError(f"must be at least {MIN_SIDE * MIN_SIDE * 2}, got {max_pixels}", "max_pixels")
-    info = info or probe(path, max_seconds)
-    lo, hi = resolve_range(info, start, end)
-    times = sample_times(lo, hi, fps)
-    size = _target_size(info, len(times), max_pixels)
-    frames, used, last_time = _decode_frames(info, [info.start_time + t for t in times], size, strategy)
-    warnings = []
-    if last_time is not None and last_time - info.start_time < hi - 1.0:
-        warnings.append(f"the video stops at {last_time - info.start_time:.2f} s although the file says "
-                        f"{info.duration:.2f} s; it may be truncated, so the last frames repeat")
-    if check_cuts:
-        shots = shots if shots is not None else detect_shots(path, info=info)
-        inside = [s.start for s in shots if lo + 0.05 < s.start < hi - 0.05]
-        if inside:
-            where = ", ".join(f"{t:.2f} s" for t in inside)
-            warnings.append(
-                f"the range {lo:.2f}-{hi:.2f} s contains a cut at {where}; CHAI captions single shots, so pick "
-                "one shot (--shot N) or narrow the range")
-    return SampledClip(frames=frames, timestamps=times, fps=len(times) / (hi - lo), start=lo, end=hi,
-                       info=info, warnings=warnings, strategy=used)
-
-
-def _plan_seeks(targets: list[float], keyframes: tuple[float, ...], frame_period: float) -> list[bool]:
-    """For each target time, whether to seek before decoding it.
-
-    Seeking only pays when a keyframe lies between what the decoder last produced and the next
-    target: then the decoder can restart at that keyframe instead of decoding everything in
-    between. When samples are closer together than keyframes, decoding simply continues.
-    """
-    plan = []
-    position = -math.inf  # time of the last frame the decoder will have produced
-    for t in targets:
-        k = bisect.bisect_right(keyframes, t + frame_period / 2) - 1
-        key_time = keyframes[k] if k >= 0 else -math.inf
-        # Decoding on from `position` costs (t - position) frames; seeking costs (t - key_time)
-        # plus a decoder flush, worth a couple of frames.
-        seek = position == -math.inf or (key_time > position + frame_period
-                                         and (t - key_time) + 2 * frame_period < (t - position))
-        plan.append(seek)
-        position = t
-    return plan
-
-
-def _decode_frames(info: ClipInfo, targets: list[float], size: tuple[int, int],
-                   strategy: str = "auto") -> tuple[list, str, float | None]:
-    """Decode the frames shown at `targets`; also returns the time of the last frame decoded when
-    the stream ended before a target (None when every target was reached)."""
-    import av
-
-    frame_period = 1.0 / info.fps
-    half = frame_period / 2
-    if strategy == "sequential":
-        plan = [True] + [False] * (len(targets) - 1)
-    elif strategy == "seek":
-        plan = [True] * len(targets)
-    else:
-        plan = _plan_seeks(targets, info.keyframe_times, frame_period)
-    used = "seek" if sum(plan) > 1 else "sequential"
-    width, height = size
-    images = []
-    ended_at = None
-    path = Path(info.path)
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        tb = float(stream.time_base)
-        frames: Iterator | None = None
-        current = None  # last decoded frame
-        try:
-            for t, seek in zip(targets, plan):
-                if current is not None and current.time is not None and current.time >= t - half:
-                    images.append(_convert(current, width, height, info.rotation))
-                    continue
-                if seek or frames is None:
-                    k = bisect.bisect_right(info.keyframe_times, t + half) - 1
-                    key_time = info.keyframe_times[max(k, 0)]
-                    container.seek(max(0, int(key_time / tb)), stream=stream, backward=True, any_frame=False)
-                    frames = container.decode(stream)
-                    current = None
-                found = None
-                for frame in frames:
-                    current = frame
-                    if frame.time is not None and frame.time >= t - half:
-                        found = frame
-                        break
-                if found is None:  # past the last frame: repeat the last one we have
-                    ended_at = current.time if current is not None and current.time is not None else ended_at
-                    if current is None:
-                        raise InputError(f"{path.name}: no frame could be decoded near {t:.2f} s", FIELD)
-                    frames = iter(())
-                images.append(_convert(found or current, width, height, info.rotation))
-        except av.error.FFmpegError as exc:
-            raise InputError(f"{path.name} could not be decoded ({_ffmpeg_reason(exc)}); the file is corrupt or "
-                             "truncated. Export it again", FIELD) from None
-    return images, used, ended_at
-
-
-def _convert(frame, width: int, height: int, rotation: int):
-    """Scale and convert in one swscale pass, then turn to display orientation."""
-    image = frame.to_image(width=width, height=height, interpolation="AREA") if (
-        frame.width != width or frame.height != height) else frame.to_image()
-    if rotation:
-        from PIL import Image
-
-        turn = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
-                270: Image.Transpose.ROTATE_270}[rotation]
-        image = image.transpose(turn)
-    return image
-
-
-def first_frame(path: str | Path, at: float = 0.0, max_seconds: float | None = None, info: ClipInfo | None = None):
-    """The frame shown at `at` seconds, full resolution, display orientation (a generator start image)."""
-    info = info or probe(path, max_seconds)
-    if not (isinstance(at, (int, float)) and 0 <= at < info.duration):
-        raise InputError(f"must be between 0 and {info.duration:.2f} s, got {at!r}", "at")
-    images, _, _ = _decode_frames(info, [info.start_time + at + 0.5 / info.fps], (info.coded_width, info.coded_height))
-    return images[0]

@@ -10,7 +10,7 @@ import pytest
 from studio.caption import ASPECTS, StructuredCaption, load_vocabulary
 from studio.caption.structured import SCHEMA, SCHEMA_VERSION
 from studio.errors import InputError
-from studio.presets import PRESETS_DIR, PresetInfo, list_presets, load_preset, save_preset
+from studio.shot_library import PRESETS_DIR, PresetInfo, list_presets, load_preset, save_preset
 
 REQUIRED = ["dolly_zoom", "rack_focus", "dutch_angle", "whip_pan", "crane_up_reveal", "handheld_tracking",
             "arc_orbit", "top_down", "first_person_pov", "fisheye", "slow_motion", "isometric_game"]

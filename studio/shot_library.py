@@ -64,7 +64,7 @@ def load_preset(name: str, directory: str | Path | None = None) -> StructuredCap
         try:
             caption.aspects[aspect].primitives = vocab.validate_primitives(caption.aspects[aspect].primitives)
         except InputError as exc:
-            raise InputError(f"{path}: aspects.{aspect}: {exc}") from None
+            raise InputError(f"{path}: aspects.{aspect}: {exc}") from exc
     if not caption.title:
         caption.title = stem.replace("_", " ")
     return caption

@@ -1,0 +1,226 @@
+"""Building a `SideBySideGenerator` from a `StudioConfig`, and the one shared instance.
+
+Loading is where the slow and failure-prone work happens (hub look-ups, reading weights, fitting a
+LoRA to the baseline), so it is kept apart from what the generator does once loaded: every check
+that refuses a mismatched baseline, preset or finetune runs here, before a single step is rendered.
+The shared instance (`get_generator`) lives here too, because it decides when to load again.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..config import StudioConfig
+from ..errors import InputError, ModelLoadError, StudioError
+from ..hub import resolve_model_location
+from . import finetune as ft
+from . import hardware
+from .placement import module_bytes
+from .presets import DEFAULT_PRESET, Preset, get_preset
+
+if TYPE_CHECKING:
+    from .generator import SideBySideGenerator
+
+log = logging.getLogger("studio.generation")
+TINY_FOLDERS = {"ti2v-5b": ("wan-ti2v", "finetuned-lora"), "t2v-a14b": ("wan-a14b", "finetuned-lora-a14b")}
+
+
+class LoadingMixin:
+    """`from_config` for `SideBySideGenerator`: load the baseline once, then the finetune."""
+
+    @classmethod
+    def from_config(cls, config: StudioConfig, preset_name: str | None = None) -> SideBySideGenerator:
+        """Load the baseline once and the finetuned transformer(s); refuse weights that do not fit."""
+        from diffusers import AutoencoderKLWan, WanPipeline
+
+        started = time.perf_counter()
+        preset = get_preset(preset_name or DEFAULT_PRESET, tiny=config.tiny)
+        baseline, finetuned = config.baseline, config.finetuned
+        if config.tiny:
+            baseline, finetuned = _tiny_locations(config, preset, finetuned)
+        # Cheap path checks before loading anything; no finetune at all is allowed (prompt and
+        # baseline modes need none).
+        source = ft.classify_finetuned(finetuned) if str(finetuned or "").strip() else None
+        device, dtype = config.resolved_device(), config.resolved_dtype()
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
+        attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
+        if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
+            raise InputError(f"{baseline} does not exist", "baseline")
+        baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
+        log.info("loading generator: baseline %s, preset %s, device %s", baseline, preset.name, device)
+        try:
+            # Wan's VAE stays in float32 (bf16 decoding visibly bands); everything else in `dtype`.
+            vae = AutoencoderKLWan.from_pretrained(baseline, subfolder="vae", dtype=torch.float32)
+            pipe = WanPipeline.from_pretrained(baseline, vae=vae, dtype=dtype)
+        except StudioError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all become one load error
+            raise ModelLoadError(f"could not load baseline {baseline!r} ({type(exc).__name__}: {exc}); "
+                                 "check --baseline / CHAI_STUDIO_BASELINE") from exc
+        _check_preset(pipe, preset, baseline)
+        base_transformers = [t for t in (pipe.transformer, pipe.transformer_2) if t is not None]
+        finetuned_transformers = _load_finetune(pipe, source, base_transformers, dtype, f"{baseline} ({preset.label})")
+
+        shares_base = source is not None and source.kind == "lora"
+        distinct = [pipe.text_encoder, vae] + base_transformers + ([] if shares_base else finetuned_transformers)
+        resident = sum(module_bytes(m) for m in distinct)
+        finetuned_bytes = 0 if shares_base else sum(module_bytes(m) for m in finetuned_transformers)
+        largest = max(module_bytes(pipe.text_encoder), sum(module_bytes(t) for t in base_transformers))
+        free = hardware.cuda_free_bytes() if device == "cuda" else []
+        placement = hardware.plan_placement(free, resident, finetuned_bytes, largest, config.memory_mode, shares_base)
+        vae_tiling = config.vae_tiling == "on" or (config.vae_tiling == "auto" and device == "cuda")
+        generator = cls(
+            preset=preset, tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=vae,
+            scheduler=pipe.scheduler, baseline_transformers=base_transformers,
+            finetuned_transformers=finetuned_transformers, finetune=source, lora_scale=config.lora_scale,
+            baseline_location=baseline, baseline_revision=_revision(pipe.config.get("_name_or_path")),
+            placement=placement, attention=config.attention, first_block_cache=config.first_block_cache,
+            vae_tiling=vae_tiling,
+        )
+        generator._prepare_modules(attention_backend)
+        log.info("generator loaded in %.1f s: finetune %s, memory mode %s", time.perf_counter() - started,
+                 source.kind if source else "none", placement.mode)
+        return generator
+
+
+def _load_finetune(pipe, source: ft.FinetuneSource | None, base_transformers: list, dtype,
+                   baseline_name: str) -> list:
+    """The finetuned transformer(s): none, the base ones carrying a LoRA adapter, or full copies."""
+    from diffusers import WanPipeline
+
+    if source is None:
+        return []
+    if source.kind != "lora":
+        return ft.load_finetuned_transformers(source, base_transformers, dtype, baseline_name)
+    state_dicts = [ft.read_lora(source, WanPipeline, expert=n) for n in (1, 2)[: len(base_transformers)]]
+    for state_dict, transformer in zip(state_dicts, base_transformers):
+        ft.check_lora_fits(state_dict, transformer, source.location, baseline_name)
+    try:
+        pipe.load_lora_weights(dict(state_dicts[0]), adapter_name=ft.ADAPTER_NAME)
+        if pipe.transformer_2 is not None:
+            pipe.load_lora_weights(dict(state_dicts[1]), adapter_name=ft.ADAPTER_NAME, load_into_transformer_2=True)
+    except Exception as exc:  # noqa: BLE001 - peft raises many kinds for a bad adapter
+        raise InputError(f"LoRA {source.location} could not be applied to baseline {baseline_name}: {exc}",
+                         "finetuned") from exc
+    return base_transformers  # the same objects: the adapter is switched on/off per run
+
+
+def pinned_pipeline_class(base: type) -> type:
+    """A pipeline class whose execution device can be pinned: in a two-GPU run the finetuned
+    pipeline computes on the second GPU while its shared VAE stays on the first."""
+
+    class Pinned(base):
+        pinned_device: torch.device | None = None
+
+        # Mirrors diffusers 0.42 DiffusionPipeline._execution_device (a private property every Wan
+        # pipeline reads to place its tensors): overridden to pin the device.
+        @property
+        def _execution_device(self):
+            return self.pinned_device if self.pinned_device is not None else super()._execution_device
+
+    Pinned.__name__ = Pinned.__qualname__ = base.__name__
+    return Pinned
+
+
+def _revision(loaded_path: str | None) -> str | None:
+    """The hub commit of a snapshot (…/snapshots/<hash>/…); None for local folders."""
+    if loaded_path and "/snapshots/" in str(loaded_path):
+        return str(loaded_path).split("/snapshots/")[1].split("/")[0]
+    return None
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "diffusers", "transformers", "peft", "av", "numpy", "accelerate"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _check_preset(pipe, preset: Preset, baseline: str) -> None:
+    two = pipe.transformer_2 is not None
+    expand = bool(pipe.config.get("expand_timesteps", False))
+    if pipe.transformer is None or two != preset.two_experts or expand != preset.expand_timesteps:
+        kind = "a two-expert (A14B-style)" if two else ("a TI2V-5B-style" if expand else "a one-expert Wan")
+        raise InputError(f"baseline {baseline} is {kind} pipeline, which does not match preset {preset.name} "
+                         f"({preset.label}); choose the matching --preset", "preset")
+
+
+def _tiny_locations(config: StudioConfig, preset: Preset, finetuned: str) -> tuple[str, str]:
+    """Offline mode: the tiny checkpoints (built on first use) replace the real ones."""
+    from ..tiny import build_tiny_models
+
+    base_name, lora_name = TINY_FOLDERS[preset.name]
+    needed = [base_name] + ([] if finetuned else [lora_name])
+    folders = build_tiny_models(config.tiny_dir, only=needed)
+    return str(folders[base_name]), finetuned or str(folders[lora_name])
+
+
+def baseline_location(config: StudioConfig, preset: Preset) -> str:
+    """The baseline folder or hub id for `preset`: the tiny checkpoint (built on first use) in tiny mode."""
+    if config.tiny:
+        return _tiny_locations(config, preset, "unused")[0]
+    return resolve_model_location(config.baseline, "CHAI_STUDIO_BASELINE or --baseline")
+
+
+def load_tokenizer(config: StudioConfig, preset: str | None = None):
+    """The baseline's umT5 tokenizer alone (for token counts before any model is loaded)."""
+    from transformers import AutoTokenizer
+
+    baseline = config.baseline
+    try:
+        baseline = baseline_location(config, get_preset(preset or DEFAULT_PRESET))
+        return AutoTokenizer.from_pretrained(baseline, subfolder="tokenizer")
+    except Exception as exc:  # noqa: BLE001 - any failure means no tokenizer
+        raise ModelLoadError(f"could not load the tokenizer of baseline {baseline!r} ({exc}); "
+                             "check --baseline") from exc
+
+
+# -- one shared generator for the UI and CLI -------------------------------------------------------
+_CACHE: dict[str, Any] = {"key": None, "generator": None}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySideGenerator:
+    """The loaded generator for (config, preset); loading another pair first frees the old one.
+    A changed LoRA scale is applied in place, without reloading."""
+    # Imported here: generator.py composes this module's mixin, so a top-level import would be circular.
+    from .generator import SideBySideGenerator
+
+    key = (config.baseline, config.finetuned, config.tiny, str(config.tiny_dir), config.device, config.dtype,
+           config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling,
+           preset or DEFAULT_PRESET)
+    with _CACHE_LOCK:
+        if _CACHE["key"] != key:
+            _unload_locked()
+            _CACHE["generator"] = SideBySideGenerator.from_config(config, preset)
+            _CACHE["key"] = key
+        generator = _CACHE["generator"]
+        generator.set_lora_scale(config.lora_scale)
+        return generator
+
+
+def unload_generator() -> None:
+    with _CACHE_LOCK:
+        _unload_locked()
+
+
+def _unload_locked() -> None:
+    _CACHE["key"] = None
+    _CACHE["generator"] = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,273 @@
+"""Rendering: prompts in, float frames out, in the stages of diffusers' `WanPipeline.__call__`.
+
+`render_sides` runs the named stages in order: check inputs -> encode prompt -> prepare latents
+(the seed's initial noise) -> denoise (once per side) -> decode. The stages are split from the
+pipeline's one call because the two sides share what the pipeline would repeat: the prompt is
+encoded once for both, and both start from the same noise. Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import InputError, StudioError
+from . import finetune as ft
+from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side, plan_sides
+from .preview import LatentPreviewer
+from .settings import GenerationSettings
+
+log = logging.getLogger("studio.generation")
+StepCallback = Callable[[str, int, int, "Image.Image | None"], None]
+
+
+class Cancelled(StudioError):
+    """The user stopped the generation; nothing was written."""
+
+
+@dataclass
+class RenderedPair:
+    """Both videos as float frames (F, H, W, 3) in [0, 1], before encoding to mp4."""
+
+    baseline: np.ndarray
+    finetuned: np.ndarray
+    settings: GenerationSettings
+    timings: dict[str, float]
+
+
+class RenderingMixin:
+    """The denoising path of `SideBySideGenerator` (its shared modules, placement and lock)."""
+
+    def render(self, prompt: str, settings: GenerationSettings, image: Image.Image | None = None,
+               on_step: StepCallback | None = None, cancel: threading.Event | None = None) -> RenderedPair:
+        """Both models on one prompt (finetuned mode), frames in memory (no files)."""
+        if not self.has_finetune:
+            raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
+        sides = plan_sides("finetuned", prompt, None, True)
+        frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
+        return RenderedPair(frames[BASELINE_MODEL], frames[FINETUNED_MODEL], settings, timings)
+
+    def render_sides(self, sides: list[Side], settings: GenerationSettings, image: Image.Image | None = None,
+                     on_step: StepCallback | None = None, cancel: threading.Event | None = None
+                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Every side from the same seed's noise and settings; frames (F, H, W, 3) per side key.
+
+        `on_step(side_key, step, total, preview)` is called after every step; `preview` is a
+        latent preview image every `settings.preview_every` steps (and at the last), else None.
+        """
+        image = self._check_inputs(sides, settings, image)
+        timings: dict[str, float] = {}
+        with self._lock:
+            begin = time.perf_counter()
+            embeds_by_prompt, negative = self._encode_prompts(sides, settings)
+            timings["encode_s"] = time.perf_counter() - begin
+            noise = self.initial_noise(settings)
+            latents = self._denoise_sides(sides, embeds_by_prompt, negative, noise, settings, image, on_step,
+                                          cancel, timings)
+            frames = self._decode_sides(sides, latents, timings)
+        return frames, timings
+
+    # -- the stages, in the order render_sides calls them ---------------------------------------
+    def _check_inputs(self, sides: list[Side], settings: GenerationSettings,
+                      image: Image.Image | None) -> Image.Image | None:
+        for side in sides:
+            self.check_request(side.prompt, settings, image)
+            if side.model == FINETUNED_MODEL and not self.has_finetune:
+                raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
+        return image.convert("RGB") if image is not None else None
+
+    def _encode_prompts(self, sides: list[Side], settings: GenerationSettings
+                        ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Each distinct prompt once (two sides may share one), keyed by the prompt."""
+        distinct = list(dict.fromkeys(side.prompt for side in sides))
+        embeds, negative = self.encode_many(distinct, settings)
+        return dict(zip(distinct, embeds)), negative
+
+    @torch.no_grad()
+    def encode(self, prompt: str, settings: GenerationSettings) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Prompt and negative prompt through the text encoder in one batched forward."""
+        embeds, negative = self.encode_many([prompt], settings)
+        return embeds[0], negative
+
+    @torch.no_grad()
+    def encode_many(self, prompts: list[str], settings: GenerationSettings
+                    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Distinct prompts and the negative prompt through the text encoder in one batched forward."""
+        with self._offload_hooks(self.encoder_pipe):
+            use_negative = settings.guidance > 1.0
+            texts = list(prompts) + ([settings.negative_prompt] if use_negative else [])
+            device = self._device_for(BASELINE_MODEL)
+            # Mirrors diffusers 0.42 WanPipeline.encode_prompt, which calls this private helper
+            # once per prompt; called directly so all texts go through in one batch.
+            embeds = self.encoder_pipe._get_t5_prompt_embeds(
+                prompt=texts, max_sequence_length=settings.max_sequence_length, device=device)
+        count = len(prompts)
+        return [embeds[i:i + 1] for i in range(count)], (embeds[count:] if use_negative else None)
+
+    def initial_noise(self, settings: GenerationSettings) -> torch.Tensor:
+        """The seed's starting latents, drawn on the CPU so every device sees the same noise."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        temporal = self.vae.config.scale_factor_temporal
+        spatial = self.vae.config.scale_factor_spatial
+        # Mirrors diffusers 0.42 WanPipeline.prepare_latents: the same latent shape.
+        shape = (1, self.baseline_transformers[0].config.out_channels, (settings.num_frames - 1) // temporal + 1,
+                 settings.height // spatial, settings.width // spatial)
+        generator = torch.Generator("cpu").manual_seed(settings.seed)
+        return randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
+
+    def _denoise_sides(self, sides: list[Side], embeds_by_prompt, negative, noise, settings, image, on_step,
+                       cancel, timings: dict[str, float]) -> dict[str, torch.Tensor]:
+        """One denoising loop per side: concurrently on two GPUs when placed so, else in turn."""
+        latents: dict[str, torch.Tensor] = {}
+
+        def run(side: Side) -> None:
+            log.info("render %s: start (%s, %d steps)", side.key, side.model, settings.steps)
+            begin = time.perf_counter()
+            latents[side.key] = self._denoise(side.model, embeds_by_prompt[side.prompt], negative, noise, settings,
+                                              image, on_step, cancel, report_as=side.key)
+            timings[f"{side.key}_denoise_s"] = time.perf_counter() - begin
+            log.info("render %s: denoised in %.1f s", side.key, timings[f"{side.key}_denoise_s"])
+
+        # Two GPUs: the finetuned loop runs on the second one at the same time. The shared VAE
+        # is not thread-safe, so image-conditioned runs (which encode the image) stay sequential.
+        models = {side.model for side in sides}
+        if self.placement.concurrent and image is None and models == {BASELINE_MODEL, FINETUNED_MODEL}:
+            errors: list[BaseException] = []
+
+            def guarded(side: Side) -> None:
+                try:
+                    run(side)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                    errors.append(exc)
+
+            begin = time.perf_counter()
+            threads = [threading.Thread(target=guarded, args=(side,)) for side in reversed(sides)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            timings["denoise_wall_s"] = time.perf_counter() - begin
+            if errors:
+                raise errors[0]
+        else:
+            # The baseline first, as before modes existed: the progress order users know.
+            for side in sorted(sides, key=lambda s: s.model != BASELINE_MODEL):
+                run(side)
+        return latents
+
+    def _decode_sides(self, sides: list[Side], latents: dict[str, torch.Tensor],
+                      timings: dict[str, float]) -> dict[str, np.ndarray]:
+        frames = {}
+        for side in sides:
+            begin = time.perf_counter()
+            frames[side.key] = self.decode(latents[side.key])
+            timings[f"{side.key}_decode_s"] = time.perf_counter() - begin
+        return frames
+
+    # -- one denoising loop ------------------------------------------------------------------------
+    def _pipeline(self, which: str, settings: GenerationSettings, image: Image.Image | None):
+        transformers = self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers
+        # A fresh scheduler per run: schedulers keep per-run state, and the shift is a setting.
+        scheduler = self.scheduler_class.from_config(self.scheduler_config, flow_shift=settings.shift)
+        common = {"tokenizer": None, "text_encoder": None, "vae": self.vae, "scheduler": scheduler,
+                  "transformer": transformers[0], "transformer_2": transformers[1] if len(transformers) > 1 else None,
+                  "boundary_ratio": self.preset.boundary_ratio, "expand_timesteps": self.preset.expand_timesteps}
+        pipe = self._i2v_class(**common) if image is not None else self._t2v_class(**common)
+        pipe.set_progress_bar_config(disable=True)
+        if self.placement.mode != "cpu":
+            pipe.pinned_device = self._device_for(which)
+        return pipe
+
+    @contextlib.contextmanager
+    def _adapter(self, which: str):
+        """LoRA finetune: the adapter is off for the zero-shot run and on, at the scale, for the other."""
+        if not self.shares_base:
+            yield
+            return
+        for transformer in self.baseline_transformers:
+            if which == FINETUNED_MODEL:
+                transformer.enable_adapters()
+                transformer.set_adapters([ft.ADAPTER_NAME], weights=[self.lora_scale])
+            else:
+                transformer.disable_adapters()
+        try:
+            yield
+        finally:
+            for transformer in self.baseline_transformers:
+                transformer.enable_adapters()
+
+    @torch.no_grad()
+    def _denoise(self, which: str, embeds, negative, noise, settings, image, on_step, cancel,
+                 report_as: str | None = None) -> torch.Tensor:
+        """One denoising loop on model `which`; progress is reported under `report_as` (the side)."""
+        report_as = report_as or which
+        pipe = self._pipeline(which, settings, image)
+        device = self._device_for(which)
+        total = settings.steps
+
+        def callback(pipeline, index, timestep, tensors):
+            if on_step is not None:
+                preview = None
+                if settings.preview_every and ((index + 1) % settings.preview_every == 0 or index + 1 == total):
+                    latents = tensors["latents"]
+                    preview = self.previewer(latents, frame=latents.shape[2] // 2)
+                on_step(report_as, index + 1, total, preview)
+            # Checked after reporting, so a cancel pressed during this step stops the next one.
+            if cancel is not None and cancel.is_set():
+                # Mirrors diffusers 0.42 WanPipeline.__call__: its loop skips every remaining step
+                # while the private `_interrupt` flag is set (the pipeline has no public stop).
+                pipeline._interrupt = True
+            return {}
+
+        for transformer in self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers:
+            # Mirrors diffusers 0.42 CacheMixin: the first-block cache keeps the previous run's
+            # residuals in hook state, which this private method clears between two runs.
+            if hasattr(transformer, "_reset_stateful_cache") and self.first_block_cache > 0:
+                transformer._reset_stateful_cache()
+        kwargs = {
+            "prompt_embeds": embeds.to(device), "negative_prompt_embeds": None if negative is None else negative.to(device),
+            "height": settings.height, "width": settings.width, "num_frames": settings.num_frames,
+            "num_inference_steps": settings.steps, "guidance_scale": settings.guidance,
+            "latents": noise.clone(), "output_type": "latent", "callback_on_step_end": callback,
+            "max_sequence_length": settings.max_sequence_length,
+        }
+        if self.preset.two_experts:
+            kwargs["guidance_scale_2"] = settings.guidance_2
+        if image is not None:
+            kwargs["image"] = image
+        with self._adapter(which), self._offload_hooks(pipe):
+            latents = pipe(**kwargs).frames
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"generation cancelled during the {report_as} run; nothing was written")
+        return latents
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latents -> float frames (F, H, W, 3)."""
+        vae = self.vae
+        with self._vae_placed():
+            device = next(vae.parameters()).device
+            latents = latents.to(device, dtype=vae.dtype)
+            # Mirrors diffusers 0.42 WanPipeline.__call__ (its decode after the loop): latents are
+            # un-normalised with the VAE config's latents_mean/latents_std before vae.decode.
+            shape = (1, vae.config.z_dim, 1, 1, 1)
+            latents_mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
+            latents_std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(latents.device, latents.dtype)
+            latents = latents / latents_std + latents_mean
+            video = vae.decode(latents, return_dict=False)[0]
+            return self.video_processor.postprocess_video(video, output_type="np")[0]
+
+    @property
+    def previewer(self) -> LatentPreviewer:
+        if self._previewer is None:
+            self._previewer = LatentPreviewer.fit(self.vae)
+        return self._previewer

@@ -1,0 +1,157 @@
+"""`generate`: render the sides, then write one run folder with its videos and `run.json` record.
+
+Apart from rendering because a run is also its provenance: the record says which weights (with
+content hashes), which libraries and which settings made the videos, so `--from-run` can redo it
+and the judge can find the reference clip. The folder itself is written by `outputs`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import outputs, provenance
+from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side
+from .loading import library_versions
+from .rendering import StepCallback
+from .settings import GenerationSettings
+
+log = logging.getLogger("studio.generation")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    baseline_video: Path | None  # None in prompt mode (its sides are chai_prompt and short_prompt)
+    finetuned_video: Path | None  # None outside finetuned mode
+    side_by_side_video: Path | None  # None for a one-sided (baseline) run
+    run_json: Path
+    posters: dict[str, Path]
+    seed: int
+    settings: GenerationSettings
+    timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "finetuned"
+    sides: list[Side] = field(default_factory=list)
+    videos: dict[str, Path] = field(default_factory=dict)  # side key -> video, left first
+
+    @property
+    def left_video(self) -> Path:
+        return self.videos[self.sides[0].key]
+
+    @property
+    def right_video(self) -> Path | None:
+        return self.videos[self.sides[1].key] if len(self.sides) > 1 else None
+
+
+class RunWritingMixin:
+    """`generate` and the run record for `SideBySideGenerator`."""
+
+    def generate(self, prompt: str, settings: GenerationSettings, caption=None, image: Image.Image | None = None,
+                 on_step: StepCallback | None = None, cancel: threading.Event | None = None,
+                 out_dir: str | Path | None = None, image_source: str | None = None, mode: str | None = None,
+                 short_prompt: str | None = None, reference: dict[str, Any] | None = None) -> RunResult:
+        """Render the sides of `mode` and write a new run directory under `out_dir` (default: outputs/).
+
+        `mode` None picks finetuned with a finetune, else prompt with a short prompt, else baseline.
+        `reference` ({"clip": path, "start": s, "end": s}) names the clip the caption came from;
+        its hash goes into the record and the judge uses it as the ceiling.
+        """
+        started = time.perf_counter()
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        out_dir = out_dir or "outputs"
+        self.check_request(prompt, settings, image)
+        outputs.check_writable(out_dir, outputs.estimate_run_bytes(settings))  # before the long render
+        mode, sides = self.plan(prompt, mode, short_prompt)
+        frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
+        begin = time.perf_counter()
+        videos = {side.key: outputs.to_uint8(frames[side.key]) for side in sides}
+        if len(sides) == 2:
+            videos["side_by_side"] = outputs.side_by_side(videos[sides[0].key], videos[sides[1].key],
+                                                          labels=(sides[0].label, sides[1].label))
+        record = self.run_record(prompt, settings, caption, created, image_source if image is not None else None)
+        record["comparison"] = {"mode": mode, "short_prompt": (short_prompt or "").strip() or None,
+                                "sides": [{**side.to_dict(), "video": outputs.video_file(side.key),
+                                           "frames_sha256": frames_hash(videos[side.key])} for side in sides]}
+        record["reference"] = _reference_record(reference)
+        if image is not None:
+            record["image"]["file"] = "start_image.png"
+        comment = json.dumps(record, ensure_ascii=False)
+        with outputs.staged_run(out_dir, prompt) as run:
+            if image is not None:
+                image.convert("RGB").save(run.path("start_image.png"))
+            names = {key: (run.video(key, video, settings.fps, comment), run.poster(key, video))
+                     for key, video in videos.items()}
+            timings["write_s"] = time.perf_counter() - begin
+            timings["total_s"] = time.perf_counter() - started
+            record["timings"] = {k: round(v, 4) for k, v in timings.items()}
+            run_dir = run.commit(record)
+        log.info("run %s written (%s mode) in %.1f s", run_dir.name, mode, timings["total_s"])
+        paths = {key: run_dir / video for key, (video, _) in names.items()}
+        posters = {key: run_dir / poster for key, (_, poster) in names.items()}
+        return RunResult(run_dir, paths.get(BASELINE_MODEL), paths.get(FINETUNED_MODEL), paths.get("side_by_side"),
+                         run_dir / "run.json", posters, settings.seed, settings, timings, mode=mode, sides=sides,
+                         videos={side.key: paths[side.key] for side in sides})
+
+    def content_hashes(self) -> dict[str, str | None]:
+        """sha256 of the local baseline folder and finetuned weights (computed once per generator)."""
+        if self._hashes is None:
+            finetuned = None
+            if self.finetune is not None:
+                finetuned = provenance.local_content_hash(
+                    str(self.finetune.weight_file) if self.finetune.weight_file else self.finetune.location)
+            self._hashes = {"baseline": provenance.local_content_hash(self.baseline_location),
+                            "finetuned": finetuned}
+        return self._hashes
+
+    def run_record(self, prompt: str, settings: GenerationSettings, caption, created: str,
+                   image_source: str | None) -> dict[str, Any]:
+        caption_dict = caption.to_dict() if caption is not None and hasattr(caption, "to_dict") else caption
+        finetuned = None if self.finetune is None else {
+            "location": self.finetune.location, "kind": self.finetune.kind,
+            "lora_scale": self.lora_scale if self.shares_base else None}
+        return {
+            "schema": outputs.RUN_SCHEMA, "version": outputs.RUN_SCHEMA_VERSION, "created": created,
+            "prompt": prompt, "caption": caption_dict, "seed": settings.seed, "preset": self.preset.name,
+            "settings": settings.to_dict(),
+            "models": {
+                "baseline": {"location": self.baseline_location, "revision": self.baseline_revision,
+                             "label": self.preset.label},
+                "finetuned": finetuned,
+            },
+            "image": {"source": image_source} if image_source is not None else None,
+            "runtime": {"memory_mode": self.placement.mode, "devices": [self.placement.shared_device,
+                        self.placement.finetuned_device], "concurrent": self.placement.concurrent,
+                        "attention": self.attention, "first_block_cache": self.first_block_cache,
+                        "vae_tiling": self.vae_tiling, "dtype": str(self.baseline_transformers[0].dtype)},
+            "versions": {**library_versions(), "ffmpeg": provenance.ffmpeg_version()},
+            "studio": provenance.studio_version(),
+            "hashes": self.content_hashes(),
+            "gpu": provenance.gpu_info(),
+        }
+
+
+def frames_hash(frames: np.ndarray) -> str:
+    """sha256 of the uint8 frames before encoding: what `--from-run` compares (H.264 encoding on a
+    shared machine is not always bit-stable, the model's output is)."""
+    digest = hashlib.sha256(str(frames.shape).encode())
+    digest.update(np.ascontiguousarray(frames).tobytes())
+    return digest.hexdigest()
+
+
+def _reference_record(reference: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The reference clip's path, range and content hash, when the prompt came from one."""
+    if not reference or not reference.get("clip"):
+        return None
+    clip = Path(reference["clip"])
+    return {"clip": str(clip), "start": reference.get("start"), "end": reference.get("end"),
+            "shot": reference.get("shot"), "sha256": provenance.content_hash(clip) if clip.is_file() else None}
