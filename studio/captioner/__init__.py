@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..caption.structured import ASPECTS, Provenance, StructuredCaption
+from ..video.sampling import DEFAULT_SAMPLE_FPS
 from .model import Captioner, OnText, captioner_path
 from .prompts import NO_CHANGE, PromptTemplates, says_no_change
 
@@ -77,7 +78,7 @@ def loaded_captioner() -> Captioner | None:
 
 
 def load_clip(config: Any, path: str | Path, start: float | None = None, end: float | None = None,
-              shot: int | None = None, fps: float = 2.0, check_cuts: bool = True):
+              shot: int | None = None, fps: float = DEFAULT_SAMPLE_FPS, check_cuts: bool = True):
     """Probe `path` against the config's length limit and sample the chosen shot or range."""
     from ..video import detect_shots, probe, resolve_range, sample_clip
 
@@ -90,22 +91,38 @@ def load_clip(config: Any, path: str | Path, start: float | None = None, end: fl
 def caption_clip(config: Any, path: str | Path, start: float | None = None, end: float | None = None,
                  shot: int | None = None, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
                  on_text: OnText | None = None, on_warning: Callable[[str], None] | None = None,
-                 captioner: Captioner | None = None, fps: float = 2.0,
-                 max_new_tokens: int | None = None) -> StructuredCaption:
-    """Caption one shot of a clip into a StructuredCaption (provenance: clip, range, model id).
+                 captioner: Captioner | None = None, fps: float = DEFAULT_SAMPLE_FPS,
+                 max_new_tokens: int | None = None, best_of: int = 1, seed: int | None = None,
+                 score: bool = False, clip: Any = None) -> StructuredCaption:
+    """Caption one shot of a clip into a StructuredCaption (provenance: clip, range, model id): the
+    one road from a clip to a caption, for the page, the command line and the training dataset.
 
     Range warnings (a cut inside the range) go to `on_warning`. `captioner` defaults to the shared one.
+    `best_of` > 1 keeps, per aspect, the highest-reward of that many sampled captions; `score` (or
+    `best_of`) records each aspect's reward. `clip` is an already sampled clip of `path` (the dataset
+    samples long sources itself); without it the range is probed and sampled here.
     """
-    clip = load_clip(config, path, start, end, shot, fps)
+    clip = clip if clip is not None else load_clip(config, path, start, end, shot, fps)
     for warning in clip.warnings:
         if on_warning is not None:
             on_warning(warning)
     captioner = captioner or get_captioner(config)
-    texts = captioner.caption(clip, aspects, two_stage=two_stage, on_text=on_text, max_new_tokens=max_new_tokens)
+    rewards: dict[str, float] = {}
+    if best_of > 1:
+        best = {a: captioner.best_of_n(clip, a, n=best_of, seed=seed, max_new_tokens=max_new_tokens)[0]
+                for a in aspects}
+        texts = {aspect: text for aspect, (text, _) in best.items()}
+        rewards = {aspect: reward for aspect, (_, reward) in best.items()}
+    else:
+        texts = captioner.caption(clip, aspects, two_stage=two_stage, on_text=on_text, max_new_tokens=max_new_tokens)
     caption = StructuredCaption(provenance=Provenance(
         clip=str(path), start=round(clip.start, 3), end=round(clip.end, 3),
         models={"captioner": captioner.model_id}, source="captioner"))
     for aspect, text in texts.items():
         caption.set_text(aspect, text, config.max_aspect_chars)
+    if score and not rewards:
+        rewards = {a: captioner.rewards(clip, a, [caption.aspects[a].text or " "])[0] for a in texts}
+    for aspect, reward in rewards.items():
+        caption.aspects[aspect].reward, caption.aspects[aspect].reward_text = reward, caption.aspects[aspect].text
     caption.title = Path(path).stem
     return caption

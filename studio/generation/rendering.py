@@ -137,10 +137,7 @@ class RenderingMixin:
             timings[f"{side.key}_denoise_s"] = time.perf_counter() - begin
             log.info("render %s: denoised in %.1f s", side.key, timings[f"{side.key}_denoise_s"])
 
-        # Two GPUs: the finetuned loop runs on the second one at the same time. The shared VAE
-        # is not thread-safe, so image-conditioned runs (which encode the image) stay sequential.
-        models = {side.model for side in sides}
-        if self.placement.concurrent and image is None and models == {BASELINE_MODEL, FINETUNED_MODEL}:
+        if self.runs_concurrently(sides, image):
             errors: list[BaseException] = []
 
             def guarded(side: Side) -> None:
@@ -159,10 +156,15 @@ class RenderingMixin:
             if errors:
                 raise errors[0]
         else:
-            # The baseline first, as before modes existed: the progress order users know.
-            for side in sorted(sides, key=lambda s: s.model != BASELINE_MODEL):
+            for side in run_order(sides):
                 run(side)
         return latents
+
+    def runs_concurrently(self, sides: list[Side], image: Image.Image | None) -> bool:
+        """Two GPUs: the finetuned loop runs on the second one at the same time. The shared VAE is
+        not thread-safe, so image-conditioned runs (which encode the image) stay sequential."""
+        models = {side.model for side in sides}
+        return self.placement.concurrent and image is None and models == {BASELINE_MODEL, FINETUNED_MODEL}
 
     def _decode_sides(self, sides: list[Side], latents: dict[str, torch.Tensor],
                       timings: dict[str, float]) -> dict[str, np.ndarray]:
@@ -271,3 +273,8 @@ class RenderingMixin:
         if self._previewer is None:
             self._previewer = LatentPreviewer.fit(self.vae)
         return self._previewer
+
+
+def run_order(sides: list[Side]) -> list[Side]:
+    """The order sides render in when they take turns: the baseline first, the order users know."""
+    return sorted(sides, key=lambda side: side.model != BASELINE_MODEL)

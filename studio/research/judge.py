@@ -21,10 +21,11 @@ from typing import Any
 
 from ..caption.structured import ASPECTS
 from ..errors import InputError
+from ..video.sampling import DEFAULT_SAMPLE_FPS
 
 JUDGE_SCHEMA = "chai-studio/judge"
 JUDGE_FILE = "judge.json"
-SAMPLE_FPS = 2.0
+SAMPLE_FPS = DEFAULT_SAMPLE_FPS  # the captioner reads every video as it reads a reference clip
 
 
 def run_sides(record: dict[str, Any]) -> list[dict[str, Any]]:

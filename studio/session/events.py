@@ -33,7 +33,8 @@ class CaptionText:
 
 @dataclass(frozen=True)
 class Plan:
-    """The sides a generation will render, left first, as (key, label), and the order they run in."""
+    """The sides a generation will render, left first, as (key, label), and the order they run in
+    (empty: all at once, one GPU each)."""
 
     mode: str
     sides: tuple[tuple[str, str], ...]

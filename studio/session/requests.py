@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..generation.comparison import MODES
 from ..generation.settings import GenerationSettings
 from . import values
+from ..video.sampling import DEFAULT_SAMPLE_FPS
 from .limits import Limits
 
 COMPOSE_MODES = ("Extractive", "Camera first", "LLM merge")
@@ -69,7 +70,7 @@ class CaptionRequest:
     clip: ClipRange
     aspects: tuple[str, ...] = ASPECTS
     two_stage: bool = False
-    fps: float = 2.0
+    fps: float = DEFAULT_SAMPLE_FPS
     max_new_tokens: int | None = None
 
     @classmethod

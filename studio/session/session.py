@@ -232,7 +232,11 @@ class Session:
         mode, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
         labels = {side.key: side.label for side in sides}
         settings = request.settings
-        yield Plan(mode, tuple(labels.items()), tuple(side.key for side in sorted(sides, key=lambda side: side.model != "baseline")), settings.seed)
+        from ..generation.rendering import run_order
+
+        together = generator.runs_concurrently(sides, image)
+        yield Plan(mode, tuple(labels.items()), () if together else tuple(s.key for s in run_order(sides)),
+                   settings.seed)
         total_steps, started = settings.steps * len(sides), time.monotonic()
         done_steps = [0]
         log.info("generate %s mode, preset %s, seed %d, %d steps", mode, request.preset, settings.seed, settings.steps)

@@ -40,7 +40,6 @@ from .sources import ClipSource, cached_file_sha256, list_sources
 
 log = logging.getLogger(__name__)
 
-CAPTION_FPS = 2.0  # what the captioner samples, as for a reference clip
 MAX_BEST_OF = 16
 
 

@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..caption.structured import ASPECTS, Provenance, StructuredCaption
+from ..caption.structured import ASPECTS, StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError
 from ..generation.presets import get_preset
-from .dataset import CAPTION_FPS, DatasetFolder, DatasetSpec, ShotTask
+from ..video.sampling import DEFAULT_SAMPLE_FPS
+from .dataset import DatasetFolder, DatasetSpec, ShotTask
 
 
 class CaptionStage:
@@ -45,30 +46,21 @@ class CaptionStage:
         return result
 
     def _model_caption(self, task: ShotTask) -> dict[str, Any]:
+        from ..captioner import Captioner, caption_clip
         from ..video import sample_clip
 
         if self.captioner is None:
-            from ..captioner import Captioner
-
             self.captioner = Captioner.from_config(self.config)
-        clip = sample_clip(task.clip, task.start, task.end, fps=CAPTION_FPS, max_seconds=None, check_cuts=False)
-        if self.spec.best_of > 1:
-            seed = int(task.caption_key[:8], 16)
-            best = {a: self.captioner.best_of_n(clip, a, n=self.spec.best_of, seed=seed,
-                                                max_new_tokens=self.spec.max_new_tokens)[0] for a in ASPECTS}
-            texts, rewards = {a: best[a][0] for a in ASPECTS}, {a: best[a][1] for a in ASPECTS}
-        else:
-            texts = self.captioner.caption(clip, ASPECTS, two_stage=self.spec.two_stage,
-                                           max_new_tokens=self.spec.max_new_tokens)
-            rewards = {a: self.captioner.rewards(clip, a, [texts[a] or " "])[0] for a in ASPECTS}
-        caption = StructuredCaption(provenance=Provenance(
-            clip=task.clip, start=task.start, end=task.end, models={"captioner": self.captioner.model_id},
-            source="captioner"))
-        for aspect, text in texts.items():
-            caption.set_text(aspect, text, self.config.max_aspect_chars)
-        for aspect, reward in rewards.items():
-            caption.aspects[aspect].reward = reward
-            caption.aspects[aspect].reward_text = caption.aspects[aspect].text
+        # A source may be far longer than a reference clip: the shot is sampled here, without the
+        # page's length limit, and captioned on the same road as every other clip.
+        clip = sample_clip(task.clip, task.start, task.end, fps=DEFAULT_SAMPLE_FPS, max_seconds=None,
+                           check_cuts=False)
+        caption = caption_clip(self.config, task.clip, aspects=ASPECTS, two_stage=self.spec.two_stage,
+                               captioner=self.captioner, max_new_tokens=self.spec.max_new_tokens,
+                               best_of=self.spec.best_of, seed=int(task.caption_key[:8], 16), score=True, clip=clip)
+        caption.provenance.clip, caption.provenance.start, caption.provenance.end = task.clip, task.start, task.end
+        caption.title = ""
+        rewards = {a: caption.aspects[a].reward for a in ASPECTS}
         return {"caption": caption.to_dict(), "rewards": rewards, "source": "captioner"}
 
     def close(self) -> None:

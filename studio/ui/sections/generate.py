@@ -214,8 +214,7 @@ class GenerateSection:
             elif isinstance(event, Plan):
                 slots = dict(zip((key for key, _ in event.sides), ("left", "right")))
                 labels, order = dict(event.sides), event.order
-                progress = {key: progress_bar(labels[key], 0, run.settings.steps,
-                                              "runs first" if key == order[0] else f"runs after {labels[order[0]]}")
+                progress = {key: progress_bar(labels[key], 0, run.settings.steps, _turn(key, order, labels))
                             for key in slots}
                 yield {self.used_seed: event.seed,
                        self.status: f"{event.mode} mode · seed {event.seed} · {' | '.join(labels.values())}",
@@ -269,6 +268,14 @@ class GenerateSection:
         judgement = self.ctx.session.judge(run.run_id)
         return {self.judge_result: judge_markdown(judgement), self.status: f"Judged run {run.run_id}.",
                 **self.page.history.refreshed(request)}
+
+
+def _turn(key: str, order: tuple[str, ...], labels: dict[str, str]) -> str:
+    """Where a side stands before its first step, so the second player is never just 'waiting'."""
+    if not order:
+        return "runs alongside the other side"
+    position = order.index(key)
+    return "runs first" if position == 0 else f"runs after {labels[order[position - 1]]}"
 
 
 def judge_markdown(judgement: dict[str, Any]) -> str:
