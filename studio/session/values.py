@@ -80,5 +80,6 @@ def file_path(value: Any, field: str, what: str) -> Path:
         raise InputError(f"expected an uploaded file, got {kind_of(value)}", field)
     path = Path(value)
     if not path.is_file():
-        raise InputError(f"the uploaded file {path.name} is gone; upload it again", field)
+        # One sentence for both callers: a page upload that was cleaned away, or a mistyped path.
+        raise InputError(f"no such file {path.name}; choose {what} that exists", field)
     return path
