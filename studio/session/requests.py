@@ -202,7 +202,7 @@ class GenerateRequest:
             if given not in (None, "") and not spec.supports_image:
                 raise InputError(f"{spec.label} generates from text only; use the ti2v-5b preset to start from "
                                  "an image", field)
-        image_file = None if image in (None, "") else _image_file(image)
+        image_file = None if image in (None, "") else start_image_file(image)
         negative = values.text(negative_prompt, "negative_prompt", limits.max_negative_chars).strip() or None
         settings = GenerationSettings.from_user(
             spec, duration=seconds, frames=frames, width=width, height=height, steps=steps, guidance=guidance,
@@ -242,7 +242,7 @@ def _max_new_tokens(value: Any) -> int | None:
     return None if value in (None, "") else values.whole(value, "max_new_tokens", 1, 8192)
 
 
-def _image_file(value: Any) -> Path:
+def start_image_file(value: Any) -> Path:
     """A start image file that PIL can read (checked now, so a bad file costs no model load)."""
     from PIL import Image, UnidentifiedImageError
 
