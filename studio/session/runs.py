@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from ..caption.structured import StructuredCaption
 from ..config import StudioConfig
-from ..errors import InputError
+from ..errors import InputError, StudioError
 from .values import file_path, one_line, text
 
 
@@ -71,13 +71,17 @@ class RunHistory:
     def cards(self, only: Sequence[str] | None = None) -> list[RunCard]:
         """Every finished run, newest first; with `only`, just those ids (a visitor's own)."""
         from ..generation import list_runs
+        from ..generation.outputs import load_run_by_id
         from ..research.judge import load_judgement
 
         cards = []
         for run in list_runs(self.output_dir):
             if only is not None and run.run_id not in only:
                 continue
-            record = run.record
+            try:  # the summary holds no record; a run removed since the listing is left out
+                record = load_run_by_id(self.output_dir, run.run_id)["record"]
+            except (StudioError, OSError, ValueError):
+                continue
             settings = record.get("settings") or {}
             mode = (record.get("comparison") or {}).get("mode", "finetuned")
             judged = _judge_means(load_judgement(run.run_dir))

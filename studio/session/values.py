@@ -43,6 +43,10 @@ def number(value: Any, field: str, low: float | None = None, high: float | None 
     if not math.isfinite(result):
         raise InputError("expected a finite number", field)
     if (low is not None and result < low) or (high is not None and result > high):
+        if high is None:
+            raise InputError(f"must be {low:g} or more, got {result:g}", field)
+        if low is None:
+            raise InputError(f"must be {high:g} or less, got {result:g}", field)
         raise InputError(f"must be between {low:g} and {high:g}, got {result:g}", field)
     return result
 
