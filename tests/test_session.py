@@ -293,6 +293,17 @@ def test_compose_counts_tokens_and_fit_to_limit_fits_them(session):
     assert session.compose(ComposeRequest(LONG_CAPTION, "Extractive", fitted.report["max_words"] + 10)).over_limit
 
 
+def test_compose_fit_on_the_command_line_is_the_sessions(session, tmp_path, capsys):
+    source = tmp_path / "long.json"
+    source.write_text(LONG_CAPTION.to_json())
+    code = main(["compose", str(source), "--fit", "--max-words", "320", "--json", "--tiny", "--tiny-dir",
+                 str(session.config.tiny_dir)])
+    printed = json.loads(capsys.readouterr().out)
+    fitted = session.fit_to_limit(ComposeRequest.from_user(LONG_CAPTION, session.limits, max_words=320))
+    assert code == 0 and printed["prompt"] == fitted.prompt
+    assert (printed["tokens"], printed["exact_tokens"], printed["token_limit"]) == (fitted.tokens, True, 512)
+
+
 def test_compose_without_a_tokenizer_estimates_and_never_imports_torch(tmp_path):
     import subprocess
     import sys
