@@ -139,16 +139,16 @@ def test_score_critique_and_revise_reuse_the_recorded_range(setup, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["caption", "{root}/missing.mp4"], "clip: no such file"),
+    (["caption", "{root}/missing.mp4"], "reference: no such file missing.mp4"),
     (["caption", "{root}/notes.mp4"], "not a readable video"),
     (["caption", "{plain}", "--max-clip-seconds", "1"], "Trim it"),
-    (["caption", "{cut}", "--shot", "5"], "--shot: there is no shot 5; the clip has 2 shot(s), numbered 1 to 2"),
-    (["caption", "{cut}", "--shot", "0"], "--shot: shots are numbered from 1, got 0"),
+    (["caption", "{cut}", "--shot", "5"], "shot: there is no shot 5; the clip has 2 shot(s), numbered 1 to 2"),
+    (["caption", "{cut}", "--shot", "0"], "shot: shots are numbered from 1"),
     (["caption", "{plain}", "--start", "3"], "past the end of the clip"),
     (["caption", "{plain}", "--aspects", "lighting"], "unknown aspect"),
     (["score", "{plain}", "--caption", "{root}/nothing.json"], "caption: no such file"),
     (["revise", "{plain}", "--caption", "{root}/plain-caption.json", "--critique", "x"], "exactly one --aspect"),
-    (["critique", "{plain}", "--caption", "{root}/plain-caption.json", "--aspect", "Scene"], "Scene caption is empty"),
+    (["critique", "{plain}", "--caption", "{root}/plain-caption.json", "--aspect", "Scene"], "Scene: the Scene text is empty"),
 ])
 def test_errors_are_one_line_with_exit_code_2(setup, capsys, argv, message):
     (setup["root"] / "notes.mp4").write_text("not a video\n" * 20)

@@ -98,10 +98,10 @@ def test_generate_checks_every_argument_before_importing_torch(tmp_path, ui_tiny
     cases = [
         (["--prompt", "a cat", "--steps", "0"], "steps: must be between 1 and 200"),
         (["--prompt", "a cat", "--seed", "x"], "seed: expected a number"),
-        (["--prompt", "a cat", "--mode", "sideways"], "mode: unknown mode 'sideways'"),
+        (["--prompt", "a cat", "--mode", "sideways"], "mode: unknown comparison mode; choose one of auto, finetuned"),
         (["--prompt", "a cat", "--mode", "prompt", "--finetuned", str(ui_tiny_dir / "finetuned-lora")],
          "short_prompt: prompt mode compares"),
-        (["--prompt", "a cat", "--image", str(tmp_path / "nope.png")], "--image: "),
+        (["--prompt", "a cat", "--image", str(tmp_path / "nope.png")], "image: no such file nope.png"),
         (["--caption", str(bad_caption)], "caption"),
         (["--prompt", "a cat", "--out", str(tmp_path / "a-file")], "--out: "),
         (["--from-run", str(tmp_path)], "has no run.json"),
@@ -168,10 +168,11 @@ def test_from_run_reproduces_the_frames_exactly_including_an_image_start(ui_tiny
         assert len(hashes) == 2 and hashes[0] != hashes[1] and all(len(h) == 64 for h in hashes)
         assert "frames versus the recorded run: " in out.err and "DIFFERENT" not in out.err
         # The hashes are of the model's frames: a fresh render of the record gives them again.
-        request = request_from_run(original, StudioConfig(device="cpu"))
-        generator = get_generator(request.config, request.preset)  # the one the command loaded
+        session, request, _ = request_from_run(original, StudioConfig(device="cpu"))
+        generator = get_generator(session.config, request.preset)  # the one the command loaded
         _, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
-        frames, _ = generator.render_sides(sides, request.settings, image=request.image)
+        start = Image.open(request.start_image).convert("RGB") if request.start_image else None
+        frames, _ = generator.render_sides(sides, request.settings, image=start)
         assert [frames_hash(to_uint8(frames[s.key])) for s in sides] == hashes
         assert _videos(again).keys() == _videos(original).keys()
     assert json.loads((first / "run.json").read_text())["image"]["file"] == "start_image.png"

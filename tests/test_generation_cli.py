@@ -53,7 +53,7 @@ def test_cli_generates_and_prints_the_run_dir_last(tiny_cli, tmp_path):
     (["--steps", "0"], "steps: must be between 1 and 200"),
     (["--duration", "-2"], "duration: must be more than 0"),
     (["--height", "5"], "height: must be at least 32"),
-    (["--image", "NOTIMAGE"], "--image: "),
+    (["--image", "NOTIMAGE"], "image: not-an-image.png is not an image"),
     (["--finetuned", "/no/such/lora.safetensors"], "finetuned: /no/such/lora.safetensors does not exist"),
     (["--finetuned", "A14B"], "does not fit baseline"),
 ])

@@ -351,8 +351,8 @@ def test_cli_refuses_hostile_input_without_a_traceback(tmp_path, reference_clip)
         (["compose", "-"], "the JSON is nested too deeply to be a caption"),
         (["critique", str(reference_clip), "--caption", str(nested), "--tiny"], "nested too deeply"),
         (["caption", str(reference_clip), "--max-new-tokens", "-1", "--captioner", "/nowhere"],
-         "error: --max-new-tokens: must be a positive number of tokens, got -1"),
-        (["caption", str(reference_clip), "--fps", "0", "--captioner", "/nowhere"], "--fps: must be more than 0"),
+         "error: max_new_tokens: must be between 1 and 8192, got -1"),
+        (["caption", str(reference_clip), "--fps", "0", "--captioner", "/nowhere"], "error: fps: must be between 0.1 and 30, got 0"),
         (["shots", str(tmp_path / "clip.gif")], "no such file"),
     ]
     for args, expected in cases:

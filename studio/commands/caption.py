@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import re
 import sys
 from dataclasses import dataclass
 
@@ -20,8 +18,10 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shot", type=int, default=None, metavar="N",
                         help="use shot N as `python -m studio shots` and the page number it (from 1)")
     from ..captioner.model import DEFAULT_MAX_NEW_TOKENS  # no torch import: --help stays fast
+    from ..session.limits import Limits
 
-    parser.add_argument("--fps", type=float, default=2.0, help="frames sampled per second (default 2)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help=f"frames sampled per second (default {Limits.caption_fps:g}, as on the page)")
     parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                         help=f"cap on generated tokens per answer (default: the checkpoint's generation config, "
                              f"else {DEFAULT_MAX_NEW_TOKENS})")
@@ -71,17 +71,6 @@ def emit(text: str, out: str | None) -> None:
         print(text)
 
 
-def check_clip_arguments(args: argparse.Namespace) -> None:
-    """Numbers a model run needs, checked before a clip is read or a model is loaded."""
-    from ..errors import InputError
-
-    if args.max_new_tokens is not None and args.max_new_tokens < 1:
-        raise InputError(f"must be a positive number of tokens, got {args.max_new_tokens}", "--max-new-tokens")
-    if not 0 < args.fps <= 30:
-        raise InputError(f"must be more than 0 and at most 30 frames per second, got {args.fps:g}", "--fps")
-    shot_index(args.shot)  # numbered from 1, as `shots` prints them
-
-
 def load_caption_file(path: str, config):
     from ..caption import StructuredCaption
 
@@ -90,86 +79,59 @@ def load_caption_file(path: str, config):
     return StructuredCaption.load(path, config.max_aspect_chars)
 
 
+def open_session(args: argparse.Namespace):
+    """The session this command drives (its flags and CHAI_STUDIO_* settings)."""
+    from ..config import StudioConfig
+    from ..session import Session
+
+    return Session(StudioConfig.from_args(args))
+
+
+def clip_range(args: argparse.Namespace, session, caption=None):
+    """CLIP and --start/--end/--shot, checked by the page's own rules; without a range or a shot,
+    the range recorded in the caption file."""
+    start, end = args.start, args.end
+    if caption is not None and args.shot is None and start is None and end is None:
+        start, end = caption.provenance.start, caption.provenance.end
+    return session.clip(args.clip, start, end, args.shot)
+
+
 def selected_aspects(args: argparse.Namespace, caption) -> list[str]:
-    """The --aspect names, or every aspect with text; an empty one asked for is an input error."""
+    """The --aspect names, or every aspect with text."""
     from ..caption.structured import ASPECTS, aspect_name
-    from ..errors import InputError
 
     if args.aspect:
-        names = [aspect_name(a) for a in args.aspect]
-    else:
-        names = [a for a in ASPECTS if caption[a].text.strip()]
-    for name in names:
-        if not caption[name].text.strip():
-            raise InputError(f"the {name} caption is empty; write it or caption the clip first", "--aspect")
-    return names
+        return list(dict.fromkeys(aspect_name(a) for a in args.aspect))
+    return [a for a in ASPECTS if caption[a].text.strip()]
 
 
 @dataclass
 class CaptionTask:
-    """What critique, revise and score each start from: the caption, its aspects, the clip, the model."""
+    """What critique, revise and score each start from: the session, the caption and one checked
+    request per chosen aspect (all refused before the clip is sampled or a model is loaded)."""
 
-    config: object
+    session: object
     caption: object
-    aspects: list[str]
-    clip: object
-    captioner: object
+    requests: list
 
 
-def open_caption_task(args: argparse.Namespace) -> CaptionTask:
-    """Read the caption and check the aspects before the slow part (sampling the clip, loading the model)."""
-    from ..captioner import get_captioner
-    from ..config import StudioConfig
+def open_caption_task(args: argparse.Namespace, verb: str, critique: str | None = None) -> CaptionTask:
+    import dataclasses
 
-    config = StudioConfig.from_args(args)
-    check_clip_arguments(args)
-    caption = load_caption_file(args.caption, config)
-    aspects = selected_aspects(args, caption)
-    clip = clip_for(args, config, caption)
-    return CaptionTask(config, caption, aspects, clip, get_captioner(config))
+    from ..session import AspectRequest, CaptionRequest
 
-
-def clip_for(args: argparse.Namespace, config, caption=None):
-    """Sample the clip; without --start/--end/--shot, reuse the range recorded in the caption file."""
-    from ..captioner import load_clip
-
-    start, end = args.start, args.end
-    if caption is not None and args.shot is None and start is None and end is None:
-        start, end = caption.provenance.start, caption.provenance.end
-    with shot_numbering():
-        clip = load_clip(config, args.clip, start, end, shot_index(args.shot), fps=args.fps)
-    for message in clip.warnings:
+    session = open_session(args)
+    caption = load_caption_file(args.caption, session.config)
+    clip = clip_range(args, session, caption)
+    # --fps is checked by the caption request's rule, then every step of this session samples at it.
+    fps = CaptionRequest.from_user(clip, session.limits, fps=args.fps).fps
+    session.limits = dataclasses.replace(session.limits, caption_fps=fps)
+    requests = [AspectRequest.from_user(clip, session.limits, aspect, caption[aspect].text, critique, verb=verb,
+                                        max_new_tokens=args.max_new_tokens)
+                for aspect in selected_aspects(args, caption)]
+    for message in session.sample(clip).warnings:
         warn(message)
-    return clip
-
-
-def shot_index(number: int | None) -> int | None:
-    """`--shot N` counts from 1, as `shots` and the page print it; the library indexes from 0."""
-    if number is None:
-        return None
-    if number < 1:
-        from ..errors import InputError
-
-        raise InputError(f"shots are numbered from 1, got {number}", "--shot")
-    return number - 1
-
-
-@contextlib.contextmanager
-def shot_numbering():
-    """Say "no shot N" in the numbering the user typed (from 1), not the library's index."""
-    from ..errors import InputError
-
-    try:
-        yield
-    except InputError as exc:
-        if exc.field != "shot":
-            raise
-        match = re.match(r"shot: there is no shot (\d+); the clip has (\d+) shot", str(exc))
-        if match is None:
-            raise
-        wanted, count = int(match.group(1)) + 1, int(match.group(2))
-        raise InputError(f"there is no shot {wanted}; the clip has {count} shot(s), numbered 1 to {count}",
-                         "--shot") from None
+    return CaptionTask(session, caption, requests)
 
 
 class StderrStream:
@@ -205,18 +167,21 @@ class StderrStream:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..captioner import caption_clip
-    from ..config import StudioConfig
+    from ..session import CaptionRequest, CaptionText, Done, Status
 
-    config = StudioConfig.from_args(args)
-    check_clip_arguments(args)
+    session = open_session(args)
+    clip = clip_range(args, session)
+    request = CaptionRequest.from_user(clip, session.limits, (args.aspect or []) + (args.aspects or []),
+                                       args.two_stage, args.fps, args.max_new_tokens)
     stream = StderrStream() if args.stream else None
-    aspects = (args.aspect or []) + (args.aspects or [])
-    with shot_numbering():
-        caption = caption_clip(config, args.clip, args.start, args.end, shot_index(args.shot),
-                               aspects=aspects or ("Subject", "Scene", "Motion", "Spatial", "Camera"),
-                               two_stage=args.two_stage, on_text=stream, on_warning=warn,
-                               fps=args.fps, max_new_tokens=args.max_new_tokens)
+    for event in session.caption(request):
+        if isinstance(event, CaptionText) and stream is not None:
+            for aspect, text in event.texts.items():
+                stream(aspect, text)
+        elif isinstance(event, Status):
+            print(event.message, file=sys.stderr, flush=True)
+        elif isinstance(event, Done):
+            caption = event.result
     if stream is not None:
         stream.finish()
     emit(caption.to_json(), args.out)

@@ -9,29 +9,41 @@ HELP = "Compose a structured caption (or a CHAI record) into one generation prom
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="StructuredCaption JSON, CHAI record JSON, {aspect: text} JSON, or - for stdin")
-    parser.add_argument("--max-words", type=int, default=None,
+    parser.add_argument("--max-words", default=None,
                         help="word budget, 20-320 (default: CHAI_STUDIO_PROMPT_WORDS or 260)")
     parser.add_argument("--camera-first", action="store_true", help="put the Camera sentences first")
-    parser.add_argument("--json", action="store_true", help="print JSON with the prompt and the report")
+    parser.add_argument("--fit", action="store_true",
+                        help="shorten the budget (in steps of 10 words) until the prompt fits the text encoder's "
+                             "512 tokens, counted with the --baseline tokenizer (loads transformers)")
+    parser.add_argument("--json", action="store_true", help="print JSON with the prompt, the report and the tokens")
+    from ..config import StudioConfig
+
+    StudioConfig.add_arguments(parser, only=("baseline", "tiny", "tiny_dir", "max_aspect_chars"))
 
 
 def run(args: argparse.Namespace) -> int:
-    # Deliberately light: this path never imports torch, so composing stays instant.
-    from ..caption import StructuredCaption
-    from ..compose import ComposeOptions, compose
+    # Deliberately light without --fit: no tokenizer is loaded and torch is never imported, so
+    # composing stays instant (the token count is then an estimate).
     from ..config import StudioConfig
+    from ..session import ComposeRequest, Session, SharedModels
+    from .caption import load_caption_file
 
-    config = StudioConfig.from_env()
-    if args.file == "-":
-        caption = StructuredCaption.from_json(sys.stdin.read(), config.max_aspect_chars)
-    else:
-        caption = StructuredCaption.load(args.file, config.max_aspect_chars)
-    max_words = args.max_words if args.max_words is not None else config.prompt_words
-    result = compose(caption, ComposeOptions(max_words=max_words, camera_first=args.camera_first))
+    config = StudioConfig.from_args(args)
+    session = Session(config, SharedModels(config, load_tokenizer=args.fit))
+    caption = load_caption_file(args.file, config)
+    request = ComposeRequest.from_user(caption, session.limits, "Camera first" if args.camera_first else "Extractive",
+                                       args.max_words)
+    composed = session.fit_to_limit(request) if args.fit else session.compose(request)
     if args.json:
-        print(json.dumps({"prompt": result.prompt, "report": result.report.to_dict()}, indent=2, ensure_ascii=False))
-    else:
-        print(result.prompt)
-        for warning in result.report.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        print(json.dumps({"prompt": composed.prompt, "report": composed.report, "tokens": composed.tokens,
+                          "exact_tokens": composed.exact_tokens, "token_limit": composed.token_limit},
+                         indent=2, ensure_ascii=False))
+        return 0
+    print(composed.prompt)
+    for warning in composed.report.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.fit:
+        count = "" if composed.exact_tokens else "about "
+        print(f"fitted: {composed.report.get('words')} words, {count}{composed.tokens} of {composed.token_limit} "
+              "tokens", file=sys.stderr)
     return 0

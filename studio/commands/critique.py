@@ -15,11 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..captioner import says_no_change
 
-    task = open_caption_task(args)
+    task = open_caption_task(args, "critique")
     result = {}
-    for aspect in task.aspects:
-        text = task.captioner.critique(task.clip, aspect, task.caption[aspect].text,
-                                       max_new_tokens=args.max_new_tokens)
-        result[aspect] = {"critique": text, "needs_change": not says_no_change(text)}
+    for request in task.requests:
+        text = task.session.critique(request)
+        result[request.aspect] = {"critique": text, "needs_change": not says_no_change(text)}
     emit(json.dumps(result, indent=2, ensure_ascii=False), args.out)
     return 0

@@ -51,21 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words", "output_dir"))
 
 
-def load_image(path: str | Path, field: str = "--image"):
-    from PIL import Image, UnidentifiedImageError
-
-    from ..errors import InputError
-
-    if not Path(path).is_file():
-        raise InputError(f"{path} does not exist", field)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError):
-        raise InputError(f"{path} is not an image (PNG or JPEG expected)", field) from None
-
-
 def output_root(out: str | Path | None, config) -> Path:
     """--out, or the output_dir setting; a path that is an existing file is refused."""
     from ..errors import InputError
@@ -76,25 +61,16 @@ def output_root(out: str | Path | None, config) -> Path:
     return root
 
 
-class Request:
-    """Everything one generation needs, checked without torch (bad flags cost no model import)."""
-
-    def __init__(self, config, preset: str, settings, prompt: str | None, caption, image, image_source,
-                 mode: str | None, short_prompt: str | None, reference=None):
-        self.config, self.preset, self.settings = config, preset, settings
-        self.prompt, self.caption, self.image, self.image_source = prompt, caption, image, image_source
-        self.mode, self.short_prompt, self.reference = mode, short_prompt, reference
-        self.recorded_frames: dict[str, str] = {}  # side key -> frames hash of the run being reproduced
-
-
 def request_from_args(args: argparse.Namespace):
+    """(session, GenerateRequest, recorded frame hashes): every flag checked by the session's own
+    rules, without torch (a bad flag costs no model import)."""
     from ..config import StudioConfig
     from ..errors import InputError
-    from ..generation.comparison import resolve_mode
-    from ..generation.presets import DEFAULT_PRESET, get_preset
-    from ..generation.settings import GenerationSettings
+    from ..generation.presets import DEFAULT_PRESET
+    from ..session import ComposeRequest, GenerateRequest, Session, SharedModels
 
     config = StudioConfig.from_args(args)
+    config = config.replace(output_dir=output_root(args.out, config))
     if args.from_run:
         given = [f"--{name.replace('_', '-')}" for name in SETTING_FLAGS if getattr(args, name, None) is not None]
         if given:
@@ -102,35 +78,32 @@ def request_from_args(args: argparse.Namespace):
         return request_from_run(args.from_run, config)
     if not args.caption and args.prompt is None:
         raise InputError("give --prompt TEXT, --caption FILE or --from-run RUN_DIR", "generate")
-    caption = None
+    # The generator brings its own tokenizer: the prompt is counted exactly once it is loaded.
+    session = Session(config, SharedModels(config, load_tokenizer=False))
+    caption, prompt = None, args.prompt
     if args.caption:
         from ..caption.structured import StructuredCaption
 
         caption = StructuredCaption.load(args.caption)
-    elif not args.prompt.strip():
-        raise InputError("is empty", "--prompt")
-    preset = get_preset(args.preset or DEFAULT_PRESET, tiny=config.tiny)  # tiny: sizes the tiny models handle
-    has_finetune = bool(config.finetuned.strip()) or config.tiny
-    resolve_mode(args.mode, has_finetune, args.short_prompt)  # an impossible mode fails here, before loading
+        prompt = session.compose(ComposeRequest.from_user(caption, session.limits)).prompt
+    request = GenerateRequest.from_user(
+        session.limits, prompt, args.preset or DEFAULT_PRESET, tiny=config.tiny, seconds=args.duration,
+        frames=args.frames, width=args.width, height=args.height, steps=args.steps, guidance=args.guidance,
+        guidance_2=args.guidance_2, shift=args.shift, seed=args.seed, negative_prompt=args.negative_prompt,
+        mode=args.mode, short_prompt=args.short_prompt, caption=caption, image=args.image)
     if config.finetuned.strip():
         from ..generation.finetune import classify_finetuned
 
         classify_finetuned(config.finetuned)
-    settings = GenerationSettings.from_user(
-        preset, duration=args.duration, frames=args.frames, height=args.height, width=args.width,
-        steps=args.steps, guidance=args.guidance, guidance_2=args.guidance_2, shift=args.shift,
-        seed=-1 if args.seed is None else args.seed, negative_prompt=args.negative_prompt)
-    image = load_image(args.image) if args.image else None
-    if image is not None and not preset.supports_image:
-        raise InputError(f"{preset.label} generates from text only; use --preset ti2v-5b", "--image")
-    return Request(config, preset.name, settings, args.prompt if caption is None else None, caption, image,
-                   args.image, args.mode, args.short_prompt)
+    return session, request, {}
 
 
-def request_from_run(run_dir: str | Path, config) -> Request:
+def request_from_run(run_dir: str | Path, config):
     """The recorded run's prompt, caption, settings, mode, start image and model locations."""
     from ..errors import InputError
     from ..generation.run_records import load_run
+    from ..session import GenerateRequest, Session
+    from ..session.requests import start_image_file
 
     run = load_run(run_dir)
     record = run["record"]
@@ -151,18 +124,17 @@ def request_from_run(run_dir: str | Path, config) -> Request:
             overrides[name] = runtime[name]
     if runtime.get("vae_tiling") is not None:
         overrides["vae_tiling"] = "on" if runtime["vae_tiling"] else "off"
-    config = config.replace(**overrides)
-    image, image_source = None, None
+    session = Session(config.replace(**overrides))
     image_record = record.get("image") or {}
-    if image_record.get("file"):
-        image = load_image(Path(run_dir) / image_record["file"], "--from-run")
-        image_source = image_record.get("source")
+    image = start_image_file(Path(run_dir) / image_record["file"]) if image_record.get("file") else None
     comparison = record.get("comparison") or {"mode": "finetuned"}
-    request = Request(config, run["preset"] or "ti2v-5b", run["settings"], run["prompt"], run["caption"], image,
-                      image_source, comparison.get("mode"), comparison.get("short_prompt"), record.get("reference"))
-    request.recorded_frames = {s["key"]: s["frames_sha256"] for s in comparison.get("sides", [])
-                               if s.get("frames_sha256")}
-    return request
+    # The recorded settings were checked when the run was made; the prompt is still counted by
+    # Session.generate, so a run from an older studio is never silently cut.
+    request = GenerateRequest(run["prompt"], run["preset"] or "ti2v-5b", run["settings"], comparison.get("mode"),
+                              comparison.get("short_prompt"), start_image=image, caption=run["caption"],
+                              image_source=image_record.get("source"), reference=record.get("reference"))
+    recorded = {s["key"]: s["frames_sha256"] for s in comparison.get("sides", []) if s.get("frames_sha256")}
+    return session, request, recorded
 
 
 def reproduction_line(recorded: dict[str, str], run_json: Path) -> str:
@@ -175,39 +147,28 @@ def reproduction_line(recorded: dict[str, str], run_json: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError
-
-    request = request_from_args(args)
-    out = output_root(args.out, request.config)
-
-    from ..generation import get_generator
     from ..logging_setup import quiet_loaded_libraries
+    from ..session import Done, Plan, SideStep, Status
 
+    session, request, recorded = request_from_args(args)
     quiet_loaded_libraries()  # stderr carries the studio's own progress lines
-
-    generator = get_generator(request.config, request.preset)
-    prompt = request.prompt
-    if prompt is None:
-        from ..compose import ComposeOptions, compose
-
-        prompt = compose(request.caption, ComposeOptions(max_words=request.config.prompt_words),
-                         tokenizer=generator.tokenizer).prompt
-        if not prompt.strip():
-            raise InputError(f"{args.caption} has no caption text to compose", "--caption")
-    settings = request.settings
-    mode, sides = generator.plan(prompt, request.mode, request.short_prompt)
-    print(f"{mode} mode: {' | '.join(side.label for side in sides)}; seed {settings.seed}; {settings.num_frames} "
-          f"frames at {settings.width}x{settings.height}, {settings.steps} steps", file=sys.stderr)
-
-    def progress(side: str, step: int, total: int, preview) -> None:
-        print(f"{side}: step {step}/{total}", file=sys.stderr, flush=True)
-
-    result = generator.generate(prompt, settings, caption=request.caption, image=request.image, on_step=progress,
-                                out_dir=out, image_source=request.image_source, mode=mode,
-                                short_prompt=request.short_prompt, reference=request.reference)
+    s = request.settings
+    print(f"{s.num_frames} frames at {s.width}x{s.height}, {s.steps} steps, seed {s.seed}", file=sys.stderr)
+    for event in session.generate(request):
+        if isinstance(event, Status):
+            print(event.message, file=sys.stderr, flush=True)
+        elif isinstance(event, Plan):
+            order = " then ".join(event.order) if event.order else "all sides at once"
+            print(f"{event.mode} mode: {' | '.join(label for _, label in event.sides)}; runs {order}",
+                  file=sys.stderr, flush=True)
+        elif isinstance(event, SideStep):
+            left = "" if event.eta_s is None else f" (about {event.eta_s:.0f} s left)"
+            print(f"{event.side}: step {event.step}/{event.total}{left}", file=sys.stderr, flush=True)
+        elif isinstance(event, Done):
+            result = event.result
     shown = result.side_by_side_video or result.left_video
     print(f"wrote {shown} (seed {result.seed}, {result.timings['total_s']:.1f} s)", file=sys.stderr)
-    if request.recorded_frames:
-        print(reproduction_line(request.recorded_frames, result.run_json), file=sys.stderr)
+    if recorded:
+        print(reproduction_line(recorded, result.run_json), file=sys.stderr)
     print(result.run_dir)
     return 0

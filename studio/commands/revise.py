@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from .caption import add_caption_file_arguments, emit, open_caption_task, warn
 
@@ -20,17 +21,16 @@ def run(args: argparse.Namespace) -> int:
     # A given critique is about one aspect; checked before the clip is sampled and the model loaded.
     if args.critique is not None and len(args.aspect or ()) != 1:
         raise InputError("a given critique applies to one aspect; add exactly one --aspect", "--critique")
-    if args.critique is not None and not args.critique.strip():
-        raise InputError("must be non-empty text", "--critique")
-    task = open_caption_task(args)
-    for aspect in task.aspects:
-        critique = args.critique or task.captioner.critique(task.clip, aspect, task.caption[aspect].text,
-                                                            max_new_tokens=args.max_new_tokens)
-        if says_no_change(critique):
-            warn(f"{aspect}: the critique asks for no change; kept as it was")
+    task = open_caption_task(args, "revise", args.critique)
+    if args.critique is not None and not task.requests[0].critique:
+        raise InputError(f"write a critique for {task.requests[0].aspect} before revising", "--critique")
+    for request in task.requests:
+        if not request.critique:
+            request = dataclasses.replace(request, critique=task.session.critique(request))
+        if says_no_change(request.critique):
+            warn(f"{request.aspect}: the critique asks for no change; kept as it was")
             continue
-        task.captioner.revise(task.clip, aspect, task.caption[aspect].text, critique, structured=task.caption,
-                              max_new_tokens=args.max_new_tokens)
-    task.caption.provenance.models.setdefault("captioner", task.captioner.model_id)
+        task.session.revise(request, task.caption)
+    task.caption.provenance.models.setdefault("captioner", task.session.models.captioner().model_id)
     emit(task.caption.to_json(), args.out)
     return 0

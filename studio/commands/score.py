@@ -14,12 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    task = open_caption_task(args)
+    task = open_caption_task(args, "score")
     scores = {}
-    for aspect in task.aspects:
-        text = task.caption[aspect].text
-        scores[aspect] = round(task.captioner.reward(task.clip, aspect, text), 6)
-        task.caption[aspect].reward, task.caption[aspect].reward_text = scores[aspect], text
+    for request in task.requests:
+        entry = task.caption[request.aspect]
+        scores[request.aspect] = entry.reward = round(task.session.score(request), 6)
+        entry.reward_text = entry.text
     if args.out:
         emit(task.caption.to_json(), args.out)
     else:

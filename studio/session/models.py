@@ -36,8 +36,11 @@ class SharedModels:
     """The captioner, the optional second captioner (for the captioner A/B view), the generators and
     the tokenizer of one server process."""
 
-    def __init__(self, config: StudioConfig) -> None:
+    def __init__(self, config: StudioConfig, load_tokenizer: bool = True) -> None:
+        """`load_tokenizer=False` counts tokens only with a tokenizer some generator already holds
+        (else estimates): `python -m studio compose` must stay instant and never import torch."""
         self.config = config
+        self.load_tokenizer = load_tokenizer
         self._generators: dict[str, SideBySideGenerator] = {}
         self._compare: Captioner | None = None
         self._tokenizer: Any = None
@@ -120,7 +123,7 @@ class SharedModels:
         (the meter then estimates). A failure is not retried: an offline hub id would otherwise stall
         every compose."""
         loaded = self.loaded_tokenizer()
-        if loaded is not None or self._tokenizer_failed:
+        if loaded is not None or self._tokenizer_failed or not self.load_tokenizer:
             return loaded
         from ..generation import load_tokenizer
 

@@ -9,9 +9,11 @@ same words everywhere.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
 from ..errors import InputError
@@ -54,7 +56,12 @@ class ClipRange:
             hi = None  # the page's End box at 0 means "to the end of the clip"
         if lo is not None and hi is not None and hi <= lo:
             raise InputError(f"must be after start ({lo:g} s), got {hi:g}", "end")
-        number = None if shot in (None, "") else values.whole(shot, "shot", 1, 10_000)
+        number = None
+        if shot not in (None, ""):
+            if values.number(shot, "shot") < 1:
+                raise InputError(f"shots are numbered from 1, as `python -m studio shots` and the page list them; "
+                                 f"got {values.number(shot, 'shot'):g}", "shot")
+            number = values.whole(shot, "shot", 1, 10_000)
         if number is not None and (lo or hi is not None):
             raise InputError("give either a shot or a start/end range, not both", "shot")
         return cls(clip, lo, hi, number)
@@ -63,6 +70,20 @@ class ClipRange:
     def shot_index(self) -> int | None:
         """The shot as the video library indexes it (from 0)."""
         return None if self.shot is None else self.shot - 1
+
+    @contextlib.contextmanager
+    def numbered_from_one(self) -> Iterator[None]:
+        """The library counts shots from 0; its "no such shot" error is said again in the numbering
+        the user typed (the one place, with `shot_index`, where the two numberings meet)."""
+        try:
+            yield
+        except InputError as exc:
+            match = re.search(r"there is no shot \d+; the clip has (\d+) shot", str(exc))
+            if exc.field != "shot" or match is None or self.shot is None:
+                raise
+            count = int(match.group(1))
+            raise InputError(f"there is no shot {self.shot}; the clip has {count} shot(s), numbered 1 to {count}",
+                             "shot") from exc
 
 
 @dataclass(frozen=True)
@@ -78,8 +99,7 @@ class CaptionRequest:
                   two_stage: Any = False, fps: Any = None, max_new_tokens: Any = None) -> CaptionRequest:
         names = tuple(dict.fromkeys(aspect_name(a) for a in aspects)) if aspects else ASPECTS
         rate = limits.caption_fps if fps is None else values.number(fps, "fps", 0.1, 30)
-        tokens = None if max_new_tokens is None else values.whole(max_new_tokens, "max_new_tokens", 1, 8192)
-        return cls(clip, names, bool(two_stage), rate, tokens)
+        return cls(clip, names, bool(two_stage), rate, _max_new_tokens(max_new_tokens))
 
 
 @dataclass(frozen=True)
@@ -90,10 +110,11 @@ class AspectRequest:
     aspect: str
     text: str
     critique: str = ""
+    max_new_tokens: int | None = None  # cap on the critique's or revision's tokens (None: the model's own)
 
     @classmethod
     def from_user(cls, clip: ClipRange, limits: Limits, aspect: Any, text: Any, critique: Any = None,
-                  verb: str = "score", needs_critique: bool = False) -> AspectRequest:
+                  verb: str = "score", needs_critique: bool = False, max_new_tokens: Any = None) -> AspectRequest:
         name = aspect_name(aspect)
         body = values.text(text, name, limits.max_aspect_chars).strip()
         if not body:
@@ -101,7 +122,7 @@ class AspectRequest:
         note = values.text(critique, f"{name} critique", limits.max_critique_chars).strip()
         if needs_critique and not note:
             raise InputError(f"write a critique for {name} (or press Suggest critique) before revising", name)
-        return cls(clip, name, body, note)
+        return cls(clip, name, body, note, _max_new_tokens(max_new_tokens))
 
 
 @dataclass(frozen=True)
@@ -137,7 +158,8 @@ class ComposeRequest:
 @dataclass(frozen=True)
 class GenerateRequest:
     """One comparison run: the prompt, the preset and its checked settings, the comparison mode,
-    and optionally the reference clip's frame at `start_image_at` as the start image."""
+    and optionally a start image: the reference clip's frame at the range's start (a ClipRange), or
+    an image file (a Path: a reloaded run's own, or a script's `--image`)."""
 
     prompt: str
     preset: str
@@ -145,15 +167,20 @@ class GenerateRequest:
     mode: str | None = None
     short_prompt: str | None = None
     finetuned: str = ""  # a name from the models folder ("": the weights the server started with)
-    start_image: ClipRange | None = None
+    start_image: ClipRange | Path | None = None
     caption: StructuredCaption | None = None
+    image_source: str | None = None  # what the run record says the start image came from (default: its file)
+    reference: dict[str, Any] | None = None  # a reproduced run's recorded reference clip and range
 
     @classmethod
     def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, tiny: bool = False, seconds: Any = None,
                   resolution: Any = None, width: Any = None, height: Any = None, steps: Any = None, guidance: Any = None,
                   shift: Any = None, seed: Any = -1, negative_prompt: Any = None, mode: Any = "auto",
                   short_prompt: Any = None, finetuned: Any = "", start_image: ClipRange | None = None,
-                  caption: StructuredCaption | None = None, preview_every: int = 0) -> GenerateRequest:
+                  caption: StructuredCaption | None = None, preview_every: int = 0, frames: Any = None,
+                  guidance_2: Any = None, image: Any = None) -> GenerateRequest:
+        """`seconds` and `frames` are alternatives, as are `start_image` (a frame of the reference)
+        and `image` (an image file's path)."""
         from ..generation.presets import PRESETS, get_preset
 
         text = values.text(prompt, "prompt", limits.max_prompt_chars).strip()
@@ -172,15 +199,21 @@ class GenerateRequest:
         if resolution not in (None, ""):
             width, height = parse_resolution(resolution)
         spec = get_preset(preset, tiny=tiny)
-        if start_image is not None and not spec.supports_image:
-            raise InputError(f"{spec.label} generates from text only; use the ti2v-5b preset to start from the "
-                             "reference frame", "start_image")
+        if start_image is not None and image not in (None, ""):
+            raise InputError("give either the reference frame or an image file as the start, not both", "image")
+        for given, field in ((start_image, "start_image"), (image, "image")):
+            if given not in (None, "") and not spec.supports_image:
+                raise InputError(f"{spec.label} generates from text only; use the ti2v-5b preset to start from "
+                                 "an image", field)
+        image_file = None if image in (None, "") else start_image_file(image)
         negative = values.text(negative_prompt, "negative_prompt", limits.max_negative_chars).strip() or None
         settings = GenerationSettings.from_user(
-            spec, duration=seconds, width=width, height=height, steps=steps, guidance=guidance, shift=shift,
-            seed=-1 if seed in (None, "") else seed, negative_prompt=negative, preview_every=preview_every)
+            spec, duration=seconds, frames=frames, width=width, height=height, steps=steps, guidance=guidance,
+            guidance_2=guidance_2, shift=shift, seed=-1 if seed in (None, "") else seed, negative_prompt=negative,
+            preview_every=preview_every)
         return cls(text, preset, settings, None if mode == "auto" else mode, short,
-                   values.text(finetuned, "finetuned"), start_image, caption)
+                   values.text(finetuned, "finetuned"), image_file or start_image, caption,
+                   str(image) if image_file else None)
 
 
 def parse_resolution(value: Any) -> tuple[int, int]:
@@ -217,3 +250,20 @@ def caption_from_user(value: Any, limits: Limits) -> StructuredCaption:
     if not isinstance(value, Mapping):
         raise InputError(f"expected the caption as a JSON object, got {values.kind_of(value)}", "caption")
     return StructuredCaption.from_dict(dict(value), limits.max_aspect_chars)
+
+
+def _max_new_tokens(value: Any) -> int | None:
+    return None if value in (None, "") else values.whole(value, "max_new_tokens", 1, 8192)
+
+
+def start_image_file(value: Any) -> Path:
+    """A start image file that PIL can read (checked now, so a bad file costs no model load)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = values.file_path(value, "image", "a start image (PNG or JPEG)")
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise InputError(f"{path.name} is not an image (PNG or JPEG expected)", "image") from None
+    return path

@@ -93,7 +93,8 @@ class Session:
         stat = clip.path.stat()
         key = (str(clip.path), stat.st_size, stat.st_mtime_ns, clip.start, clip.end, clip.shot, fps)
         if key not in self._sampled:
-            sampled = load_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index, fps=fps)
+            with clip.numbered_from_one():
+                sampled = load_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index, fps=fps)
             while len(self._sampled) >= 4:
                 self._sampled.pop(next(iter(self._sampled)))
             self._sampled[key] = sampled
@@ -118,14 +119,23 @@ class Session:
         warnings: list[str] = []
 
         def job(report):
-            return caption_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index,
-                                aspects=request.aspects, two_stage=request.two_stage, captioner=captioner,
-                                fps=request.fps, max_new_tokens=request.max_new_tokens, on_warning=warnings.append,
-                                on_text=lambda aspect, text: report((aspect, text)))
+            def warn(message: str) -> None:
+                warnings.append(message)
+                report(Status(f"⚠ {message}"))
+
+            with clip.numbered_from_one():
+                return caption_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index,
+                                    aspects=request.aspects, two_stage=request.two_stage, captioner=captioner,
+                                    fps=request.fps, max_new_tokens=request.max_new_tokens, on_warning=warn,
+                                    on_text=lambda aspect, text: report((aspect, text)))
 
         streamed: dict[str, str] = {}
         worker = Worker("caption", job)
-        for aspect, text in worker:
+        for item in worker:
+            if isinstance(item, Status):  # a range warning (a cut inside it), said as soon as it is known
+                yield item
+                continue
+            aspect, text = item
             streamed[aspect] = clean_model_text(text)
             yield CaptionText(dict(streamed), f"Captioning {aspect}… ({time.monotonic() - started:.0f} s)")
         caption: StructuredCaption = worker.result
@@ -138,15 +148,20 @@ class Session:
 
     def critique(self, request: AspectRequest) -> str:
         return clean_model_text(self.models.captioner().critique(self.sample(request.clip), request.aspect,
-                                                                  request.text))
+                                                                  request.text, max_new_tokens=request.max_new_tokens))
 
-    def revise(self, request: AspectRequest) -> str:
+    def revise(self, request: AspectRequest, caption: StructuredCaption | None = None) -> str:
+        """The aspect rewritten to answer the request's critique; with `caption`, the revision is
+        also recorded in that caption's history (so it can be undone) and becomes its text."""
         if not request.critique:
             raise InputError(f"write a critique for {request.aspect} (or press Suggest critique) before revising",
                              request.aspect)
         revised = self.models.captioner().revise(self.sample(request.clip), request.aspect, request.text,
-                                                 request.critique)
-        return clean_model_text(revised)[: self.limits.max_aspect_chars]
+                                                 request.critique, max_new_tokens=request.max_new_tokens)
+        revised = clean_model_text(revised)[: self.limits.max_aspect_chars]
+        if caption is not None and revised != request.text:
+            caption.record_revision(request.aspect, request.critique, revised, source="model")
+        return revised
 
     def score(self, request: AspectRequest) -> float:
         return float(self.models.captioner().reward(self.sample(request.clip), request.aspect, request.text))
@@ -268,11 +283,13 @@ class Session:
         """(image, where it came from, the reference record) for an image-start run."""
         start = request.start_image
         if start is None:
-            return None, None, None
+            return None, None, request.reference
         from PIL import Image
 
-        if isinstance(start, Path):  # a reloaded run's own start image
-            return Image.open(start).convert("RGB"), f"{start.parent.name}/{start.name}", None
+        if isinstance(start, Path):  # a reloaded run's own start image, or a script's image file
+            with Image.open(start) as image:
+                source = request.image_source or f"{start.parent.name}/{start.name}"
+                return image.convert("RGB"), source, request.reference
         at = start.start or 0.0
         image = self.frame(start.path, at)
         reference = {"clip": str(start.path), "start": at, "end": start.end}

@@ -43,6 +43,10 @@ def number(value: Any, field: str, low: float | None = None, high: float | None 
     if not math.isfinite(result):
         raise InputError("expected a finite number", field)
     if (low is not None and result < low) or (high is not None and result > high):
+        if high is None:
+            raise InputError(f"must be {low:g} or more, got {result:g}", field)
+        if low is None:
+            raise InputError(f"must be {high:g} or less, got {result:g}", field)
         raise InputError(f"must be between {low:g} and {high:g}, got {result:g}", field)
     return result
 
@@ -80,5 +84,6 @@ def file_path(value: Any, field: str, what: str) -> Path:
         raise InputError(f"expected an uploaded file, got {kind_of(value)}", field)
     path = Path(value)
     if not path.is_file():
-        raise InputError(f"the uploaded file {path.name} is gone; upload it again", field)
+        # One sentence for both callers: a page upload that was cleaned away, or a mistyped path.
+        raise InputError(f"no such file {path.name}; choose {what} that exists", field)
     return path
