@@ -502,3 +502,25 @@ def test_a_captioner_that_cannot_load_names_the_setting(plain_page, reference_cl
     ref, panel = plain_page.reference, plain_page.caption.panels["Camera"]
     shown = panel.on_suggest(caption_values(plain_page, {ref.clip: str(reference_clip)}))
     assert list(shown) == [panel.status] and "--captioner" in shown[panel.status]
+
+
+def test_script_api_values_of_the_wrong_type_get_clear_messages(page, reference_clip):
+    api, caption = page.api, {"Subject": "a"}
+    for call, expected in (
+        (lambda: api.on_compose(caption, "Extractive", float("nan")), "max_words: expected a finite number"),
+        (lambda: api.on_compose(caption, "Extractive", {"x": 1}), "max_words: expected a number, got an object"),
+        (lambda: api.on_compose(caption, "Extractive", "many"), "max_words: expected a number, got text 'many'"),
+        (lambda: api.on_compose(caption, "Extractive", 1000), "max_words: must be between 20 and 320, got 1000"),
+        (lambda: api.on_compose(caption, ["Extractive"], 100), "mode: unknown composer mode"),
+        (lambda: api.on_compose("a caption", "Extractive", 100), "caption: expected the caption as a JSON object"),
+        (lambda: api.on_score({"path": "/etc/passwd"}, 0, 1, "Camera", "x"),
+         "reference: expected an uploaded file, got an object"),
+        (lambda: api.on_score(str(reference_clip), [1], 2, "Camera", "x"), "start: expected a number, got a list"),
+        (lambda: api.on_score(str(reference_clip), 0, 1, ["Camera"], "x"), "unknown aspect"),
+        (lambda: next(api.on_generate(5, {}, None, None)), "prompt: expected text, got a number"),
+        (lambda: next(api.on_generate("A dog.", {"bogus": 1}, None, None)), "settings: unknown field(s) bogus"),
+        (lambda: next(api.on_generate("A dog.", "fast", None, None)), "settings: expected a JSON object"),
+    ):
+        with pytest.raises(InputError) as refused:
+            call()
+        assert expected in str(refused.value) and "/etc" not in str(refused.value)
