@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from studio.caption.structured import ASPECTS
+from studio.caption.structured import ASPECTS, StructuredCaption
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,8 @@ def test_bad_inputs_get_clear_messages(client, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a run")
     for args, api_name, expected in (
-        (({}, "Extractive", 120), "/compose", "every aspect is empty"),
+        ((StructuredCaption().to_dict(), "Extractive", 120), "/compose", "every aspect is empty"),
+        (({"Lens": "wide"}, "Extractive", 120), "/compose", "unknown aspect 'Lens'"),
         (("", {}, None, None), "/generate", "the prompt is empty"),
         (("A dog.", {"resolution": "huge"}, None, None), "/generate", "expected WIDTHxHEIGHT"),
         ((None, 0, 1, "Camera", "Static."), "/critique", "upload a reference clip"),
