@@ -171,6 +171,10 @@ def model_job(ctx: PageContext, blocks: gr.Blocks) -> dict[str, Any]:
         except QueueFull as exc:
             log.warning("refused a model job of session %s: %s", session, exc)
             raise gr.Error(str(exc), print_exception=False) from None
+        # One verdict per input: a section's handler takes its inputs as one {component: value} dict.
+        if len(values) == 1 and isinstance(values[0], dict) and all(isinstance(k, gr.blocks.Block)
+                                                                    for k in values[0]):
+            values = tuple(values[0])
         return [gr.validate(True, "")] * len(values)
 
     return dict(concurrency_id=GPU_QUEUE, concurrency_limit=1, validator=admit)
