@@ -92,6 +92,14 @@ def texts_shown(page, shown: dict) -> list[str]:
     return [shown[page.caption.texts[a]] for a in ASPECTS]
 
 
+def junk_files(folder: Path) -> tuple[Path, Path]:
+    """A text file and an .mp4 that is not a video, as a careless visitor drops them."""
+    notes, fake = folder / "notes.txt", folder / "fake.mp4"
+    notes.write_text("hello")
+    fake.write_text("this is not a video")
+    return notes, fake
+
+
 def run_ids(page) -> set[str]:
     return {p.parent.name for p in Path(page.ctx.config.output_dir).glob("*/run.json")}
 
@@ -171,10 +179,7 @@ def test_upload_lists_shots_numbered_like_the_cli(page, reference_clip):
 
 def test_bad_uploads_change_only_the_status_line(page, tmp_path):
     ref = page.reference
-    notes = tmp_path / "notes.txt"
-    notes.write_text("hello")
-    fake = tmp_path / "fake.mp4"
-    fake.write_text("this is not a video")
+    notes, fake = junk_files(tmp_path)
     for value, message in ((None, "⚠ reference: upload a reference clip (mp4, mov, webm, mkv, avi, m4v) first"),
                            (str(notes), "notes.txt is not a video file the studio reads"),
                            (str(tmp_path / "gone.mp4"), "the uploaded file gone.mp4 is gone; upload it again"),
@@ -457,12 +462,9 @@ def test_reload_restores_an_image_start_run_and_regenerates_it_identically(page,
 
 def test_history_refuses_what_it_cannot_restore(page, tmp_path):
     history = page.history
-    notes = tmp_path / "notes.txt"
-    notes.write_text("hello")
-    plain = tmp_path / "plain.mp4"
-    plain.write_text("not even a video")
+    notes, fake = junk_files(tmp_path)
     for dropped, message in ((str(notes), "notes.txt is neither a run.json nor a studio mp4"),
-                             (str(plain), "plain.mp4 is not a readable video"), (None, "upload a run.json")):
+                             (str(fake), "fake.mp4 is not a readable video"), (None, "upload a run.json")):
         shown = history.on_import(caption_values(page, {history.import_file: dropped}))
         assert list(shown) == [history.status] and message in shown[history.status], shown
         assert str(tmp_path) not in shown[history.status]
