@@ -63,10 +63,10 @@ def test_shots_lists_the_cut(setup, capsys):
 
 
 def test_shot_numbers_match_the_page(setup):
-    from studio.ui import actions
+    from studio.ui.formatting import shot_label
     from studio.video import detect_shots
 
-    labels = [label for label, _ in actions.shot_choices(detect_shots(setup["cut"]))]
+    labels = [shot_label(n, shot.start, shot.end) for n, shot in enumerate(detect_shots(setup["cut"]), start=1)]
     assert labels == ["Shot 1: 0.00–1.00 s", "Shot 2: 1.00–2.00 s"]
 
 

@@ -181,16 +181,20 @@ def test_from_run_reproduces_the_frames_exactly_including_an_image_start(ui_tiny
 def test_page_step_runs_prompt_mode_without_a_finetune(ui_tiny_dir, tmp_path):
     import threading
 
-    from studio.ui import actions, steps
-    from studio.ui.backends import Backends
+    from studio.session import Done, GenerateRequest, Plan, Session, SideStep
 
     config = StudioConfig(baseline=str(ui_tiny_dir / "wan-ti2v"), device="cpu", output_dir=tmp_path)
-    caption = actions.apply_edits(actions.empty_state(), ["", "", "", "", "The camera pans left."])
-    events = list(steps.generate(Backends(config), config, "A dog runs; the camera pans left.", "ti2v-5b", 0.2,
-                                 "64x64", 1, 5.0, 5.0, 9, False, "", False, None, 0, caption, threading.Event(),
-                                 mode="auto", short_prompt="a dog"))
+    session = Session(config)
+    request = GenerateRequest.from_user(session.limits, "A dog runs; the camera pans left.", "ti2v-5b",
+                                        seconds=0.2, resolution="64x64", steps=1, seed=9, mode="auto",
+                                        short_prompt="a dog")
+    events = list(session.generate(request, threading.Event()))
+    (plan,) = [e for e in events if isinstance(e, Plan)]
+    assert plan.mode == "prompt" and [label for _, label in plan.sides] == [
+        "CHAI prompt · Zero-shot Wan2.2", "Short prompt · Zero-shot Wan2.2"]
+    assert {(e.label, e.step, e.total) for e in events if isinstance(e, SideStep)} == {
+        ("CHAI prompt · Zero-shot Wan2.2", 1, 1), ("Short prompt · Zero-shot Wan2.2", 1, 1)}
+    assert isinstance(events[-1], Done)
     result = events[-1].result
-    assert events[-1].done and result.mode == "prompt"
-    assert "CHAI prompt · Zero-shot Wan2.2: step 1/1" in events[-1].progress["finetuned"]
-    assert "Short prompt · Zero-shot Wan2.2: step 1/1" in events[-1].progress["baseline"]
+    assert result.mode == "prompt"
     assert result.left_video.name == "chai_prompt.mp4" and result.right_video.name == "short_prompt.mp4"

@@ -117,12 +117,13 @@ def test_gpu_warning_names_the_driver_when_torch_cannot_use_the_gpu(tmp_path):
 def test_the_page_shows_the_gpu_warning_only_for_device_auto(monkeypatch):
     from studio import gpu_check
     from studio.config import StudioConfig
-    from studio.ui import steps
+    from studio.ui.page import gpu_warning
 
     monkeypatch.setattr(gpu_check, "auto_device_warning", lambda: "An NVIDIA GPU is present (/dev/nvidia0) but ...")
     gpu_check.warn_if_gpu_unusable.cache_clear()
     try:
-        assert steps.gpu_warning(StudioConfig()).startswith("An NVIDIA GPU is present")
-        assert steps.gpu_warning(StudioConfig(device="cpu")) is None
+        shown = gpu_warning(StudioConfig())
+        assert shown["visible"] and shown["value"].startswith("**Warning:** An NVIDIA GPU is present")
+        assert gpu_warning(StudioConfig(device="cpu"))["visible"] is False
     finally:
         gpu_check.warn_if_gpu_unusable.cache_clear()

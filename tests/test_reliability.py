@@ -20,11 +20,12 @@ import pytest
 
 from studio.caption.structured import StructuredCaption
 from studio.config import StudioConfig
-from studio.errors import InputError, StudioError
+from studio.errors import InputError, ModelLoadError, StudioError
 from studio.generation import GenerationSettings, PRESETS, get_generator, list_runs, load_run
 from studio.generation import outputs
-from studio.ui import actions, steps
-from studio.ui.limits import ModelQueue, QueueFull, SessionRuns, history_mode, is_public
+from studio.session import Limits, RunHistory, SharedModels, Worker
+from studio.session.models import _loading, models_take_turns
+from studio.ui.admission import ModelQueue, QueueFull, SessionRuns, history_mode, is_public
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "a red kite climbs over a grey beach, camera tilts up"
@@ -37,6 +38,11 @@ def generator(ui_tiny_dir):
 
 def tiny_settings(steps: int = 1) -> GenerationSettings:
     return GenerationSettings.from_user(PRESETS["ti2v-5b"], frames=5, height=64, width=64, steps=steps, seed=3)
+
+
+def history(root: Path) -> RunHistory:
+    """The run history the page shows for an outputs folder."""
+    return RunHistory(StudioConfig(output_dir=root))
 
 
 def visible(root: Path) -> list[str]:
@@ -120,7 +126,7 @@ def test_a_kill_between_files_leaves_nothing_listed_and_is_cleaned_at_start(tmp_
     leftovers = visible(tmp_path)
     assert len(leftovers) == 1 and leftovers[0].startswith(outputs.STAGING_PREFIX)
     assert (tmp_path / leftovers[0] / "baseline.mp4").is_file()
-    assert list_runs(tmp_path) == [] and steps.history_items(tmp_path) == ([], [])
+    assert list_runs(tmp_path) == [] and history(tmp_path).cards() == []
     # A run still being written by a live process (another CLI run) is left alone.
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -188,10 +194,10 @@ def test_tampered_fields_are_refused_by_name_and_left_out_of_history(good_record
     (tmp_path / "tampered").mkdir()
     (tmp_path / "tampered" / "run.json").write_text(json.dumps(record))
     with pytest.raises(InputError, match="run tampered is a damaged run record: ") as refused:
-        steps.reload_run(tmp_path, "tampered")
+        history(tmp_path).reload("tampered")
     assert message in str(refused.value)
     assert [r.run_id for r in list_runs(tmp_path)] == ["fine"]  # one bad folder never affects the others
-    assert steps.reload_run(tmp_path, "fine").prompt == PROMPT
+    assert history(tmp_path).reload("fine").prompt == PROMPT
 
 
 def test_hostile_run_files_never_reach_the_reader(good_record, tmp_path):
@@ -204,21 +210,21 @@ def test_hostile_run_files_never_reach_the_reader(good_record, tmp_path):
     with open(runs / "huge" / "run.json", "wb") as handle:
         handle.truncate(200 * 2**20)
     with pytest.raises(InputError, match="run huge is 200.0 MB; a run record is at most 4 MB"):
-        steps.reload_run(runs, "huge")
+        history(runs).reload("huge")
     # Absurd nesting.
     (runs / "nested").mkdir()
     (runs / "nested" / "run.json").write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(InputError, match="does not hold a studio run record"):
-        steps.reload_run(runs, "nested")
+        history(runs).reload("nested")
     # A poster and a video linked to files outside the outputs folder are never served.
     secret = tmp_path / "secret.png"
     secret.write_bytes(b"not yours")
     (runs / "fine" / "side_by_side.png").symlink_to(secret)
     (runs / "fine" / "finetuned.mp4").symlink_to(secret)
-    view = steps.reload_run(runs, "fine")
-    assert view.finetuned_video is None and all("secret" not in d for d in view.downloads)
-    assert steps.history_items(runs) == ([], [])  # its only media is a link out: listed nowhere, no error
-    assert [r.run_id for r in list_runs(runs)] == ["fine"] and list_runs(runs)[0].poster is None
+    view = history(runs).reload("fine")
+    assert dict(view.videos)["CHAI-finetuned Wan2.2"] is None and all("secret" not in d for d in view.downloads)
+    (card,) = history(runs).cards()  # listed without the linked poster, no error
+    assert card.run_id == "fine" and card.poster is None and list_runs(runs)[0].poster is None
 
 
 # -- path confinement ---------------------------------------------------------------------------------
@@ -238,12 +244,12 @@ def test_reload_takes_only_run_ids_inside_the_outputs_folder(good_record, tmp_pa
     messages = set()
     for run_id in refused:
         with pytest.raises(InputError) as excinfo:
-            steps.reload_run(runs, run_id)
+            history(runs).reload(run_id)
         message = str(excinfo.value)
         assert str(tmp_path) not in message and "Traceback" not in message
         messages.add(message.split(" in the history")[0].split("there is no run ")[0])
     assert messages <= {"run: ", "run: run real has no run.json; it is not a finished run"}
-    assert steps.history_items(runs) == ([], [])
+    assert history(runs).cards() == []
 
 
 # -- queue admission, history mode ---------------------------------------------------------------------
@@ -281,56 +287,60 @@ def test_public_servers_keep_history_per_session():
         StudioConfig(queue_size=0)
 
 
-# -- messages, consistent rules ----------------------------------------------------------------------
+# -- consistent rules, models ------------------------------------------------------------------------
 
-def test_messages_show_file_names_not_server_paths():
-    message = actions.error_message(InputError("/tmp/gradio/0a1b/clip.avi is 70.0 s long; see /srv/studio/outputs/x/",
-                                               "clip"))
-    assert message == "clip: clip.avi is 70.0 s long; see (folder)"
-    assert "huggingface.co/Wan-AI/x" in actions.without_paths("see https://huggingface.co/Wan-AI/x")
-    unexpected = actions.error_message(TypeError("'<' not supported between instances of 'dict' and 'int'"))
-    assert "dict" not in unexpected and "TypeError" in unexpected and "nothing you had was lost" in unexpected
-
-
-def test_page_and_cli_share_the_clip_rules(tmp_path, reference_clip):
+def test_page_and_cli_share_the_clip_types(tmp_path, reference_clip):
     from studio.video import VIDEO_EXTENSIONS, probe
 
-    assert actions.VIDEO_EXTENSIONS is VIDEO_EXTENSIONS and ".avi" in VIDEO_EXTENSIONS
+    assert Limits.from_config(StudioConfig()).video_extensions == tuple(VIDEO_EXTENSIONS)
+    assert ".avi" in VIDEO_EXTENSIONS
     renamed = tmp_path / "clip.gif"
     renamed.write_bytes(reference_clip.read_bytes())
     with pytest.raises(InputError, match="clip.gif is not a clip type the studio reads"):
         probe(renamed)
-    with pytest.raises(InputError, match="clip.gif is not a video file the studio reads"):
-        actions.check_upload(renamed, 10)
-    # One length rule: the page refuses a clip over max_clip_seconds, as the CLI does.
-    config = StudioConfig(max_clip_seconds=1.0)
-    from studio.ui.backends import Backends
-
-    with pytest.raises(InputError, match="two_shots.mp4 is 2.0 s long; the limit is 1 s"):
-        steps.inspect_reference(Backends(config), reference_clip, config)
-    with pytest.raises(InputError, match="two_shots.mp4 is 2.0 s long; the limit is 1 s"):
-        list(steps.caption_reference(Backends(config), config, reference_clip, 0, 0.5, None, False,
-                                     StructuredCaption()))
 
 
-def test_api_values_of_the_wrong_type_get_clear_messages():
-    texts = ["a", "", "", "", ""]
-    for value, expected in ((float("nan"), "max_words: expected a finite number"),
-                            ({"x": 1}, "max_words: expected a number, got an object"),
-                            ("many", "max_words: expected a number, got text 'many'"),
-                            (1000, "max_words: must be between 20 and 320, got 1000")):
-        with pytest.raises(InputError, match=expected):
-            actions.compose_prompt(None, texts, "Extractive", value)
-    with pytest.raises(InputError, match="unknown composer mode"):
-        actions.compose_prompt(None, texts, ["Extractive"], 100)
-    with pytest.raises(InputError, match="unknown aspect a list"):
-        actions.aspect_name(["Camera"])
-    with pytest.raises(InputError, match="prompt: expected text, got a number"):
-        actions.check_prompt(5)
-    with pytest.raises(InputError, match="reference: expected an uploaded file, got an object"):
-        actions.check_upload({"path": "/etc/passwd"}, 10)
-    with pytest.raises(InputError, match="trim start: expected a number, got a list"):
-        actions.check_trim([1], 2, 3, 60)
+def test_captioner_and_generator_take_turns_only_on_small_gpus():
+    assert models_take_turns("cuda", 24.0) and models_take_turns("cuda", 48.0)
+    assert not models_take_turns("cuda", 80.0) and not models_take_turns("cuda", 141.0)
+    assert not models_take_turns("cpu", 24.0) and not models_take_turns("cuda", None)
+
+
+def test_loader_failures_name_the_settings():
+    def offline():
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load this file")
+
+    with pytest.raises(ModelLoadError, match=r"could not load the captioner from 'org/model' .*Set --captioner "
+                                             r"/ CHAI_STUDIO_CAPTIONER\. If this machine is offline") as caught:
+        _loading(offline, "the captioner", "org/model", "--captioner / CHAI_STUDIO_CAPTIONER")
+    assert isinstance(caught.value.__cause__, OSError)  # kept for the log
+
+    def no_gpu():
+        raise RuntimeError("Found no NVIDIA driver; CUDA is not available")
+
+    with pytest.raises(ModelLoadError, match="set --device cpu"):
+        _loading(no_gpu, "the generator", "x", "--baseline")
+
+    def refused():
+        raise InputError("the prompt is empty", "prompt")
+
+    with pytest.raises(InputError, match="^prompt: the prompt is empty$"):  # already clear: passed through
+        _loading(refused, "the generator", "x", "--baseline")
+
+
+def test_worker_yields_reports_in_order_then_the_result_or_the_error():
+    worker = Worker("count", lambda report: [report(i) for i in range(3)] and "finished")
+    assert list(worker) == [0, 1, 2] and worker.result == "finished"
+
+    def fails(report):
+        report("started")
+        raise ValueError("the model ran out of memory")
+
+    seen = []
+    with pytest.raises(ValueError, match="out of memory"):
+        for item in Worker("fail", fails):
+            seen.append(item)
+    assert seen == ["started"]
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
@@ -365,7 +375,6 @@ def test_cli_refuses_hostile_input_without_a_traceback(tmp_path, reference_clip)
 
 def test_a_truncated_captioner_is_named_by_its_folder(tmp_path, reference_clip):
     from studio.tiny import build_tiny_models
-    from studio.ui.backends import Backends
 
     folder = build_tiny_models(tmp_path, only=["captioner"])["captioner"]
     weights = next(Path(folder).glob("*.safetensors"))
@@ -373,7 +382,7 @@ def test_a_truncated_captioner_is_named_by_its_folder(tmp_path, reference_clip):
         handle.truncate(2000)
     config = StudioConfig(tiny=True, tiny_dir=tmp_path, device="cpu")
     with pytest.raises(StudioError) as excinfo:
-        Backends(config).captioner()
+        SharedModels(config).captioner()
     message = str(excinfo.value)
     assert str(folder) in message and config.captioner not in message and "truncated or corrupt" in message
     result = cli("caption", str(reference_clip), "--captioner", str(folder), "--device", "cpu")

@@ -20,9 +20,10 @@ from studio.config import StudioConfig
 from studio.errors import InputError
 from studio.generation import GenerationSettings, get_preset
 from studio.generation.presets import size_limits
+from studio.session import Done, GenerateRequest, Limits, Session
+from studio.session.requests import parse_resolution
 from studio.tiny import build_tiny_models
-from studio.ui import actions, steps
-from studio.ui.backends import Backends
+from studio.ui.sections.generate import preset_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_BASELINES = {"ti2v-5b": "wan-ti2v", "t2v-a14b": "wan-a14b"}
@@ -49,10 +50,10 @@ def test_tiny_defaults_and_choices_fit_the_built_checkpoint(tiny_root, preset_na
     assert max(real.width, real.height) > max_side  # the real default would not fit: the reason for a tiny preset
     tiny = get_preset(preset_name, tiny=True)
     assert (tiny.max_side, tiny.max_frames) == (min(real.max_side, max_side), min(real.max_frames, max_frames))
-    defaults = steps.generation_defaults(StudioConfig(tiny=True, tiny_dir=tiny_root), preset_name)
-    assert defaults["resolution"] == defaults["resolutions"][0] and len(defaults["resolutions"]) >= 2
+    defaults = preset_defaults(preset_name, tiny=True)  # what the page's sliders and menu offer
+    assert len(defaults["resolutions"]) >= 2 and defaults["steps"] == tiny.steps
     for choice in defaults["resolutions"]:
-        width, height = actions.parse_resolution(choice)
+        width, height = parse_resolution(choice)
         assert max(width, height) <= max_side, choice
         assert width % real.size_multiple == 0 and height % real.size_multiple == 0, choice
     settings = GenerationSettings.defaults(tiny, seed=1)
@@ -70,15 +71,15 @@ def test_tiny_preset_refuses_a_size_too_large_naming_the_field():
 
 def test_tiny_page_generates_at_its_largest_choice(tiny_root, tmp_path):
     config = StudioConfig(tiny=True, tiny_dir=tiny_root, output_dir=tmp_path, device="cpu")
-    defaults = steps.generation_defaults(config, "ti2v-5b")
-    largest = max(defaults["resolutions"], key=lambda c: max(actions.parse_resolution(c)))
-    from studio.caption import StructuredCaption
-
-    events = list(steps.generate(Backends(config), config, "A dog runs.", "ti2v-5b", defaults["seconds"], largest,
-                                 defaults["steps"], 5.0, 5.0, 3, False, "", False, None, 0, StructuredCaption(),
-                                 threading.Event()))
+    defaults = preset_defaults("ti2v-5b", tiny=True)
+    largest = max(defaults["resolutions"], key=lambda c: max(parse_resolution(c)))
+    request = GenerateRequest.from_user(Limits.from_config(config), "A dog runs.", "ti2v-5b", tiny=True,
+                                        seconds=defaults["seconds"], resolution=largest, steps=defaults["steps"],
+                                        seed=3)
+    events = list(Session(config).generate(request, threading.Event()))
+    assert isinstance(events[-1], Done)
     result = events[-1].result
-    assert events[-1].done and (result.settings.width, result.settings.height) == actions.parse_resolution(largest)
+    assert (result.settings.width, result.settings.height) == parse_resolution(largest)
 
 
 def test_generator_refuses_a_size_past_its_position_table(tiny_root, tmp_path):

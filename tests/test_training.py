@@ -419,18 +419,18 @@ def test_the_page_never_imports_ray(tiny):
 
 def test_the_page_offers_the_models_folder_and_refuses_other_paths(overfit, tiny, tmp_path):
     from studio.errors import InputError
-    from studio.ui import steps
+    from studio.session.finetunes import finetune_choices, finetune_location
 
     models = tmp_path / "models"
     shutil.copytree(overfit, models / "mine")
     config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu", models_dir=str(models))
-    choices = steps.finetune_choices(config)
+    choices = finetune_choices(config)
     assert choices[0] == ("As started (the tiny LoRA)", "") and choices[1][1] == "mine"
-    assert steps.chosen_finetune(config, "mine").finetuned == str(models / "mine")
-    assert steps.chosen_finetune(config, "") is config
+    assert finetune_location(config, "mine") == str(models / "mine")
+    assert finetune_location(config, "") == "" and finetune_location(config, None) == ""
     for hostile in (str(overfit), str(models / "mine"), "/etc", "../models/mine", 7):
         with pytest.raises(InputError, match="not one of the models in the models folder"):
-            steps.chosen_finetune(config, hostile)
+            finetune_location(config, hostile)
 
 
 def test_a_lora_picked_on_the_page_is_the_one_generated_with(overfit, tiny, tmp_path):
@@ -447,9 +447,9 @@ def test_a_lora_picked_on_the_page_is_the_one_generated_with(overfit, tiny, tmp_
         with pytest.raises(Exception, match="not in the list of choices|not one of the models"):
             client.predict("/etc", api_name="/pick_finetune")
         assert "mine" in client.predict("mine", api_name="/pick_finetune")
-        texts = ["A red card.", "A bare wall.", "A bar slides right.", "Centred.", "A static medium shot."]
-        out = client.predict("A white bar slides right across a red card.", "ti2v-5b", 0.3, "64x64", 2, 5.0, 5.0,
-                             42, False, "", False, None, 0, *texts, api_name="/generate")
-        run_json = next(Path(p) for p in out[4] if str(p).endswith("run.json"))
+        settings = {"seconds": 0.3, "resolution": "64x64", "steps": 2, "seed": 42}
+        _, files = client.predict("A white bar slides right across a red card.", settings, None, None,
+                                  api_name="/generate")
+        run_json = next(Path(p) for p in files if str(p).endswith("run.json"))
         record = json.loads(run_json.read_text())
         assert record["models"]["finetuned"]["location"] == str(models / "mine")

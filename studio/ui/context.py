@@ -171,9 +171,11 @@ def model_job(ctx: PageContext, blocks: gr.Blocks) -> dict[str, Any]:
         except QueueFull as exc:
             log.warning("refused a model job of session %s: %s", session, exc)
             raise gr.Error(str(exc), print_exception=False) from None
-        # An event whose inputs are a set passes them as one dict; the validator answers per input.
-        count = len(values[0]) if len(values) == 1 and isinstance(values[0], dict) else len(values)
-        return [gr.validate(True, "")] * count
+        # One verdict per input: a section's handler takes its inputs as one {component: value} dict.
+        if len(values) == 1 and isinstance(values[0], dict) and all(isinstance(k, gr.blocks.Block)
+                                                                    for k in values[0]):
+            values = tuple(values[0])
+        return [gr.validate(True, "")] * len(values)
 
     return dict(concurrency_id=GPU_QUEUE, concurrency_limit=1, validator=admit)
 
