@@ -75,7 +75,7 @@ def serve_tiny_studio(work: Path, tiny_dir: Path, *extra: str):
     """`python app.py --tiny ...` in a subprocess on a free port, until the block ends."""
     port = _free_port()
     log = work / "server.log"
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", CHAI_STUDIO_DEVICE="cpu")
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", CHAI_STUDIO_DEVICE="cpu", PYTHONFAULTHANDLER="1")
     command = [sys.executable, "app.py", "--tiny", "--port", str(port), "--tiny-dir", str(tiny_dir),
                "--output-dir", str(work / "outputs"), *extra]
     with open(log, "wb") as sink:

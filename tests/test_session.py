@@ -17,7 +17,7 @@ from studio.errors import InputError, StudioError
 from studio.generation.settings import MAX_SEED
 from studio.session import (
     AspectRequest, BestOfRequest, CaptionRequest, CaptionText, ClipRange, ComposeRequest, Done, GenerateRequest,
-    Limits, RunRequest, Session, SharedModels, SideStep, Status,
+    Limits, RunRequest, Session, SideStep, Status,
 )
 
 LIMITS = Limits.from_config(StudioConfig())

@@ -24,8 +24,12 @@ from .context import PageContext, model_job, model_started, owner, raises_errors
 
 
 def run_json(view: RunView) -> dict[str, Any]:
+    # Scripts get file names: where the server keeps uploads and runs is not theirs to know.
+    reference = dict(view.reference or {}) or None
+    if reference and reference.get("clip"):
+        reference["clip"] = Path(reference["clip"]).name
     return {"run_id": view.run_id, "prompt": view.prompt, "settings": view.settings,
-            "caption": view.caption.to_dict() if view.caption else None, "reference": view.reference,
+            "caption": view.caption.to_dict() if view.caption else None, "reference": reference,
             "videos": [{"label": label, "file": Path(video).name if video else None} for label, video in view.videos],
             "message": view.message}
 
