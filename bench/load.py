@@ -33,8 +33,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from conftest import serve_tiny_studio  # noqa: E402 - the tests' server runner (loopback, free port)
 
-TEXTS = ["A kite.", "A beach at dusk.", "The kite climbs.", "Wide shot.", "The camera tilts up."]
-GENERATE = ["A kite climbs over a beach.", "ti2v-5b", 0.3, "64x64", 2, 5.0, 5.0, 4, False, "", False, None, 0, *TEXTS]
+CAPTION = {"Subject": "A kite.", "Scene": "A beach at dusk.", "Motion": "The kite climbs.", "Spatial": "Wide shot.",
+           "Camera": "The camera tilts up."}
+COMPOSE = [CAPTION, "Extractive", 120]
+GENERATE = ["A kite climbs over a beach.", {"resolution": "64x64", "seconds": 0.3, "steps": 2, "seed": 4}, None, None]
 COMPOSE_GOAL, MEMORY_GOAL = 2.0, 0.05
 
 
@@ -108,9 +110,9 @@ def main() -> int:
         # 1. idle compose latency (after one warm-up call that loads the tokenizer)
         idle = Calls()
         client = Client(server.url, verbose=False)
-        client.predict("Extractive", 120, *TEXTS, api_name="/compose")
+        client.predict(*COMPOSE, api_name="/compose")
         for _ in range(args.idle_calls):
-            idle.run(client, "/compose", ["Extractive", 120, *TEXTS])
+            idle.run(client, "/compose", COMPOSE)
 
         # 2. the composers with the model idle, then beside generators
         crowd, load, done = Calls(), Calls(), threading.Event()
@@ -120,7 +122,7 @@ def main() -> int:
             for _ in range(args.compose_calls):
                 if time.monotonic() > deadline:
                     return
-                calls.run(own, "/compose", ["Extractive", 120, *TEXTS])
+                calls.run(own, "/compose", COMPOSE)
 
         composers = [threading.Thread(target=composer, args=(crowd,)) for _ in range(args.composers)]
         for thread in composers:
@@ -156,7 +158,7 @@ def main() -> int:
                 break
             memory.run(client, "/generate", GENERATE)
         after = rss_mb(pid)
-        serving = client.predict("Extractive", 120, *TEXTS, api_name="/compose")[0] != ""
+        serving = client.predict(*COMPOSE, api_name="/compose")["prompt"] != ""
 
     print("calls:")
     report("idle", idle)

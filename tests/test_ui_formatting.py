@@ -70,10 +70,14 @@ def test_progress_eta_and_best_of():
 def test_run_cards_and_shot_labels():
     card = RunCard("20250101-120000-a-kite", "2025-01-01T12:00:00", "A kite " * 40, 7, "finetuned", "ti2v-5b",
                    "64×64", 2, 0.25, None, {"CHAI-finetuned Wan2.2": 0.81})
-    date, settings, seed, judged, prompt = formatting.card_markdown(card).split("  \n")
-    assert date == "**2025-01-01 12:00**" and settings == "finetuned · ti2v-5b · 64×64 · 0.25 s"
+    shown = formatting.card_html(card)
+    assert shown.startswith('<div class="run-card"><b>2025-01-01 12:00</b><br>') and shown.endswith("</i></div>")
+    date, settings, seed, judged, prompt = shown.removeprefix('<div class="run-card">').split("<br>")
+    assert settings == "finetuned · ti2v-5b · 64×64 · 0.25 s"
     assert seed == "seed 7 · 2 steps" and judged == "CHAI-finetuned Wan2.2 81%"
-    assert prompt.startswith("_A kite") and prompt.endswith("…_") and len(prompt) <= 92
+    assert prompt.startswith("<i>A kite") and prompt.endswith("…</i></div>") and len(prompt) == 90 + 13
+    hostile = RunCard("r", "", "<script>alert(1)</script>", 1, "prompt", "ti2v-5b", "64×64", 2, 0.25, None)
+    assert "<script>" not in formatting.card_html(hostile) and "&lt;script&gt;" in formatting.card_html(hostile)
     assert formatting.shot_label(2, 1.0, 2.0) == "Shot 2: 1.00–2.00 s"  # numbered like `studio shots`
 
 

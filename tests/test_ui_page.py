@@ -182,7 +182,7 @@ def test_bad_uploads_change_only_the_status_line(page, tmp_path):
     notes, fake = junk_files(tmp_path)
     for value, message in ((None, "⚠ reference: upload a reference clip (mp4, mov, webm, mkv, avi, m4v) first"),
                            (str(notes), "notes.txt is not a video file the studio reads"),
-                           (str(tmp_path / "gone.mp4"), "the uploaded file gone.mp4 is gone; upload it again"),
+                           (str(tmp_path / "gone.mp4"), "no such file gone.mp4; choose a reference clip"),
                            (str(fake), "fake.mp4")):
         shown = ref.on_upload(Values({ref.clip: value}))
         assert list(shown) == [ref.status] and shown[ref.status].startswith("⚠") and message in shown[ref.status]

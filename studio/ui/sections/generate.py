@@ -172,13 +172,13 @@ class GenerateSection:
         idle = {self.generate_button: gr.update(interactive=True), self.cancel_button: gr.update(interactive=False)}
         cancel = threading.Event()
         session = session_id(request)
-        finished = False
+        finished, planned = False, []
         try:
             run = self.request(values)
             self.ctx.cancels[session] = cancel
             yield {self.generate_button: gr.update(interactive=False), self.cancel_button: gr.update(interactive=True),
                    self.status: "Starting…", self.judge_result: ""}
-            yield from self._stream(run, cancel, request)
+            yield from self._stream(run, cancel, request, planned)
             finished = True
             yield idle
         except Exception as exc:  # noqa: BLE001 - shown in place, calmly when it was a cancel
@@ -187,8 +187,9 @@ class GenerateSection:
             else:
                 log_failure(exc)
                 message = error_line(exc)
-            ended = "cancelled" if cancel.is_set() else "stopped"
-            yield {**idle, self.status: message, **self._players_reset(ended)}
+            # Refused before the run began: nothing else changes. Stopped during it: the players say so.
+            players = self._players_reset("cancelled" if cancel.is_set() else "stopped") if planned else {}
+            yield {**idle, self.status: message, **players}
         finally:
             # Reached early when the run failed, was cancelled or its client went away (Gradio closes
             # the stream): the model stops at its next step instead of running on for nobody.
@@ -203,7 +204,7 @@ class GenerateSection:
             (player["preview"], gr.update(visible=False)), (player["video"], gr.update(visible=True)),
             (player["progress"], state))}
 
-    def _stream(self, run: GenerateRequest, cancel: threading.Event, request: Any):
+    def _stream(self, run: GenerateRequest, cancel: threading.Event, request: Any, planned: list):
         slots: dict[str, str] = {}
         labels: dict[str, str] = {}
         order: tuple[str, ...] = ()
@@ -212,6 +213,7 @@ class GenerateSection:
             if isinstance(event, Status):
                 yield {self.status: event.message}
             elif isinstance(event, Plan):
+                planned.append(event)
                 slots = dict(zip((key for key, _ in event.sides), ("left", "right")))
                 labels, order = dict(event.sides), event.order
                 progress = {key: progress_bar(labels[key], 0, run.settings.steps, _turn(key, order, labels))
