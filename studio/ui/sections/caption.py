@@ -34,7 +34,8 @@ class CaptionSection:
         has_compare = ctx.session.models.has_compare_captioner
         with gr.Column(elem_id="section-caption", elem_classes=["studio-section"]):
             gr.Markdown("## 2 · Caption")
-            with gr.Row(equal_height=True):
+            with gr.Accordion("Shot library, import and export", open=False, elem_id="caption-files"), \
+                    gr.Row(equal_height=True):
                 self.library = gr.Dropdown(label="Shot library", choices=_library(), value=None, scale=3,
                                            elem_id="library-choice")
                 self.load_button = gr.Button("Load shot", scale=1, elem_id="load-library")

@@ -11,7 +11,7 @@ from ...caption.editing import take_in
 from ...caption.structured import ASPECTS
 from ...session import CaptionRequest, CaptionText, Done, Status
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
-from ..formatting import shot_label
+from ..formatting import shot_label, without_paths
 from ..zerogpu import CAPTION_DURATION, gpu
 
 
@@ -44,7 +44,8 @@ class ReferenceSection:
                                                visible=ctx.session.models.has_compare_captioner,
                                                elem_id="compare-captioner")
                     self.caption_button = gr.Button("Caption the shot", variant="primary", elem_id="caption-button")
-                    self.status = gr.Markdown("Upload a clip to start, or load a shot from the library below.",
+                    self.status = gr.Markdown("Upload a clip to start, or open *Shot library, import and export* "
+                                              "under Caption to start from a library shot.",
                                               elem_id="reference-status", elem_classes=["step-status"])
             self.shots = gr.State([])
 
@@ -132,5 +133,6 @@ class ReferenceSection:
                 yield {self.status: event.message, **{boxes[a]: t for a, t in event.texts.items()}}
             elif isinstance(event, Done):
                 other = event.result
-                yield {self.status: f"{event.message} Second captioner: {other.provenance.models.get('captioner')}.",
+                model = without_paths(str(other.provenance.models.get("captioner")))  # a folder shows by name
+                yield {self.status: f"{event.message} Second captioner: {model}.",
                        **{boxes[a]: other.aspects[a].text for a in ASPECTS}}
