@@ -18,6 +18,10 @@ def test_every_package_folder_is_listed_and_the_entry_point_resolves():
     listed = set(project["tool"]["setuptools"]["packages"])
     on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "studio").rglob("__init__.py")}
     assert on_disk <= listed, f"add {sorted(on_disk - listed)} to pyproject.toml's packages"
+    # A folder of modules without an __init__.py imports from a checkout but is left out of a wheel.
+    with_code = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "studio").rglob("*.py")
+                 if "__pycache__" not in p.parts}
+    assert with_code <= on_disk, f"add an __init__.py to {sorted(with_code - on_disk)}"
     module, _, name = project["project"]["scripts"]["studio"].partition(":")
     import importlib
 

@@ -1,0 +1,1 @@
+"""The page's five sections, one module each (see `studio/ui/page.py`)."""
