@@ -195,7 +195,7 @@ def run_dir_for(output_dir: str | Path, run_id: Any) -> Path:
     candidate = root / name
     if (not RUN_ID.fullmatch(name) or candidate.is_symlink() or not candidate.is_dir()
             or candidate.resolve().parent != root):
-        raise InputError(f"there is no run {_show(run_id)} in the history; pick one from the gallery "
+        raise InputError(f"there is no run {_show(run_id)} in the history; pick one of its cards "
                          "(press Refresh)", "run")
     return candidate
 
