@@ -59,8 +59,8 @@ def test_compose_summary_reports_coverage_drops_and_warnings():
 
 
 def test_progress_eta_and_best_of():
-    assert formatting.progress_bar("Zero-shot", 1, 4) == "▰▰▰▰▰▱▱▱▱▱▱▱▱▱▱▱▱▱▱▱ Zero-shot: step 1/4"
-    assert formatting.progress_bar("A", 9, 4, "done").startswith("▰" * 20 + " A: step 9/4 · done")
+    assert formatting.step_bar("Zero-shot", 1, 4) == "▰▰▰▰▰▱▱▱▱▱▱▱▱▱▱▱▱▱▱▱ Zero-shot: step 1/4"
+    assert formatting.step_bar("A", 9, 4, "done").startswith("▰" * 20 + " A: step 9/4 · done")
     assert formatting.eta_text(None) == "" and formatting.eta_text(4.4) == "about 4 s left"
     assert formatting.eta_text(125) == "about 2 min 05 s left"
     ranked = formatting.best_of_markdown("Camera", [("Static.", 0.9), ("A pan.", 0.4)])

@@ -28,6 +28,7 @@ _EXPORTS = {
     "list_runs": "run_records",
     "load_run": "run_records",
     "load_run_by_id": "run_records",
+    "load_run_file": "run_records",
     "load_run_from_video": "run_records",
     "run_dir_for": "run_records",
     "DEFAULT_NEGATIVE_PROMPT": "presets",

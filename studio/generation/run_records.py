@@ -153,6 +153,12 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         raise InputError(f"{run_dir} has no run.json; it is not a finished run", "run")
+    return load_run_file(path)
+
+
+def load_run_file(path: str | Path) -> dict[str, Any]:
+    """The same as `load_run`, from a run.json wherever it is (one a visitor dropped on the page)."""
+    path = Path(path)
     return _public(_read_record(_read_run_json(path, str(path)), str(path)), str(path))
 
 

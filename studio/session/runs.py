@@ -95,19 +95,11 @@ class RunHistory:
 
     def import_file(self, path: Any) -> RunView:
         """Settings from a dropped run.json or studio mp4 (videos are not restored: only settings)."""
-        from ..generation import load_run, load_run_from_video
+        from ..generation import load_run_file, load_run_from_video
 
         source = file_path(path, "run file", "a run.json or a studio mp4")
         if source.suffix.lower() == ".json":
-            if source.stat().st_size > 5_000_000:
-                raise InputError(f"{source.name} is too large to be a run record", "run file")
-            import shutil
-            import tempfile
-
-            folder = Path(tempfile.mkdtemp(prefix="chai-import-"))
-            shutil.copy(source, folder / "run.json")
-            run = load_run(folder)
-            shutil.rmtree(folder, ignore_errors=True)
+            run = load_run_file(source)  # refuses a file too large to be a run record before reading it
         elif source.suffix.lower() == ".mp4":
             run = load_run_from_video(source)
         else:

@@ -176,9 +176,10 @@ class Session:
 
     def best_of_n(self, request: BestOfRequest) -> list[tuple[str, float]]:
         """`n` sampled captions of one aspect, ranked by reward (best first)."""
-        limit = self.models.captioner().max_new_tokens if self.config.tiny else None
-        ranked = self.models.captioner().best_of_n(self.sample(request.clip), request.aspect, n=request.n,
-                                                   max_new_tokens=limit)
+        captioner = self.models.captioner()
+        # Tiny checkpoints write noise: their own small token budget keeps a wiring check fast.
+        limit = captioner.max_new_tokens if self.config.tiny else None
+        ranked = captioner.best_of_n(self.sample(request.clip), request.aspect, n=request.n, max_new_tokens=limit)
         return [(clean_model_text(text), float(reward)) for text, reward in ranked]
 
     # -- the prompt --------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ A bad value fails the call with the same one-line message the page and the comma
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -155,15 +154,11 @@ class ScriptApi:
         start_image = self._clip(clip, start, None) if clip else None
         run = GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"), tiny=config.tiny,
                                         start_image=start_image, **settings)
-        cancel = threading.Event()
-        self.ctx.cancels[session_id(request)] = cancel
-        finished = False
-        try:
+        with self.ctx.cancellable(request) as cancel:
             for event in session.generate(run, cancel):
                 if isinstance(event, Done):
                     result = event.result
                     self.ctx.session_runs.add(owner(request), Path(result.run_dir).name)
-                    finished = True
                     files = [str(result.side_by_side_video or result.left_video), str(result.run_json)]
                     yield ({"run_id": Path(result.run_dir).name, "seed": result.seed, "mode": result.mode,
                             "sides": [side.to_dict() | {"video": Path(result.videos[side.key]).name}
@@ -171,18 +166,9 @@ class ScriptApi:
                             "timings": result.timings}, files)
                 else:
                     yield gr.update(), gr.update()
-        finally:
-            if not finished:
-                cancel.set()  # the client went away: stop at the next step
-            if self.ctx.cancels.get(session_id(request)) is cancel:
-                self.ctx.cancels.pop(session_id(request), None)
 
     def on_cancel(self, request: gr.Request = None) -> str:
-        event = self.ctx.cancels.get(session_id(request))
-        if event is None:
-            return "Nothing is generating."
-        event.set()
-        return "Cancelling: the run stops after the current step."
+        return self.ctx.cancel_run(request)
 
     # -- runs ----------------------------------------------------------------------------------------
     def _visible_run(self, run_id: Any, request: Any) -> str | None:

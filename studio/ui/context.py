@@ -10,6 +10,7 @@ asked. The script API (`ui/api.py`) raises instead, so a client sees the call fa
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import inspect
 import logging
@@ -19,7 +20,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
@@ -55,6 +56,30 @@ class PageContext:
         return cls(config, session or Session(config, SharedModels(config)),
                    history_mode(config, public) == "session", work_dir,
                    ModelQueue(config.queue_size, config.session_jobs))
+
+    @contextlib.contextmanager
+    def cancellable(self, request: Any) -> Iterator[threading.Event]:
+        """The visitor's cancel switch for one run, found by `cancel_run`. It is set when the block is
+        left by an exception: a failure, or the client going away (Gradio closes the stream), so
+        the model stops at its next step instead of running on for nobody."""
+        session, cancel = session_id(request), threading.Event()
+        self.cancels[session] = cancel
+        try:
+            yield cancel
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            if self.cancels.get(session) is cancel:
+                self.cancels.pop(session, None)
+
+    def cancel_run(self, request: Any) -> str:
+        """Cancel this visitor's run (it stops after the current step)."""
+        cancel = self.cancels.get(session_id(request))
+        if cancel is None:
+            return "Nothing is generating."
+        cancel.set()
+        return "Cancelling: the run stops after the current step."
 
     def runs_of(self, request: Any) -> list[str] | None:
         """The run ids this visitor may see: theirs with per-session history, else all (None)."""

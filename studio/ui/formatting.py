@@ -83,7 +83,7 @@ def compose_summary(report: Mapping[str, Any]) -> str:
     return "  \n".join(lines)
 
 
-def progress_bar(label: str, step: int, total: int, state: str = "") -> str:
+def step_bar(label: str, step: int, total: int, state: str = "") -> str:
     share = 0.0 if not total else min(1.0, step / total)
     filled = int(round(share * 20))
     return f"{'▰' * filled}{'▱' * (20 - filled)} {label}: step {step}/{total}{(' · ' + state) if state else ''}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ...caption.editing import revise, sub_aspect_choices, undo, with_primitive, with_rewards
+from ...caption.editing import primitives_of, revise, sub_aspect_choices, undo, with_primitive, with_rewards
 from ...caption.vocabulary import load_vocabulary
 from ...session import AspectRequest, BestOfRequest
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
@@ -17,8 +17,6 @@ from ..zerogpu import CAPTION_DURATION, gpu
 
 
 def glossary_rows(aspect: str, sub_aspect: str | None) -> list[list[str]]:
-    from ...caption.editing import primitives_of
-
     return [[label, glossary_html(definition)]
             for label, definition, _ in primitives_of(load_vocabulary(), aspect, sub_aspect)]
 
@@ -62,8 +60,6 @@ class AspectPanel:
         self.aspect_state = gr.State(aspect)
 
     def _choices(self, sub_aspect: str | None) -> list[tuple[str, str]]:
-        from ...caption.editing import primitives_of
-
         return [(label, qualified) for label, _, qualified in primitives_of(load_vocabulary(), self.aspect, sub_aspect)]
 
     def wire(self, page: Any, blocks: gr.Blocks) -> None:
@@ -110,8 +106,6 @@ class AspectPanel:
 
     @shows_errors
     def on_glossary(self, values: dict) -> dict:
-        from ...caption.editing import primitives_of
-
         rows = primitives_of(load_vocabulary(), self.aspect, values[self.sub_aspect])
         index = values[self.glossary]
         if not isinstance(index, int) or not 0 <= index < len(rows):

@@ -15,7 +15,7 @@ from ...caption.structured import ASPECTS, StructuredCaption
 from ...errors import StudioError
 from ...session import caption_from_user
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
-from ..formatting import ASPECT_HINTS, reward_badge
+from ..formatting import ASPECT_HINTS, history_markdown, reward_badge
 from ..zerogpu import CAPTION_DURATION, gpu
 from .aspect_panel import AspectPanel
 
@@ -90,8 +90,6 @@ class CaptionSection:
                           {a: values[self.texts[a]] for a in ASPECTS}, limits.max_aspect_chars)
 
     def show(self, caption: StructuredCaption) -> dict:
-        from ..formatting import history_markdown
-
         return {self.state: caption.to_dict(), **{self.texts[a]: caption.aspects[a].text for a in ASPECTS},
                 **{self.badges[a]: reward_badge(caption, a) for a in ASPECTS},
                 **{self.panels[a].history: history_markdown(caption, a) for a in ASPECTS}}

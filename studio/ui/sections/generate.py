@@ -14,9 +14,9 @@ from ...generation.presets import DEFAULT_PRESET, PRESETS, get_preset
 from ...session import Done, GenerateRequest, Plan, RunRequest, SideStep, Status
 from ...session.finetunes import finetune_choices
 from ..context import (
-    PageContext, log_failure, model_job, model_started, owner, session_id, shows_errors, takes_turns,
+    PageContext, log_failure, model_job, model_started, owner, shows_errors, takes_turns,
 )
-from ..formatting import error_line, eta_text, progress_bar
+from ..formatting import error_line, eta_text, step_bar
 from ..zerogpu import CAPTION_DURATION, generation_seconds, gpu
 
 COMPARISONS = [("Automatic", "auto"), ("Finetuned vs zero-shot", "finetuned"),
@@ -170,33 +170,26 @@ class GenerateSection:
         """Streams the run: buttons swap, previews and progress per side, then the videos."""
         model_started(self.ctx, request)
         idle = {self.generate_button: gr.update(interactive=True), self.cancel_button: gr.update(interactive=False)}
-        cancel = threading.Event()
-        session = session_id(request)
-        finished, planned = False, []
-        try:
-            run = self.request(values)
-            self.ctx.cancels[session] = cancel
-            yield {self.generate_button: gr.update(interactive=False), self.cancel_button: gr.update(interactive=True),
-                   self.status: "Starting…", self.judge_result: ""}
-            yield from self._stream(run, cancel, request, planned)
-            finished = True
-            yield idle
-        except Exception as exc:  # noqa: BLE001 - shown in place, calmly when it was a cancel
-            if cancel.is_set():
-                message = "Cancelled: nothing was written. Your caption, prompt and settings are as they were."
-            else:
-                log_failure(exc)
-                message = error_line(exc)
-            # Refused before the run began: nothing else changes. Stopped during it: the players say so.
-            players = self._players_reset("cancelled" if cancel.is_set() else "stopped") if planned else {}
-            yield {**idle, self.status: message, **players}
-        finally:
-            # Reached early when the run failed, was cancelled or its client went away (Gradio closes
-            # the stream): the model stops at its next step instead of running on for nobody.
-            if not finished:
-                cancel.set()
-            if self.ctx.cancels.get(session) is cancel:
-                self.ctx.cancels.pop(session, None)
+        planned: list = []
+        with self.ctx.cancellable(request) as cancel:
+            try:
+                run = self.request(values)
+                yield {self.generate_button: gr.update(interactive=False),
+                       self.cancel_button: gr.update(interactive=True), self.status: "Starting…",
+                       self.judge_result: ""}
+                yield from self._stream(run, cancel, request, planned)
+                yield idle
+            except Exception as exc:  # noqa: BLE001 - shown in place, calmly when it was a cancel
+                cancelled = cancel.is_set()
+                cancel.set()  # whatever failed, the model must not run on
+                if cancelled:
+                    message = "Cancelled: nothing was written. Your caption, prompt and settings are as they were."
+                else:
+                    log_failure(exc)
+                    message = error_line(exc)
+                # Refused before the run began: nothing else changes. Stopped during it: the players say so.
+                players = self._players_reset("cancelled" if cancelled else "stopped") if planned else {}
+                yield {**idle, self.status: message, **players}
 
     def _players_reset(self, state: str) -> dict:
         """Players back to their videos (previews hidden), progress lines saying how the run ended."""
@@ -216,7 +209,7 @@ class GenerateSection:
                 planned.append(event)
                 slots = dict(zip((key for key, _ in event.sides), ("left", "right")))
                 labels, order = dict(event.sides), event.order
-                progress = {key: progress_bar(labels[key], 0, run.settings.steps, _turn(key, order, labels))
+                progress = {key: step_bar(labels[key], 0, run.settings.steps, _turn(key, order, labels))
                             for key in slots}
                 yield {self.used_seed: event.seed,
                        self.status: f"{event.mode} mode · seed {event.seed} · {' | '.join(labels.values())}",
@@ -228,7 +221,7 @@ class GenerateSection:
             elif isinstance(event, SideStep):
                 player = self.players[slots[event.side]]
                 state = "done" if event.step >= event.total else "denoising"
-                update = {player["progress"]: progress_bar(event.label, event.step, event.total, state),
+                update = {player["progress"]: step_bar(event.label, event.step, event.total, state),
                           self.status: f"Generating {event.label}: step {event.step}/{event.total} · "
                                        f"{eta_text(event.eta_s)}"}
                 if event.preview is not None:
@@ -246,7 +239,7 @@ class GenerateSection:
             player = self.players[slot]
             shown[player["video"]] = gr.update(value=str(result.videos[key]), label=labels[key], visible=True)
             shown[player["preview"]] = gr.update(visible=False)
-            shown[player["progress"]] = progress_bar(labels[key], result.settings.steps, result.settings.steps,
+            shown[player["progress"]] = step_bar(labels[key], result.settings.steps, result.settings.steps,
                                                      "done")
         if len(slots) == 1:
             shown[self.players["right"]["video"]] = gr.update(value=None, label="(not used in this mode)",
@@ -256,11 +249,7 @@ class GenerateSection:
                 self.judge_button: gr.update(interactive=True)}
 
     def on_cancel(self, request: gr.Request = None) -> dict:
-        event = self.ctx.cancels.get(session_id(request))
-        if event is None:
-            return {self.status: "Nothing is generating."}
-        event.set()
-        return {self.status: "Cancelling: the run stops after the current step."}
+        return {self.status: self.ctx.cancel_run(request)}
 
     @gpu(duration=CAPTION_DURATION)
     @shows_errors(status="judge_result")
