@@ -244,7 +244,8 @@ class Session:
         tokens, _ = self.count_tokens(request.prompt)
         if tokens > self.limits.token_limit:
             raise InputError(f"is {tokens} tokens; the text encoder reads {self.limits.token_limit}, so the end "
-                             "would be cut. Press 'Fit to the limit' or shorten it", "prompt")
+                             "would be cut. Shorten it, or fit it (the page's 'Fit to the limit', "
+                             "`python -m studio compose --fit`)", "prompt")
         mode, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
         labels = {side.key: side.label for side in sides}
         settings = request.settings
