@@ -42,11 +42,12 @@ def decode_everything(path: Path, fps: float):
     import av
 
     from studio.video import probe
-    from studio.video.sampling import DEFAULT_MAX_PIXELS, _convert, _target_size, sample_times
+    from studio.video.sampling import FrameSampling, _convert, sample_times
 
     info = probe(path, None)
-    times = sample_times(0.0, info.duration, fps)
-    width, height = _target_size(info, len(times), DEFAULT_MAX_PIXELS)
+    sampling = FrameSampling(fps=fps)
+    times = sample_times(0.0, info.duration, sampling.frame_count(info.duration))
+    width, height = sampling.frame_size(info.coded_width, info.coded_height, len(times))
     images, index, half = [], 0, 0.5 / info.fps
     with av.open(str(path)) as container:
         stream = container.streams.video[0]

@@ -40,6 +40,12 @@ class StudioConfig:
         "A second captioner the page shows beside the CHAI captioner for the same shot (captioner A/B), e.g. "
         f"`{ZERO_SHOT_CAPTIONER}`; empty = no A/B view.",
     )
+    caption_prompts: str = _setting(
+        "",
+        "Prompt pack folder: the captioner's instructions, critique/revise/reward templates, no-change sentence "
+        "and video sampling (`python -m studio prompts import POLICY_DIR --out PACK_DIR` builds one from CHAI's "
+        "policy folder); empty = the studio's own pack (its tiny variant under --tiny).",
+    )
     baseline: str = _setting(
         DEFAULT_BASELINE,
         "Zero-shot Wan2.2 diffusers pipeline: hub id or local folder. It also supplies the text "

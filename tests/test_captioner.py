@@ -10,10 +10,8 @@ from studio.compose.text import word_count
 from clipmaker import write_clip
 
 from studio.caption import StructuredCaption
-from studio.captioner import (
-    ASPECTS, NO_CHANGE, Captioner, PromptTemplates, caption_clip, get_captioner, says_no_change,
-    unload_captioner,
-)
+from studio.captioner import ASPECTS, Captioner, PromptPack, caption_clip, get_captioner, unload_captioner
+from studio.captioner.packs import TINY_PACK
 from studio.captioner import model as captioner_model
 from studio.compose import ComposeOptions, compose
 from studio.config import StudioConfig
@@ -41,7 +39,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def captioner(tiny_captioner_dir):
-    return Captioner.from_pretrained(tiny_captioner_dir, device="cpu")
+    return Captioner.from_pretrained(tiny_captioner_dir, device="cpu", pack=PromptPack.load(TINY_PACK))
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +109,8 @@ def test_two_stage_gives_motion_and_spatial_their_context(captioner, clip, monke
     motion_prompt, spatial_prompt = calls[1][1]
     assert first["Subject"] in motion_prompt and first["Scene"] not in motion_prompt
     assert first["Subject"] in spatial_prompt and first["Scene"] in spatial_prompt
-    assert captioner.templates.aspect("Motion") in motion_prompt
+    assert motion_prompt.startswith(captioner.pack.texts["motion"])
+    assert spatial_prompt.startswith(captioner.pack.texts["spatial"])
 
 
 def test_critique_and_revise_keep_history(captioner, clip):
@@ -127,20 +126,19 @@ def test_critique_and_revise_keep_history(captioner, clip):
 
 
 def test_a_no_change_critique_leaves_the_caption_alone(captioner, clip):
+    chai = "The caption is accurate and requires no edits, so it should remain exactly the same."
     caption = StructuredCaption.from_plain({"Camera": "Static shot."})
-    assert captioner.revise(clip, "Camera", "Static shot.", NO_CHANGE, structured=caption) == "Static shot."
+    for critique in (chai, chai + " The pan is described well.", f"“{chai}”", "No changes needed."):
+        assert captioner.says_no_change(critique), critique
+        assert captioner.revise(clip, "Camera", "Static shot.", critique, structured=caption) == "Static shot."
     assert caption["Camera"].history == []
-    assert NO_CHANGE in captioner.templates.texts["critique"]  # the template asks for that sentence
-    for text in ("No changes needed.", "no change is needed", "  No changes are required here.",
-                 "Nothing needs to change."):
-        assert says_no_change(text), text
-    for text in ("Change the pan to a tilt.", "The caption needs changes: it is not static."):
-        assert not says_no_change(text), text
+    assert chai in captioner.pack.texts["critique"]  # the template asks for CHAI's sentence
+    for text in ("Change the pan to a tilt.", "The caption is accurate but misses the tilt.",
+                 "The caption needs changes: it is not static."):
+        assert not captioner.says_no_change(text), text
 
 
 def test_reward_is_a_probability_and_batches_consistently(captioner, clip):
-    yes, no = captioner._answer_ids()
-    assert yes != no
     texts = ["The camera is static.", "A dog runs across a beach at sunset."]
     batch = captioner.rewards(clip, "Camera", texts)
     single = [captioner.reward(clip, "Camera", t) for t in texts]
@@ -221,27 +219,6 @@ def test_bad_task_inputs_are_refused(captioner, clip):
         captioner.critique(clip, "Camera", "  ")
     with pytest.raises(InputError, match="expected a sampled clip"):
         captioner.caption(42)
-
-
-def test_templates_are_checked_and_editable(tmp_path):
-    templates = PromptTemplates.load()
-    assert set(templates.texts) == {a.lower() for a in ASPECTS} | {"context", "critique", "revise", "reward", "merge"}
-    rendered = templates.render("reward", aspect="Camera", caption="Static {shot}.")
-    assert "Static {shot}." in rendered and "{aspect}" not in rendered
-    from pathlib import Path
-
-    assert Path(templates.folder).name == "captioner"
-    for name, text in templates.texts.items():
-        (tmp_path / f"{name}.txt").write_text(text)
-    (tmp_path / "camera.txt").write_text("Only describe the camera, briefly.")
-    assert PromptTemplates.load(tmp_path).aspect("Camera") == "Only describe the camera, briefly."
-    (tmp_path / "critique.txt").write_text("Critique this.")
-    with pytest.raises(InputError, match=r"critique.txt must contain the placeholder\(s\) \{aspect\}, \{caption\}"):
-        PromptTemplates.load(tmp_path)
-    (tmp_path / "critique.txt").write_text(templates.texts["critique"])
-    (tmp_path / "merge.txt").unlink()
-    with pytest.raises(InputError, match="missing template"):
-        PromptTemplates.load(tmp_path)
 
 
 def test_attention_choice_on_cpu():

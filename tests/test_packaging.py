@@ -59,11 +59,11 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     spec = subprocess.run([str(venv / "bin" / "studio"), "spec"], capture_output=True, text=True, cwd=tmp_path,
                           timeout=120, check=False)
     assert spec.returncode == 0 and "SUBJECT" in spec.stdout and "dolly" in spec.stdout.lower(), spec.stderr
-    probe = ("import studio, studio.captioner.prompts as p, studio.shot_library as s; "
-             "print(studio.__file__); print(p.DEFAULT_DIR); print(len(p.PromptTemplates.load().texts)); "
-             "print(len(s.list_presets()))")
+    probe = ("import studio, studio.captioner.packs as p, studio.shot_library as s; "
+             "print(studio.__file__); print(p.PACKS_DIR); print(len(p.PromptPack.load().texts)); "
+             "print(len(p.PromptPack.load(p.TINY_PACK).texts)); print(len(s.list_presets()))")
     where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                            timeout=120, check=False)
-    package, templates, count, presets = where.stdout.split()
+    package, templates, count, tiny_count, presets = where.stdout.split()
     assert str(venv) in package and templates.startswith(str(venv)) and templates.endswith("studio/prompts/captioner")
-    assert int(count) == 10 and int(presets) == len(list((ROOT / "prompts" / "shots").glob("*.json")))
+    assert int(count) == int(tiny_count) == 11 and int(presets) == len(list((ROOT / "prompts" / "shots").glob("*.json")))

@@ -253,6 +253,11 @@ def test_the_aspect_loop_scores_revises_and_explains_what_is_missing(page, refer
     refused = panel.on_revise(values.but({panel.critique: "  "}))
     assert refused == {panel.status: "⚠ Camera: write a critique for Camera (or press Suggest critique) before "
                                      "revising"}
+    # CHAI's no-change sentence (alone or with more after it): Revise is skipped, the text stays.
+    chai = "The caption is accurate and requires no edits, so it should remain exactly the same."
+    for critique in (chai, chai + " Well observed."):
+        kept = panel.on_revise(values.but({panel.critique: critique}))
+        assert list(kept) == [panel.status] and kept[panel.status].startswith("Revise skipped: the critique says")
     scene = caption.panels["Scene"]
     refused = scene.on_suggest(caption_values(page, ["a", "", "", "", ""], {ref.clip: str(reference_clip)}))
     assert list(refused) == [scene.status] and "the Scene text is empty" in refused[scene.status]

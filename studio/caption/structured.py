@@ -24,6 +24,7 @@ SCHEMA_VERSION = 1
 MAX_ASPECT_CHARS = 6000  # ~1000 words: far beyond any real aspect caption, small enough to be safe.
 MAX_FILE_BYTES = 5_000_000
 MAX_HISTORY = 200
+MAX_TEMPLATE_CHARS = 20_000  # a recorded instruction: CHAI's longest policy texts are ~5,000
 
 
 def _now() -> str:
@@ -68,6 +69,10 @@ class Provenance:
     models: dict[str, str] = field(default_factory=dict)  # role ("captioner", ...) -> id or path
     source: str = "manual"  # "captioner", "chai-record", "preset", "plain", "manual"
     created: str = field(default_factory=_now)
+    # The captioner's prompt pack ({"name", "version", "sha256"}) and, per aspect, the exact
+    # instruction sent with the video: enough to reproduce and audit a model-written caption.
+    prompt_pack: dict[str, str] = field(default_factory=dict)
+    instructions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -316,6 +321,15 @@ def _provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
     models = data.get("models", {})
     if not isinstance(models, Mapping) or not all(isinstance(v, str) for v in models.values()):
         raise InputError("expected an object of role -> model id", "provenance.models")
+    pack = data.get("prompt_pack", {})
+    if not isinstance(pack, Mapping) or not all(isinstance(v, str) for v in pack.values()):
+        raise InputError("expected an object of name, version and sha256", "provenance.prompt_pack")
+    instructions = data.get("instructions", {})
+    if not isinstance(instructions, Mapping):
+        raise InputError(f"expected an object keyed by aspect, got {_type_name(instructions)}", "provenance.instructions")
+    _reject_unknown_aspects(instructions, "provenance.instructions.")
+    instructions = {aspect_name(k): _check_text(v, f"provenance.instructions.{k}", MAX_TEMPLATE_CHARS)
+                    for k, v in instructions.items()}
     start = _optional_float(data.get("start"), "provenance.start", 0.0)
     end = _optional_float(data.get("end"), "provenance.end", 0.0)
     if start is not None and end is not None and end <= start:
@@ -327,6 +341,8 @@ def _provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
         models=dict(models),
         source=_optional_str(data.get("source"), "provenance.source") or "manual",
         created=_optional_str(data.get("created"), "provenance.created") or _now(),
+        prompt_pack=dict(pack),
+        instructions=instructions,
     )
 
 

@@ -22,13 +22,13 @@ from ..errors import InputError, ModelLoadError, StudioError
 from ..hub import resolve_model_location
 from .decoding import BatchStreamer, OnText, clean_text, compose_fallback, eos_ids, within_words
 from .inputs import as_clip, aspect_list, checked_text
-from .prompts import PromptTemplates, says_no_change
+from .packs import CONTEXT, PromptPack
 
 DEFAULT_MAX_NEW_TOKENS = 512  # real aspect captions run to ~250 words
 MERGE_MAX_NEW_TOKENS = 768
 # CHAI's annotation order: Subject, Scene and Camera first; then Motion, written knowing the Subject
-# caption, and Spatial, knowing Subject and Scene.
-STAGE_TWO_CONTEXT = {"Motion": ("Subject",), "Spatial": ("Subject", "Scene")}
+# caption, and Spatial, knowing Subject and Scene (the pack's add-ons hand those captions over).
+STAGE_TWO_CONTEXT = {aspect: needs for aspect, (_, needs) in CONTEXT.items()}
 SETTING_HINT = "set CHAI_STUDIO_CAPTIONER or --captioner"
 log = logging.getLogger("studio.captioner")
 
@@ -59,12 +59,12 @@ def _logged(task: str):
 class Captioner:
     """A loaded captioner. Build it with `from_pretrained` or `from_config`; free it with `unload`."""
 
-    def __init__(self, model: Any, processor: Any, model_id: str, templates: PromptTemplates | None = None,
+    def __init__(self, model: Any, processor: Any, model_id: str, pack: PromptPack | None = None,
                  max_new_tokens: int | None = None):
         self.model = model
         self.processor = processor
         self.model_id = model_id
-        self.templates = templates or PromptTemplates.load()
+        self.pack = pack or PromptPack.load()  # every prompt's words; swapped without reloading the model
         self._max_new_tokens = max_new_tokens
         self._lock = threading.RLock()  # one generate at a time on a shared model
         if processor is not None:
@@ -73,7 +73,7 @@ class Captioner:
     # -- loading ----------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, device: str = "auto", dtype: Any = None,
-                        attn_implementation: str | None = None, templates: PromptTemplates | None = None,
+                        attn_implementation: str | None = None, pack: PromptPack | None = None,
                         max_new_tokens: int | None = None) -> "Captioner":
         """Load processor and model once. bf16 on CUDA (flash-attention-2 when installed, else sdpa),
         float32 on CPU. Failures raise `ModelLoadError` naming the setting to change."""
@@ -132,13 +132,14 @@ class Captioner:
         if processor is None or not hasattr(processor, "video_processor"):
             raise ModelLoadError(f"{name!r} has no video processor, so it is not a Qwen3-VL captioner; {SETTING_HINT}")
         log.info("captioner %s loaded on %s in %.1f s", name, device, time.perf_counter() - started)
-        return cls(model, processor, name, templates=templates, max_new_tokens=max_new_tokens)
+        return cls(model, processor, name, pack=pack, max_new_tokens=max_new_tokens)
 
     @classmethod
-    def from_config(cls, config: Any, templates: PromptTemplates | None = None) -> "Captioner":
-        """Load the captioner a `StudioConfig` names (the tiny one when `config.tiny`)."""
+    def from_config(cls, config: Any) -> "Captioner":
+        """Load the captioner a `StudioConfig` names (the tiny one when `config.tiny`), prompted with
+        the config's prompt pack."""
         return cls.from_pretrained(captioner_path(config), device=config.resolved_device(),
-                                   dtype=config.resolved_dtype(), templates=templates)
+                                   dtype=config.resolved_dtype(), pack=PromptPack.for_config(config))
 
     @property
     def loaded(self) -> bool:
@@ -165,56 +166,70 @@ class Captioner:
     # -- tasks ------------------------------------------------------------------------------------
     @_logged("caption")
     def caption(self, clip: Any, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
-                on_text: OnText | None = None, max_new_tokens: int | None = None) -> dict[str, str]:
+                on_text: OnText | None = None, max_new_tokens: int | None = None,
+                instructions: dict[str, str] | None = None) -> dict[str, str]:
         """Caption each aspect of `clip` (a SampledClip or a path), all in one batched generate.
 
         With `two_stage`, Subject, Scene and Camera are written first; then Motion sees the Subject
         caption and Spatial sees Subject and Scene (CHAI's annotation order). `on_text(aspect,
-        text_so_far)` is called as tokens arrive.
+        text_so_far)` is called as tokens arrive. `instructions`, when given, is filled with the
+        exact instruction each aspect was written from (for the caption's provenance).
         """
         self._require()
         clip = as_clip(clip)
         aspects = aspect_list(aspects)
+        sent = instructions if instructions is not None else {}
+
+        def write(names: list[str], context: Mapping[str, str] | None, stream: OnText | None) -> dict[str, str]:
+            prompts = [self.pack.instruction(a, context) for a in names]
+            sent.update(zip(names, prompts))
+            return dict(zip(names, self._generate(clip, prompts, names, stream, max_new_tokens)))
+
         if not two_stage:
-            prompts = [self._aspect_prompt(a) for a in aspects]
-            return dict(zip(aspects, self._generate(clip, prompts, aspects, on_text, max_new_tokens)))
+            return write(aspects, None, on_text)
         first = [a for a in aspects if a not in STAGE_TWO_CONTEXT]
         second = [a for a in aspects if a in STAGE_TWO_CONTEXT]
-        done: dict[str, str] = {}
-        if first:
-            prompts = [self._aspect_prompt(a) for a in first]
-            done.update(zip(first, self._generate(clip, prompts, first, on_text, max_new_tokens)))
+        done = write(first, None, on_text) if first else {}
         if second:
             missing = sorted({c for a in second for c in STAGE_TWO_CONTEXT[a]} - set(done))
             if missing:  # the context aspects were not requested: write them first, not shown
-                done.update(zip(missing, self._generate(clip, [self._aspect_prompt(a) for a in missing],
-                                                        missing, None, max_new_tokens)))
-            prompts = [self._aspect_prompt(a, {c: done[c] for c in STAGE_TWO_CONTEXT[a]}) for a in second]
-            done.update(zip(second, self._generate(clip, prompts, second, on_text, max_new_tokens)))
+                done.update(write(missing, None, None))
+                for aspect in missing:
+                    sent.pop(aspect, None)
+            done.update(write(second, done, on_text))
         return {a: done[a] for a in aspects}
 
     @_logged("critique")
     def critique(self, clip: Any, aspect: str, caption: str, max_new_tokens: int | None = None,
                  on_text: OnText | None = None) -> str:
-        """The model's critique of one aspect caption; it says "No changes needed." when none are."""
+        """The model's critique of one aspect caption, judged against the aspect's instruction; when
+        nothing needs changing it answers with the pack's no-change sentence (`says_no_change`)."""
         self._require()
         aspect, caption = aspect_name(aspect), checked_text(caption, "caption")
-        prompt = self.templates.render("critique", aspect=aspect, caption=caption)
+        prompt = self.pack.render("critique", aspect=aspect, caption=caption,
+                                  instruction=self.pack.instruction(aspect))
         return self._generate(as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0]
+
+    def says_no_change(self, critique: str) -> bool:
+        """Whether `critique` is the pack's no-change sentence (the caption should stay as it is)."""
+        return self.pack.says_no_change(critique)
 
     @_logged("revise")
     def revise(self, clip: Any, aspect: str, caption: str, critique: str,
                structured: StructuredCaption | None = None, max_new_tokens: int | None = None,
                on_text: OnText | None = None) -> str:
-        """Rewrite a caption to answer a critique. A critique that asks for no change returns the
-        caption unchanged without a model call. With `structured`, the revision is recorded in that
-        caption's history (source "model") so it can be undone."""
+        """Rewrite a caption to answer a critique. CHAI's revisions were written from the original
+        caption with the critique as feedback; the prompt gives both, with the aspect's instruction
+        as context. A critique that asks for no change returns the caption unchanged without a
+        model call. With `structured`, the revision is recorded in that caption's history (source
+        "model") so it can be undone."""
         self._require()
         aspect = aspect_name(aspect)
         caption, critique = checked_text(caption, "caption"), checked_text(critique, "critique")
-        if says_no_change(critique):
+        if self.says_no_change(critique):
             return caption
-        prompt = self.templates.render("revise", aspect=aspect, caption=caption, critique=critique)
+        prompt = self.pack.render("revise", aspect=aspect, caption=caption, critique=critique,
+                                  instruction=self.pack.instruction(aspect))
         revised = self._generate(as_clip(clip), [prompt], [aspect], on_text, max_new_tokens)[0].strip()
         if structured is not None:
             structured.record_revision(aspect, critique, revised, source="model")
@@ -226,11 +241,11 @@ class Captioner:
 
     @_logged("score")
     def rewards(self, clip: Any, aspect: str, captions: Sequence[str]) -> list[float]:
-        """P(Yes) for each caption, from the logits of the first answer token.
-
-        The probability is a softmax over just the two answer tokens ("Yes" and "No"), i.e.
-        P(Yes) / (P(Yes) + P(No)) under the full-vocabulary distribution: it ignores mass the model
-        puts on other tokens, so it stays comparable between captions. One batched forward pass.
+        """P(Yes) for each caption, as t2v_metrics (CHAI's released evaluation) computes it for
+        Qwen3-VL: the softmax over the full vocabulary of the first answer token's logits, read at
+        the "Yes" token. Mass the model puts on other tokens lowers the score, so it is comparable
+        with CHAI's reported numbers. One batched forward pass (left padding keeps every row's last
+        position the answer position).
         """
         import torch
 
@@ -238,16 +253,14 @@ class Captioner:
         aspect = aspect_name(aspect)
         if not captions:
             return []
-        prompts = [self.templates.render("reward", aspect=aspect, caption=checked_text(c, "caption")) for c in captions]
+        prompts = [self.pack.render("reward", aspect=aspect, caption=checked_text(c, "caption")) for c in captions]
         clip = as_clip(clip)
         with self._lock:
             self._require()
             batch = self._encode(clip, prompts)
             with torch.inference_mode():
                 logits = self.model(**batch).logits[:, -1, :].float()
-        yes, no = self._answer_ids()
-        pair = torch.stack([logits[:, yes], logits[:, no]], dim=-1)
-        return [float(p) for p in torch.softmax(pair, dim=-1)[:, 0]]
+        return [float(p) for p in torch.softmax(logits, dim=-1)[:, self._yes_id()]]
 
     @_logged("best_of_n")
     def best_of_n(self, clip: Any, aspect: str, n: int = 4, temperature: float = 0.8, top_p: float = 0.95,
@@ -264,7 +277,7 @@ class Captioner:
         clip = as_clip(clip)
         if seed is not None:
             torch.manual_seed(seed)
-        prompts = [self._aspect_prompt(aspect)] * n
+        prompts = [self.pack.instruction(aspect)] * n
         captions = self._generate(clip, prompts, [aspect] * n, None, max_new_tokens,
                                   sample=dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0))
         scores = self.rewards(clip, aspect, [c if c.strip() else " " for c in captions])
@@ -284,7 +297,7 @@ class Captioner:
             return compose_fallback(structured, max_words)
         texts = structured.texts()
         listed = "\n\n".join(f"{a}: {texts[a].strip()}" for a in ASPECTS if texts[a].strip())
-        prompt = self.templates.render("merge", captions=listed, max_words=max_words)
+        prompt = self.pack.render("merge", captions=listed, max_words=max_words)
         # About 1.3 tokens a word: twice the word budget leaves room without letting a rambling
         # model run on.
         budget = max_new_tokens or min(MERGE_MAX_NEW_TOKENS, 2 * max_words)
@@ -292,22 +305,12 @@ class Captioner:
         return within_words(merged, max_words)
 
     # -- internals --------------------------------------------------------------------------------
-    def _aspect_prompt(self, aspect: str, context: Mapping[str, str] | None = None) -> str:
-        instruction = self.templates.aspect(aspect)
-        if not context:
-            return instruction
-        listed = "\n".join(f"{a}: {t.strip()}" for a, t in context.items())
-        return self.templates.render("context", context=listed) + "\n\n" + instruction
-
-    def _answer_ids(self) -> tuple[int, int]:
-        tokenizer = self.processor.tokenizer
-        ids = []
-        for word in ("Yes", "No"):
-            encoded = tokenizer.encode(word, add_special_tokens=False)
-            if not encoded:
-                raise ModelLoadError(f"the captioner's tokenizer cannot encode {word!r}; {SETTING_HINT}")
-            ids.append(encoded[0])
-        return ids[0], ids[1]
+    def _yes_id(self) -> int:
+        """The first token of "Yes", as t2v_metrics encodes its answer."""
+        encoded = self.processor.tokenizer.encode("Yes", add_special_tokens=False)
+        if not encoded:
+            raise ModelLoadError(f"the captioner's tokenizer cannot encode 'Yes'; {SETTING_HINT}")
+        return encoded[0]
 
     def _encode(self, clip: Any, prompts: Sequence[str]):
         """Chat-format each prompt (with the clip's video when given) into one left-padded batch."""
@@ -328,8 +331,11 @@ class Captioner:
             metadata = VideoMetadata(total_num_frames=len(frames), fps=clip.fps,
                                      frames_indices=list(range(len(frames))), duration=clip.end - clip.start,
                                      width=frames.shape[2], height=frames.shape[1])
-            kwargs = dict(videos=[frames] * len(texts),
-                          videos_kwargs=dict(video_metadata=[metadata] * len(texts), do_sample_frames=False))
+            # Frames sampled at the model's input size (qwen-vl-utils sizing) must not be resized again.
+            video_kwargs = dict(video_metadata=[metadata] * len(texts), do_sample_frames=False)
+            if clip.sized_for_model:
+                video_kwargs["do_resize"] = False
+            kwargs = dict(videos=[frames] * len(texts), videos_kwargs=video_kwargs)
         batch = self.processor(text=texts, padding=True, return_tensors="pt", **kwargs)
         batch = batch.to(self.model.device)
         if "pixel_values_videos" in batch:

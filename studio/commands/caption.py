@@ -7,7 +7,8 @@ from dataclasses import dataclass
 HELP = "Caption a reference clip aspect by aspect with the CHAI captioner (StructuredCaption JSON)."
 
 # Settings every captioner command accepts (flags and CHAI_STUDIO_* variables).
-SETTINGS = ("captioner", "device", "dtype", "tiny", "tiny_dir", "max_clip_seconds", "max_aspect_chars")
+SETTINGS = ("captioner", "caption_prompts", "device", "dtype", "tiny", "tiny_dir", "max_clip_seconds",
+            "max_aspect_chars")
 
 
 def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +19,10 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shot", type=int, default=None, metavar="N",
                         help="use shot N as `python -m studio shots` and the page number it (from 1)")
     from ..captioner.model import DEFAULT_MAX_NEW_TOKENS  # no torch import: --help stays fast
-    from ..session.limits import Limits
 
     parser.add_argument("--fps", type=float, default=None,
-                        help=f"frames sampled per second (default {Limits.caption_fps:g}, as on the page)")
+                        help="frames sampled per second (default: the prompt pack's rate, as on the page; "
+                             "`python -m studio prompts show` prints it)")
     parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                         help=f"cap on generated tokens per answer (default: the checkpoint's generation config, "
                              f"else {DEFAULT_MAX_NEW_TOKENS})")
@@ -48,8 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_aspect_argument(parser, "aspect to write (repeatable; default: all five)")
     # The old spelling `--aspects A B`, still accepted; hidden so --help shows one way.
     parser.add_argument("--aspects", nargs="+", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--two-stage", action="store_true",
-                        help="CHAI order: Subject, Scene, Camera first; then Motion and Spatial given them")
+    parser.add_argument("--two-stage", action=argparse.BooleanOptionalAction, default=True,
+                        help="CHAI's order, the default: Subject, Scene, Camera first; then Motion given the "
+                             "Subject caption and Spatial given Subject and Scene (--no-two-stage: all at once)")
     parser.add_argument("--stream", action="store_true",
                         help="print each aspect's new text to stderr as it is written")
     parser.add_argument("--out", default=None, help="write the JSON here instead of stdout")

@@ -13,12 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..captioner import says_no_change
-
     task = open_caption_task(args, "critique")
     result = {}
     for request in task.requests:
         text = task.session.critique(request)
-        result[request.aspect] = {"critique": text, "needs_change": not says_no_change(text)}
+        result[request.aspect] = {"critique": text, "needs_change": task.session.needs_change(text)}
     emit(json.dumps(result, indent=2, ensure_ascii=False), args.out)
     return 0

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sample N captions per aspect and keep the one with the highest reward (default: 1)")
     parser.add_argument("--max-new-tokens", metavar="N", default=None,
                         help="cap on each caption's tokens (default: the captioner's own limit)")
-    parser.add_argument("--two-stage", action="store_true", help="caption in CHAI's two-stage order")
+    parser.add_argument("--two-stage", action=argparse.BooleanOptionalAction, default=True,
+                        help="caption in CHAI's two-stage order (the default; --no-two-stage: all aspects at once)")
     parser.add_argument("--min-shot-seconds", metavar="S", default=None,
                         help="skip shots shorter than this (default: the training window)")
     parser.add_argument("--max-shot-seconds", metavar="S", default=60.0,
@@ -37,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="actors per Ray stage (default: one per GPU, or 1)")
     from ..config import StudioConfig
 
-    StudioConfig.add_arguments(parser, only=("captioner", "baseline", "device", "dtype", "tiny", "tiny_dir",
-                                             "max_aspect_chars", "prompt_words"))
+    StudioConfig.add_arguments(parser, only=("captioner", "caption_prompts", "baseline", "device", "dtype", "tiny",
+                                             "tiny_dir", "max_aspect_chars", "prompt_words"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run directories written by generate or batch")
     from ..config import StudioConfig
 
-    StudioConfig.add_arguments(parser, only=("captioner", "device", "dtype", "tiny", "tiny_dir"))
+    StudioConfig.add_arguments(parser, only=("captioner", "caption_prompts", "device", "dtype", "tiny", "tiny_dir"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..captioner import says_no_change
     from ..errors import InputError
 
     # A given critique is about one aspect; checked before the clip is sampled and the model loaded.
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     for request in task.requests:
         if not request.critique:
             request = dataclasses.replace(request, critique=task.session.critique(request))
-        if says_no_change(request.critique):
+        if not task.session.needs_change(request.critique):
             warn(f"{request.aspect}: the critique asks for no change; kept as it was")
             continue
         task.session.revise(request, task.caption)

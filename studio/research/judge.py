@@ -21,11 +21,9 @@ from typing import Any
 
 from ..caption.structured import ASPECTS
 from ..errors import InputError
-from ..video.sampling import DEFAULT_SAMPLE_FPS
 
 JUDGE_SCHEMA = "chai-studio/judge"
 JUDGE_FILE = "judge.json"
-SAMPLE_FPS = DEFAULT_SAMPLE_FPS  # the captioner reads every video as it reads a reference clip
 
 
 def run_sides(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,10 +63,11 @@ def check_run_dir(run_dir: str | Path) -> dict[str, Any]:
     return record
 
 
-def _sample(path: Path, start=None, end=None):
+def _sample(path: Path, captioner, start=None, end=None):
+    """The video as the captioner reads a reference clip: sampled as its prompt pack says."""
     from ..video import sample_clip
 
-    return sample_clip(path, start, end, fps=SAMPLE_FPS, max_seconds=None, check_cuts=False)
+    return sample_clip(path, start, end, max_seconds=None, check_cuts=False, sampling=captioner.pack.sampling)
 
 
 def judge_run(run_dir: str | Path, captioner, record: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -79,11 +78,11 @@ def judge_run(run_dir: str | Path, captioner, record: dict[str, Any] | None = No
     record = record or check_run_dir(run_dir)
     source, texts = captions_to_judge(record)
     sides = run_sides(record)
-    clips = {side["key"]: _sample(run_dir / side["video"]) for side in sides}
+    clips = {side["key"]: _sample(run_dir / side["video"], captioner) for side in sides}
     reference = record.get("reference") or None
     reference_clip = None
     if reference and reference.get("clip") and Path(reference["clip"]).is_file():
-        reference_clip = _sample(Path(reference["clip"]), reference.get("start"), reference.get("end"))
+        reference_clip = _sample(Path(reference["clip"]), captioner, reference.get("start"), reference.get("end"))
     aspects = {}
     for aspect, text in texts.items():
         negative = hard_negative(text)
@@ -105,7 +104,7 @@ def judge_run(run_dir: str | Path, captioner, record: dict[str, Any] | None = No
         "mode": (record.get("comparison") or {}).get("mode", "finetuned"),
         "sides": [{"key": s["key"], "label": s["label"]} for s in sides],
         "reference_clip": reference.get("clip") if reference_clip is not None else None,
-        "sample_fps": SAMPLE_FPS, "aspects": aspects,
+        "sample_fps": captioner.pack.sampling.fps, "prompt_pack": captioner.pack.manifest(), "aspects": aspects,
     }
     write_json_atomic(run_dir / JUDGE_FILE, result)
     return result

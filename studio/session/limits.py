@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..compose.composer import HARD_CAP_WORDS, MIN_WORDS
 from ..config import StudioConfig
 from ..generation.settings import GUIDANCE_RANGE, MAX_NEGATIVE_CHARS, MAX_SEED, SHIFT_RANGE, STEPS_RANGE
-from ..video import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS
+from ..video import VIDEO_EXTENSIONS
 
 TOKEN_LIMIT = 512  # Wan's umT5 reads at most 512 prompt tokens (GenerationSettings.max_sequence_length)
 MAX_PROMPT_CHARS = 20000  # far above 512 tokens; refuses pasted documents before they are tokenised
@@ -27,7 +27,7 @@ class Limits:
     max_upload_mb: int
     max_aspect_chars: int
     default_words: int
-    caption_fps: float = DEFAULT_SAMPLE_FPS
+    caption_fps: float  # the active prompt pack's sampling rate
     words: tuple[int, int] = (MIN_WORDS, HARD_CAP_WORDS)
     token_limit: int = TOKEN_LIMIT
     max_prompt_chars: int = MAX_PROMPT_CHARS
@@ -42,8 +42,11 @@ class Limits:
 
     @classmethod
     def from_config(cls, config: StudioConfig) -> Limits:
+        from ..captioner.packs import PromptPack
+
         return cls(max_clip_seconds=config.max_clip_seconds, max_upload_mb=config.max_upload_mb,
-                   max_aspect_chars=config.max_aspect_chars, default_words=config.prompt_words)
+                   max_aspect_chars=config.max_aspect_chars, default_words=config.prompt_words,
+                   caption_fps=PromptPack.for_config(config).sampling.fps)
 
     @property
     def video_types_text(self) -> str:

@@ -20,7 +20,6 @@ from ..errors import InputError
 from ..generation.comparison import MODES
 from ..generation.settings import GenerationSettings
 from . import values
-from ..video.sampling import DEFAULT_SAMPLE_FPS
 from .limits import Limits
 
 COMPOSE_MODES = ("Extractive", "Camera first", "LLM merge")
@@ -90,13 +89,15 @@ class ClipRange:
 class CaptionRequest:
     clip: ClipRange
     aspects: tuple[str, ...] = ASPECTS
-    two_stage: bool = False
-    fps: float = DEFAULT_SAMPLE_FPS
+    two_stage: bool = True
+    fps: float | None = None  # None: the prompt pack's rate
     max_new_tokens: int | None = None
 
     @classmethod
     def from_user(cls, clip: ClipRange, limits: Limits, aspects: Sequence[Any] | None = None,
-                  two_stage: Any = False, fps: Any = None, max_new_tokens: Any = None) -> CaptionRequest:
+                  two_stage: Any = True, fps: Any = None, max_new_tokens: Any = None) -> CaptionRequest:
+        """Two-stage by default: the order CHAI captioned in, Motion given the Subject caption and
+        Spatial given Subject and Scene, which is what the captioner was trained on."""
         names = tuple(dict.fromkeys(aspect_name(a) for a in aspects)) if aspects else ASPECTS
         rate = limits.caption_fps if fps is None else values.number(fps, "fps", 0.1, 30)
         return cls(clip, names, bool(two_stage), rate, _max_new_tokens(max_new_tokens))

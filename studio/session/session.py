@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..caption.structured import ASPECTS, StructuredCaption
+from ..captioner.packs import PromptPack
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
 from .events import CaptionText, Done, Event, Plan, SideStep, Status, Worker
@@ -56,6 +57,7 @@ class Session:
 
     def __init__(self, config: StudioConfig, models: SharedModels | None = None) -> None:
         self.config = config
+        self.pack = PromptPack.for_config(config)  # checked here: a bad pack is refused before any model loads
         self.limits = Limits.from_config(config)
         self.models = models or SharedModels(config)
         self.runs = RunHistory(config)
@@ -94,7 +96,8 @@ class Session:
         key = (str(clip.path), stat.st_size, stat.st_mtime_ns, clip.start, clip.end, clip.shot, fps)
         if key not in self._sampled:
             with clip.numbered_from_one():
-                sampled = load_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index, fps=fps)
+                sampled = load_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index, fps=fps,
+                                    sampling=self.pack.sampling)
             while len(self._sampled) >= 4:
                 self._sampled.pop(next(iter(self._sampled)))
             self._sampled[key] = sampled
@@ -150,12 +153,20 @@ class Session:
         return clean_model_text(self.models.captioner().critique(self.sample(request.clip), request.aspect,
                                                                   request.text, max_new_tokens=request.max_new_tokens))
 
+    def needs_change(self, critique: str) -> bool:
+        """False when `critique` is the prompt pack's no-change sentence (CHAI's "The caption is
+        accurate and requires no edits, ..."): the caption is then kept, not revised."""
+        return not self.pack.says_no_change(critique)
+
     def revise(self, request: AspectRequest, caption: StructuredCaption | None = None) -> str:
         """The aspect rewritten to answer the request's critique; with `caption`, the revision is
-        also recorded in that caption's history (so it can be undone) and becomes its text."""
+        also recorded in that caption's history (so it can be undone) and becomes its text. A
+        no-change critique returns the text as it is, without a model call."""
         if not request.critique:
             raise InputError(f"write a critique for {request.aspect} (or press Suggest critique) before revising",
                              request.aspect)
+        if not self.needs_change(request.critique):
+            return request.text
         revised = self.models.captioner().revise(self.sample(request.clip), request.aspect, request.text,
                                                  request.critique, max_new_tokens=request.max_new_tokens)
         revised = clean_model_text(revised)[: self.limits.max_aspect_chars]

@@ -69,7 +69,7 @@ def _training_lines() -> list[str]:
     # The shipped instruction templates are our own text too; training on them gives the prompts a
     # realistic length in tokens (about 1.3 per word, as with a full-size tokenizer).
     folder = prompts_dir() / "captioner"
-    for path in sorted(folder.glob("*.txt")) if folder.is_dir() else ():
+    for path in sorted(folder.rglob("*.txt")) if folder.is_dir() else ():
         lines += path.read_text(encoding="utf-8").splitlines() * 3
     words = _WORDS
     for step in (1, 2, 3, 5, 7):

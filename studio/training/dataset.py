@@ -55,7 +55,8 @@ class DatasetSpec:
     captioner: str
     baseline: str
     best_of: int = 1
-    two_stage: bool = False
+    two_stage: bool = True
+    prompt_pack: str = ""  # the captioner's prompt pack (its sha256): another pack captions anew
     prompt_words: int = 260
     min_shot_seconds: float = 0.0
     max_shot_seconds: float = 60.0
@@ -73,7 +74,7 @@ class DatasetSpec:
         if caption_sha:
             return _digest(clip_sha, f"{start:.6f}", f"{end:.6f}", "user", caption_sha)
         return _digest(clip_sha, f"{start:.6f}", f"{end:.6f}", self.captioner, self.best_of, self.two_stage,
-                       self.max_new_tokens)
+                       self.max_new_tokens, self.prompt_pack)
 
     def row_key(self, clip_sha: str, start: float, end: float, caption_sha: str = "") -> str:
         return _digest(self.caption_key(clip_sha, start, end, caption_sha), self.baseline, self.preset, self.height,
@@ -84,15 +85,15 @@ class DatasetSpec:
         return {"schema": DATASET_SCHEMA, "version": DATASET_VERSION, "preset": self.preset, "height": self.height,
                 "width": self.width, "frames": self.frames, "fps": self.fps, "baseline": self.baseline,
                 "captioner": self.captioner, "best_of": self.best_of, "two_stage": self.two_stage,
-                "prompt_words": self.prompt_words, "max_new_tokens": self.max_new_tokens}
+                "prompt_pack": self.prompt_pack, "prompt_words": self.prompt_words, "max_new_tokens": self.max_new_tokens}
 
     @classmethod
     def from_user(cls, config: StudioConfig, preset: str, height: Any = None, width: Any = None, frames: Any = None,
-                  best_of: Any = 1, two_stage: bool = False, min_shot_seconds: Any = None,
+                  best_of: Any = 1, two_stage: bool = True, min_shot_seconds: Any = None,
                   max_shot_seconds: Any = 60.0, shot_threshold: Any = 27.0,
                   max_new_tokens: Any = None) -> DatasetSpec:
         """Sizes are snapped and checked exactly as `generate` does (its flags have the same names)."""
-        from ..captioner import captioner_path
+        from ..captioner import PromptPack, captioner_path
         from ..generation.settings import GenerationSettings, _number
 
         chosen = get_preset(preset, tiny=config.tiny)  # tiny: the sizes the tiny checkpoints handle
@@ -117,7 +118,8 @@ class DatasetSpec:
         baseline = config.baseline if not config.tiny else f"tiny:{chosen.name}"
         return cls(preset=chosen.name, height=size.height, width=size.width, frames=size.num_frames, fps=size.fps,
                    captioner=captioner_path(config) if not config.tiny else "tiny:captioner",
-                   baseline=baseline, best_of=best, two_stage=bool(two_stage), prompt_words=config.prompt_words,
+                   baseline=baseline, best_of=best, two_stage=bool(two_stage),
+                   prompt_pack=PromptPack.for_config(config).sha256, prompt_words=config.prompt_words,
                    min_shot_seconds=low, max_shot_seconds=high, shot_threshold=threshold, max_new_tokens=tokens)
 
 

@@ -15,7 +15,6 @@ from ..caption.structured import ASPECTS, StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError
 from ..generation.presets import get_preset
-from ..video.sampling import DEFAULT_SAMPLE_FPS
 from .dataset import DatasetFolder, DatasetSpec, ShotTask
 
 
@@ -46,15 +45,15 @@ class CaptionStage:
         return result
 
     def _model_caption(self, task: ShotTask) -> dict[str, Any]:
-        from ..captioner import Captioner, caption_clip
+        from ..captioner import Captioner, PromptPack, caption_clip
         from ..video import sample_clip
 
         if self.captioner is None:
             self.captioner = Captioner.from_config(self.config)
         # A source may be far longer than a reference clip: the shot is sampled here, without the
         # page's length limit, and captioned on the same road as every other clip.
-        clip = sample_clip(task.clip, task.start, task.end, fps=DEFAULT_SAMPLE_FPS, max_seconds=None,
-                           check_cuts=False)
+        clip = sample_clip(task.clip, task.start, task.end, max_seconds=None, check_cuts=False,
+                           sampling=PromptPack.for_config(self.config).sampling)
         caption = caption_clip(self.config, task.clip, aspects=ASPECTS, two_stage=self.spec.two_stage,
                                captioner=self.captioner, max_new_tokens=self.spec.max_new_tokens,
                                best_of=self.spec.best_of, seed=int(task.caption_key[:8], 16), score=True, clip=clip)

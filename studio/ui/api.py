@@ -42,7 +42,7 @@ class ScriptApi:
             self.field = {
                 "clip": gr.File(label="clip", type="filepath"), "start": gr.Number(label="start", value=None),
                 "end": gr.Number(label="end", value=None), "shot": gr.Number(label="shot", value=None, precision=0),
-                "two_stage": gr.Checkbox(label="two_stage"), "aspect": gr.Textbox(label="aspect"),
+                "two_stage": gr.Checkbox(label="two_stage", value=True), "aspect": gr.Textbox(label="aspect"),
                 "text": gr.Textbox(label="text"), "critique": gr.Textbox(label="critique"),
                 "n": gr.Number(label="n", value=4, precision=0), "caption": gr.JSON(label="caption"),
                 "mode": gr.Textbox(label="mode", value="Extractive"),

@@ -6,16 +6,16 @@ message that says what to change when a file cannot be used. Nothing here import
 Public API (used by the captioner, the CLI and the UI):
     probe(path, max_seconds) -> ClipInfo
     detect_shots(path) -> list[Shot]
-    sample_clip(path, start=None, end=None, fps=2.0, max_pixels=DEFAULT_MAX_PIXELS) -> SampledClip
+    sample_clip(path, start=None, end=None, sampling=FrameSampling()) -> SampledClip
     first_frame(path, at=0.0) -> PIL.Image.Image
 """
 
 from .intake import VIDEO_EXTENSIONS, ClipInfo, Shot, check_extension, detect_shots, probe, resolve_range
-from .sampling import DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE_FPS, MAX_FRAME_PIXELS, SampledClip, first_frame, sample_clip
+from .sampling import DEFAULT_MAX_PIXELS, MAX_FRAME_PIXELS, FrameSampling, SampledClip, first_frame, sample_clip
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
-    "DEFAULT_SAMPLE_FPS",
+    "FrameSampling",
     "MAX_FRAME_PIXELS",
     "VIDEO_EXTENSIONS",
     "ClipInfo",

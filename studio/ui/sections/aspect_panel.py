@@ -124,6 +124,9 @@ class AspectPanel:
         model_started(self.ctx, request)
         _, aspect_request = self._request(values, "critique")
         critique = self.ctx.session.critique(aspect_request)
+        if not self.ctx.session.needs_change(critique):
+            return {self.critique: critique, self.status: f"The model finds the {self.aspect} caption accurate: "
+                                                          "nothing to revise."}
         return {self.critique: critique, self.status: "The model suggested a critique; edit it, then Revise."}
 
     @gpu(duration=CAPTION_DURATION)
@@ -131,6 +134,9 @@ class AspectPanel:
     def on_revise(self, values: dict, request: gr.Request = None) -> dict:
         model_started(self.ctx, request)
         caption, aspect_request = self._request(values, "revise", values[self.critique], needs_critique=True)
+        if not self.ctx.session.needs_change(aspect_request.critique):
+            return {self.status: f"Revise skipped: the critique says the {self.aspect} caption needs no change, so it "
+                                 "stays exactly as it is."}
         revised = self.ctx.session.revise(aspect_request)
         caption = revise(caption, self.aspect, aspect_request.critique, revised)
         return {**self.caption.show(caption), self.status: "Revised (Undo restores the previous text)."}

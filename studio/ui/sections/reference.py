@@ -38,8 +38,11 @@ class ReferenceSection:
                                              elem_id="range-end", info="0: to the end of the clip")
                     self.frame = gr.Image(label="Frame at start", interactive=False, type="pil", height=150,
                                           elem_id="start-frame")
+                    pack = ctx.session.pack
                     self.two_stage = gr.Checkbox(label="Two-stage captioning (CHAI order: Subject, Scene, Camera, "
-                                                       "then Motion and Spatial given them)", value=False)
+                                                       "then Motion and Spatial given them)", value=True,
+                                                 info=f"Prompt pack: {pack.label()}, {pack.sampling.fps:g} fps "
+                                                      "(--caption-prompts)", elem_id="two-stage")
                     self.compare = gr.Checkbox(label="Also caption with the second captioner (A/B view)", value=False,
                                                visible=ctx.session.models.has_compare_captioner,
                                                elem_id="compare-captioner")
