@@ -151,6 +151,22 @@ def test_page_says_when_finetuned_weights_are_missing(page, plain_page):
     assert notices(build_page(plain_page.ctx.config.replace(finetuned="/weights/chai"))) == []
 
 
+def test_the_page_shows_the_active_prompt_pack_and_captions_two_stage(page, plain_page, tmp_path):
+    from studio.captioner.packs import PromptPack
+
+    for built, name in ((page, "studio-tiny"), (plain_page, "studio-default")):
+        checkbox = built.reference.two_stage
+        assert checkbox.value is True and f"Prompt pack: {name} v" in checkbox.info
+        assert PromptPack.for_config(built.ctx.config).sha256[:12] in checkbox.info
+    folder = tmp_path / "mine"
+    PromptPack.load().save(folder)
+    custom = build_page(plain_page.ctx.config.replace(caption_prompts=str(folder)))
+    assert str(PromptPack.load(folder).sha256[:12]) in custom.reference.two_stage.info
+    (folder / "camera.txt").unlink()
+    with pytest.raises(InputError, match="camera.txt is missing"):
+        build_page(plain_page.ctx.config.replace(caption_prompts=str(folder)))
+
+
 def test_the_gpu_banner_is_hidden_without_a_gpu_problem(page, monkeypatch):
     from studio import gpu_check
     from studio.ui.page import gpu_warning
