@@ -278,6 +278,12 @@ class Session:
         worker = Worker("generate", job)
         yield from worker
         result = worker.result
+        if result.partial:
+            kept = ", ".join(labels[side.key] for side in result.sides)
+            yield Done(result, f"Cancelled: kept the finished {kept} side as partial run {Path(result.run_dir).name} "
+                               f"(seed {result.seed}); {', '.join(labels[k] for k in result.missing_sides)} "
+                               "was not rendered.")
+            return
         yield Done(result, f"Done: run {Path(result.run_dir).name} (seed {result.seed}) in "
                            f"{time.monotonic() - started:.0f} s.")
 
