@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..caption.structured import ASPECTS, StructuredCaption
+from ..captioner.candidates import Candidate
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
 from .events import CaptionText, Done, Event, Plan, SideStep, Status, Worker
@@ -174,13 +175,16 @@ class Session:
         captioner, sampled = self.models.captioner(), self.sample(clip)
         return {aspect: float(captioner.reward(sampled, aspect, text)) for aspect, text in texts.items()}
 
-    def best_of_n(self, request: BestOfRequest) -> list[tuple[str, float]]:
-        """`n` sampled captions of one aspect, ranked by reward (best first)."""
+    def best_of_n(self, request: BestOfRequest) -> list[Candidate]:
+        """`n` sampled captions of one aspect and the current text (when there is one, marked
+        `current`), scored in one reward batch and ranked best first: the first is the one to keep,
+        which is the current text unless a candidate beats it."""
         captioner = self.models.captioner()
         # Tiny checkpoints write noise: their own small token budget keeps a wiring check fast.
         limit = captioner.max_new_tokens if self.config.tiny else None
-        ranked = captioner.best_of_n(self.sample(request.clip), request.aspect, n=request.n, max_new_tokens=limit)
-        return [(clean_model_text(text), float(reward)) for text, reward in ranked]
+        ranked = captioner.candidates(self.sample(request.clip), request.aspect, n=request.n, max_new_tokens=limit,
+                                      current=request.current or None)
+        return [replace(c, text=c.text if c.current else clean_model_text(c.text)) for c in ranked]
 
     # -- the prompt --------------------------------------------------------------------------------
     def count_tokens(self, prompt: str, load: bool = True) -> tuple[int, bool]:
