@@ -108,6 +108,9 @@ class Session:
         from ..captioner import caption_clip
 
         started = time.monotonic()
+        clip = request.clip
+        # Sampled before any model loads: a shot past the last or a bad range costs no model load.
+        sampled = self.sample(clip, request.fps)
         if compare:
             yield Status("Loading the second captioner…")
             captioner = self.models.compare_captioner()
@@ -115,7 +118,6 @@ class Session:
             if not self.models.captioner_loaded():
                 yield Status("Loading the captioner… (the first caption of a server takes longer)")
             captioner = self.models.captioner()
-        clip = request.clip
         log.info("caption %s (%s) with %s", clip.path.name, ", ".join(request.aspects), captioner.model_id)
         warnings: list[str] = []
 
@@ -124,11 +126,10 @@ class Session:
                 warnings.append(message)
                 report(Status(f"⚠ {message}"))
 
-            with clip.numbered_from_one():
-                return caption_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index,
-                                    aspects=request.aspects, two_stage=request.two_stage, captioner=captioner,
-                                    fps=request.fps, max_new_tokens=request.max_new_tokens, on_warning=warn,
-                                    on_text=lambda aspect, text: report((aspect, text)))
+            return caption_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index,
+                                aspects=request.aspects, two_stage=request.two_stage, captioner=captioner,
+                                fps=request.fps, max_new_tokens=request.max_new_tokens, on_warning=warn,
+                                on_text=lambda aspect, text: report((aspect, text)), clip=sampled)
 
         streamed: dict[str, str] = {}
         worker = Worker("caption", job)
