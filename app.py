@@ -19,7 +19,8 @@ from studio.logging_setup import configure as configure_logging
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Serve the CHAI Cinematic Prompt Studio page.")
+    # Flags are spelt out in full (no `--port` taken from `--po`), as on `python -m studio`.
+    parser = argparse.ArgumentParser(description="Serve the CHAI Cinematic Prompt Studio page.", allow_abbrev=False)
     # On a Space the platform sets GRADIO_SERVER_NAME/PORT; locally the page binds to loopback only.
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="Address to bind (default 127.0.0.1; use 0.0.0.0 in a container).")

@@ -28,15 +28,18 @@ COMMANDS = ("tiny-models", "prompts", "shots", "caption", "critique", "revise", 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or with `only` just that subcommand's (so one command imports one module)."""
+    # No abbreviated flags: argparse would take `--frame 9` for `--frames 9`, and a later flag
+    # sharing the prefix would silently change what an old command line means.
     parser = argparse.ArgumentParser(
         prog="python -m studio",
         description="CHAI Cinematic Prompt Studio: caption, refine, compose and compare cinematic shot prompts.",
+        allow_abbrev=False,
     )
     add_verbose_flag(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"studio.commands.{name.replace('-', '_')}")
-        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP, allow_abbrev=False)
         module.add_arguments(sub)
         add_verbose_flag(sub, default=argparse.SUPPRESS)  # also accepted after the command name
         sub.set_defaults(run=module.run)

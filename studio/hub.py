@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import ModelLoadError
+from .errors import InputError, ModelLoadError
 
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CONNECT_TIMEOUT_S = 3.0
@@ -37,6 +37,17 @@ def resolve_model_location(name: str, setting: str) -> str:
         raise ModelLoadError(f"cannot reach the Hugging Face hub ({endpoint}) to download {name!r}; connect this "
                              f"machine, or set {setting} to a local folder (--tiny runs every step offline on random-weight checkpoints)")
     return name
+
+
+def check_local_location(name: str, setting: str) -> None:
+    """Refuse, before any model loads, a model setting naming a local path that is not there. A
+    hub id (org/name) is left to `resolve_model_location`, which needs the hub or its cache."""
+    if not name or not name.strip():
+        return
+    if Path(name).expanduser().exists() or REPO_ID_RE.match(name):
+        return
+    raise InputError(f"{name} does not exist; give a local folder or weights file, or a hub id such as org/name",
+                     setting)
 
 
 def hub_endpoint() -> str:

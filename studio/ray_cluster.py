@@ -15,6 +15,21 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_SHIPPED = [".git", ".venv", ".tiny-models", "outputs", "docs/screenshots", "models", "datasets"]
 
 
+RAY_MISSING = ("Ray is not installed; add it with `pip install -r requirements-scale.txt` "
+               "(or `pip install .[ray]`), or leave out --ray to run in this process")
+
+
+def require_ray() -> None:
+    """Refuse `--ray` at once when Ray cannot be imported: checked before a jobs file or clip is
+    read and before any model loads, so a missing extra costs nothing."""
+    from .errors import InputError
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise InputError(RAY_MISSING, "--ray") from None
+
+
 def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     """Start (local) or join (address) Ray; True when this call started it, so the caller shuts it down."""
     import ray

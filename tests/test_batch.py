@@ -56,7 +56,7 @@ def unload_all():
 
 def write_jobs(folder: Path, reference_clip: Path, extra: list[str] = ()) -> Path:
     (folder / "shot.json").write_text(json.dumps(CAPTION))
-    lines = [json.dumps({"clip": str(reference_clip), "shot": 0, "seeds": [1, 2], "settings": SMALL}),
+    lines = [json.dumps({"clip": str(reference_clip), "shot": 1, "seeds": [1, 2], "settings": SMALL}),
              json.dumps({"caption": "shot.json", "seeds": [1, 2], "settings": SMALL}),
              json.dumps({"prompt": "a kite climbs over a hill as the camera tilts up", "seeds": [1, 2],
                          "mode": "prompt", "short_prompt": "a kite", "settings": SMALL}),
@@ -78,14 +78,20 @@ BAD_JOBS = ['{"prompt": "a cat", "settings": ', json.dumps({"prompt": "a dog", "
 
 
 @pytest.fixture(scope="module")
+def past_the_last_shot(reference_clip):
+    """A clip job naming shot 3 of the two-shot clip: refused when captioned, in the numbering typed."""
+    return json.dumps({"clip": str(reference_clip), "shot": 3, "seeds": [1]})
+
+
+@pytest.fixture(scope="module")
 def tiny_config(ui_tiny_dir):
     return StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu")
 
 
 @pytest.fixture(scope="module")
-def first_batch(tmp_path_factory, reference_clip, tiny_config):
+def first_batch(tmp_path_factory, reference_clip, tiny_config, past_the_last_shot):
     folder = tmp_path_factory.mktemp("batch")
-    jobs = write_jobs(folder, reference_clip, BAD_JOBS)
+    jobs = write_jobs(folder, reference_clip, [*BAD_JOBS, past_the_last_shot])
     unload_all()
     with pytest.MonkeyPatch.context() as patch:
         loads = LoadCounter(patch)
@@ -105,6 +111,7 @@ def test_batch_makes_one_run_per_job_and_seed_and_records_failures(first_batch):
     assert "job: not valid JSON" in failed[4]
     assert "mode: unknown mode 'sideways'" in failed[5]
     assert "clip: " in failed[6] and "no-such-clip.mp4 does not exist" in failed[6]
+    assert failed[7] == "shot: there is no shot 3; the clip has 2 shot(s), numbered 1 to 2"
     modes = {r["job"].split("-")[0]: r["mode"] for r in ok}
     assert modes == {"two": "finetuned", "shot": "finetuned", "a": "prompt"}
 
@@ -129,6 +136,9 @@ def test_judge_scores_every_aspect_of_both_videos_with_a_contrast_row(first_batc
             assert all(0.0 <= row["reference"] <= 1.0 for row in judgement["aspects"].values())
             record = json.loads((run / "run.json").read_text())
             assert len(record["reference"]["sha256"]) == 64
+            # "shot": 1 is the first shot (the red second of the clip), as the page counts
+            assert record["reference"]["shot"] == 1 and record["reference"]["start"] == 0.0
+            assert record["reference"]["end"] == pytest.approx(1.0, abs=0.05)
 
 
 def test_second_run_creates_nothing_new_and_loads_no_model(first_batch, tiny_config, monkeypatch):
@@ -263,7 +273,9 @@ def test_job_lines_are_checked_without_models(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(CAPTION))
     lines = [{"prompt": "a"}, {"prompt": "a", "caption": "c.json"}, {"caption": "c.json", "seeds": [1, -1]},
              {"prompt": "b", "settings": {"preset": "t2v-a14b"}}, {"prompt": "c", "shot": 1},
-             {"prompt": "d", "colour": "red"}, ["not", "an", "object"], {"prompt": "a"}]
+             {"prompt": "d", "colour": "red"}, ["not", "an", "object"], {"prompt": "a"},
+             {"clip": "c.mp4", "shot": 0}, {"clip": "c.mp4", "shot": 2}, {"clip": "c.mp4", "shot": 1, "end": 2}]
+    (tmp_path / "c.mp4").write_bytes(b"only its existence is checked before captioning")
     (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     jobs = read_jobs(tmp_path / "jobs.jsonl", [0])
     assert jobs[0].seeds == [0] and jobs[0].id.startswith("a-")
@@ -276,6 +288,10 @@ def test_job_lines_are_checked_without_models(tmp_path):
     assert "unknown key(s) colour" in reasons[5]
     assert "must be a JSON object" in reasons[6]
     assert "repeats the job" in reasons[7]
+    # shots count from 1 as on the page; a job written for 0-based shots is refused, never shifted
+    assert reasons[8].startswith("shot: shots are numbered from 1")
+    assert reasons[9] is None and jobs[9].reference.shot == 2 and jobs[9].reference.shot_index == 1
+    assert "shot: give either a shot or a start/end range, not both" in reasons[10]
 
 
 def test_hard_negatives_swap_directions_then_movement_types():

@@ -167,8 +167,12 @@ def test_the_whole_page_on_a_desktop(browser, server, shots_dir, reference_clip)
 
     # Best of N and score all aspects.
     tab.click("#best-of-camera")
-    wait_text(tab, "#status-camera", r"Kept the best of 4 \(\d+%\)")
-    wait_text(tab, "#best-of-result-camera", "4 candidates, best first")
+    # the user's text is scored with the candidates: kept when it scores highest, else replaced
+    wait_text(tab, "#status-camera", r"(Kept the best of 4 candidates|Your text scored highest) \(\d+%\)")
+    wait_text(tab, "#best-of-result-camera", "your text and 4 candidates, best first")
+    tab.locator("#best-of-pick-camera label").nth(1).click()  # any candidate of the ranked list can be used
+    tab.click("#best-of-use-camera")
+    wait_text(tab, "#status-camera", r"Using candidate 2 \(\d+%\)|Candidate 2 is already the Camera text")
     tab.click("#score-all")
     wait_text(tab, "#score-all-status", r"Scored: Subject \d+%")
     for key in ("subject", "scene", "motion", "spatial", "camera"):

@@ -237,6 +237,63 @@ def test_cancel_raises_and_writes_nothing(lora_gen, tmp_path):
     assert list((tmp_path / "runs").iterdir()) == []  # checked writable before rendering; nothing left in it
 
 
+@pytest.mark.parametrize("stop_at", [("baseline", 3), ("finetuned", 1)],
+                         ids=["after-the-first-sides-last-step", "during-the-second-side"])
+def test_cancel_during_the_second_side_keeps_the_finished_first(lora_gen, ui_tiny_dir, tmp_path, stop_at):
+    from studio.captioner import get_captioner, unload_captioner
+    from studio.research.judge import check_run_dir, judge_run
+    from studio.research.report import run_section
+    from studio.research.stats import aggregate, run_row
+    from studio.session.runs import RunHistory
+
+    cancel = threading.Event()
+    seen = []
+
+    def on_step(side, step, total, preview):
+        seen.append((side, step))
+        if (side, step) == stop_at:
+            cancel.set()
+
+    whole = lora_gen.generate(PROMPT, small(), out_dir=tmp_path / "whole")
+    result = lora_gen.generate(PROMPT, small(), on_step=on_step, cancel=cancel, out_dir=tmp_path / "runs")
+    assert seen[:3] == [("baseline", 1), ("baseline", 2), ("baseline", 3)] and ("finetuned", 2) not in seen
+    assert result.partial and result.missing_sides == ["finetuned"] and [s.key for s in result.sides] == ["baseline"]
+    files = sorted(p.name for p in result.run_dir.iterdir())
+    assert files == ["baseline.mp4", "baseline.png", "run.json"]  # no finetuned or side-by-side video
+    record = json.loads(result.run_json.read_text())
+    assert record["partial"] is True
+    assert [s["key"] for s in record["comparison"]["missing_sides"]] == ["finetuned"]
+    assert [s["key"] for s in record["comparison"]["sides"]] == ["baseline"]
+    # the kept side is the very video the uncancelled run made
+    whole_record = json.loads(whole.run_json.read_text())
+    baseline_hash = {s["key"]: s["frames_sha256"] for s in whole_record["comparison"]["sides"]}["baseline"]
+    assert record["comparison"]["sides"][0]["frames_sha256"] == baseline_hash
+
+    # the judge scores the side that is there, and says which is missing
+    check_run_dir(result.run_dir)
+    try:
+        judgement = judge_run(result.run_dir, get_captioner(StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu")))
+    finally:
+        unload_captioner()  # later test modules expect no shared captioner
+    assert [s["key"] for s in judgement["sides"]] == ["baseline"]
+    assert judgement["partial"] is True and judgement["missing_sides"] == ["finetuned"]
+    assert all(set(row["scores"]) == {"baseline"} for row in judgement["aspects"].values())
+
+    # the report shows it as partial and keeps it out of the paired aggregate
+    row = run_row(result.run_dir.name, record, judgement)
+    assert row["missing_sides"] == ["finetuned"] and aggregate([row]) == {}
+    assert "Partial run: finetuned was cancelled" in run_section(row, tmp_path, tmp_path / "runs")
+
+    # the history lists it, as partial, and a reload says the finetuned side was cancelled
+    history = RunHistory(StudioConfig(output_dir=tmp_path / "runs"))
+    card, = history.cards()
+    assert card.run_id == result.run_dir.name and card.partial and "partial" in card.lines[0]
+    assert card.missing == (FINETUNED_LABEL,)
+    view = history.reload(card.run_id)
+    assert [label for label, _ in view.videos] == [BASELINE_LABEL, f"{FINETUNED_LABEL} (cancelled)"]
+    assert view.videos[0][1].endswith("baseline.mp4") and view.videos[1][1] is None and "partial" in view.message
+
+
 def test_first_block_cache_runs(tiny):
     gen = _generator(tiny, "ti2v-5b", tiny["finetuned-lora"], first_block_cache=0.05)
     pair = gen.render(PROMPT, small(steps=4))

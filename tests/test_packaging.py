@@ -30,11 +30,20 @@ def test_every_package_folder_is_listed_and_the_entry_point_resolves():
     assert getattr(importlib.import_module(module), name) is main
 
 
+def test_the_license_file_pyproject_and_readme_agree_on_apache_2():
+    license_text = (ROOT / "LICENSE").read_text()
+    assert license_text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in license_text
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    assert "released under the Apache License 2.0 (`LICENSE`" in (ROOT / "README.md").read_text()
+
+
 def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+    for name in ("pyproject.toml", "README.md", "requirements.txt", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     for name in ("studio", "prompts"):
         shutil.copytree(ROOT / name, source / name, ignore=ignore)
@@ -48,6 +57,8 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
             "studio/research/batch.py", "studio/commands/batch.py"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "studio = studio.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: Apache-2.0" in metadata and any(n.endswith("licenses/LICENSE") for n in names)
 
     # A bare virtual environment (no torch): the torch-free commands run from the installed copy.
     venv = tmp_path / "venv"

@@ -260,9 +260,39 @@ def test_refining_steps_return_their_types_and_decode_the_clip_once(session, ref
     scores = session.score_all(clip, caption)
     assert set(scores) == {"Subject", "Camera"} and all(isinstance(v, float) for v in scores.values())
     ranked = session.best_of_n(BestOfRequest.from_user(clip, session.limits, "Subject", 2))
-    assert len(ranked) == 2 and all(isinstance(t, str) and isinstance(r, float) for t, r in ranked)
-    assert ranked[0][1] >= ranked[1][1]
+    assert len(ranked) == 2 and all(isinstance(c.text, str) and isinstance(c.reward, float) for c in ranked)
+    assert ranked[0].reward >= ranked[1].reward and not any(c.current for c in ranked)
+    mine = "A lighthouse keeper in a yellow coat."
+    ranked = session.best_of_n(BestOfRequest.from_user(clip, session.limits, "Subject", 2, f"  {mine} "))
+    assert len(ranked) == 3 and [c.text for c in ranked if c.current] == [mine]  # scored with the candidates
+    assert [c.reward for c in ranked] == sorted((c.reward for c in ranked), reverse=True)
     assert len(decoded) == 1  # five steps on one range, one decode
+
+
+def test_best_of_n_keeps_the_current_text_when_it_scores_highest(session, reference_clip):
+    """The rule on real rewards: the tiny captioner scores real texts in one batch; whichever scores
+    highest plays the user's current text, and it must stay first (kept); played by the lowest, it
+    must give way to the best candidate; on a tie it stays."""
+    from studio.captioner.candidates import rank_candidates
+
+    texts = ["The camera pans left across the harbour.", "A static wide shot at eye level.",
+             "The camera tilts up slowly to the sky.", "A handheld close-up that drifts right."]
+    clip = session.sample(session.clip(reference_clip, shot=1))
+    rewards = session.models.captioner().rewards(clip, "Camera", texts)
+    order = sorted(range(len(texts)), key=lambda i: -rewards[i])
+    assert rewards[order[0]] > rewards[order[-1]]  # real, different scores
+
+    def ranked_with(current: int):
+        others = [i for i in range(len(texts)) if i != current]
+        return rank_candidates(texts[current], [texts[i] for i in others], [rewards[current]] + [rewards[i] for i in others])
+
+    kept = ranked_with(order[0])
+    assert kept[0].current and kept[0].text == texts[order[0]] and kept[0].reward == rewards[order[0]]
+    assert [c.reward for c in kept] == sorted(rewards, reverse=True) and len(kept) == len(texts)
+    replaced = ranked_with(order[-1])
+    assert not replaced[0].current and replaced[0].text == texts[order[0]] and replaced[-1].current
+    tie = rank_candidates(texts[0], [texts[1]], [rewards[0], rewards[0]])
+    assert tie[0].current and tie[0].text == texts[0]
 
 
 def test_a_second_captioner_gives_a_second_caption(session, reference_clip):
@@ -354,19 +384,30 @@ def test_a_prompt_over_the_token_limit_is_refused_before_rendering(session, fini
     assert set(session.config.output_dir.iterdir()) == before
 
 
-def test_a_cancelled_run_raises_cancelled_and_writes_nothing(session, finished_run):
+def test_a_cancelled_run_writes_nothing_or_only_its_finished_side(session, finished_run):
     from studio.generation import Cancelled
 
     before = set(session.config.output_dir.iterdir())
     cancel = threading.Event()
-    seen = []
-    with pytest.raises(Cancelled):
-        for event in session.generate(tiny_run(session, seed=6), cancel):
+    seen, done = [], []
+    try:
+        for event in session.generate(tiny_run(session, seed=6, steps=6), cancel):
             if isinstance(event, SideStep):
                 seen.append(event)
                 cancel.set()
-    # The worker may finish a step while the first one is being read; never the whole run.
-    assert 1 <= len(seen) < 4 and set(session.config.output_dir.iterdir()) == before
+            elif isinstance(event, Done):
+                done.append(event)
+    except Cancelled:
+        # Stopped during the first side: nothing is written.
+        assert not done and set(session.config.output_dir.iterdir()) == before
+    else:
+        # The worker runs on while the first step is read; had it finished the first side by the
+        # time the cancel landed, that side is kept as a partial run, never the whole run.
+        result = done[-1].result
+        assert result.partial and result.missing_sides == ["finetuned"] and set(result.videos) == {"baseline"}
+        assert done[-1].message.startswith("Cancelled: kept the finished ")
+        assert set(session.config.output_dir.iterdir()) == before | {result.run_dir}
+    assert 1 <= len(seen) < 12 and not any(e.side == "finetuned" and e.step == 6 for e in seen)
 
 
 def test_history_cards_reload_and_import_of_a_real_run(session, finished_run):

@@ -63,8 +63,16 @@ def test_progress_eta_and_best_of():
     assert formatting.step_bar("A", 9, 4, "done").startswith("▰" * 20 + " A: step 9/4 · done")
     assert formatting.eta_text(None) == "" and formatting.eta_text(4.4) == "about 4 s left"
     assert formatting.eta_text(125) == "about 2 min 05 s left"
-    ranked = formatting.best_of_markdown("Camera", [("Static.", 0.9), ("A pan.", 0.4)])
+    from studio.captioner.candidates import Candidate
+
+    ranked = formatting.best_of_markdown("Camera", [Candidate("Static.", 0.9), Candidate("A pan.", 0.4)])
     assert ranked.splitlines()[1:] == ["1. **90%** Static.", "2. **40%** A pan."]
+    assert ranked.splitlines()[0].startswith("**Camera: 2 candidates, best first** (the best is now in the box")
+    kept = [Candidate("Mine.", 0.96, current=True), Candidate("Theirs.", 0.92)]
+    shown = formatting.best_of_markdown("Camera", kept)
+    assert shown.splitlines() == ["**Camera: your text and 1 candidates, best first** (your text stays in the box; "
+                                  "pick any below)", "1. **96%** (your text) Mine.", "2. **92%** Theirs."]
+    assert formatting.candidate_choices(kept) == [("1. 96% · your text · Mine.", 0), ("2. 92% · Theirs.", 1)]
 
 
 def test_run_cards_and_shot_labels():

@@ -286,10 +286,27 @@ def test_best_of_n_and_score_all_update_the_badges(page, reference_clip):
     panel = caption.panels["Subject"]
     values = caption_values(page, {ref.clip: str(reference_clip), ref.start: 0, ref.end: 1, panel.best_of_n: 2})
     best = panel.on_best_of(values)
-    assert best[panel.status].startswith("Kept the best of 2 (")
+    ranked = best[panel.ranked]
+    assert len(ranked) == 3 and [c.current for c in ranked].count(True) == 1  # 2 candidates and the user's text
+    assert [c.reward for c in ranked] == sorted((c.reward for c in ranked), reverse=True)
     assert best[caption.badges["Subject"]].startswith("Reward: ") and "not scored" not in best[caption.badges["Subject"]]
-    assert best[panel.best_of_result].count("\n") == 2 and "best of 2 candidates" in best[panel.history]
-    assert best[caption.texts["Subject"]] != TEXTS[0] or "best of 2" in best[panel.history]
+    assert best[panel.best_of_result].count("\n") == 3 and "(your text)" in best[panel.best_of_result]
+    if ranked[0].current:  # the user's text scored highest: it stays, no revision recorded
+        assert best[panel.status].startswith("Your text scored highest (")
+        assert panel.caption.texts["Subject"] not in best or best[caption.texts["Subject"]] == TEXTS[0]
+    else:
+        assert best[panel.status].startswith("Kept the best of 2 candidates (")
+        assert best[caption.texts["Subject"]] == ranked[0].text and "best of 2 candidates" in best[panel.history]
+    picker = best[panel.candidates]
+    assert picker["visible"] is True and picker["value"] == 0 and len(picker["choices"]) == 3
+    assert sum("your text" in label for label, _ in picker["choices"]) == 1
+    # any candidate can be picked from the ranked list; Undo restores the text it replaced
+    other = next(i for i, c in enumerate(ranked) if not c.current and c.text.strip() != TEXTS[0])
+    picked = panel.on_use_candidate(values.but({panel.candidates: other, panel.ranked: ranked}))
+    assert picked[caption.texts["Subject"]] == ranked[other].text
+    assert picked[panel.status].startswith(f"Using candidate {other + 1} (")
+    assert panel.on_use_candidate(values.but({panel.candidates: None, panel.ranked: []})) == {
+        panel.status: "Run Best of N on Subject first, then pick one of its candidates."}
     refused = panel.on_best_of(values.but({panel.best_of_n: 50}))
     assert refused == {panel.status: "⚠ n: must be between 2 and 8, got 50"}
     scored = caption.on_score_all(values)

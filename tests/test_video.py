@@ -104,6 +104,37 @@ def test_shot_detection_finds_the_cut(media):
     assert len(detect_shots(media["plain"])) == 1
 
 
+@pytest.mark.parametrize("flash_frames", [1, 2])
+def test_a_flash_cut_at_the_end_is_no_shot_of_its_own(media, flash_frames):
+    """One second, then a 1-2 frame flash of another colour as the clip ends: PySceneDetect calls
+    the flash a shot (gradio's a.mp4 had a 0.03 s shot 2); it joins the shot before it."""
+    from studio.video.intake import MIN_SHOT_SECONDS, _detect_cached
+
+    fps = 24
+    clip = write_clip(media["root"] / f"flash{flash_frames}.mp4", seconds=(fps + flash_frames) / fps, fps=fps,
+                      cut_at=1.0)
+    info = probe(clip)
+    raw = _detect_cached.__wrapped__(str(clip), 0, 0, 27.0, 0.0, info.fps, info.duration)
+    assert len(raw) == 2 and raw[1].duration < 0.1  # the detector alone keeps the flash as a shot
+    shots = detect_shots(clip)
+    assert len(shots) == 1 and shots[0].start == 0.0
+    assert shots[0].end == pytest.approx((fps + flash_frames) / fps, abs=0.01)
+    assert all(s.duration >= MIN_SHOT_SECONDS for s in shots)
+
+
+def test_short_shots_merge_into_their_neighbour():
+    from studio.video.intake import MIN_SHOT_SECONDS, Shot, merge_short_shots
+
+    assert MIN_SHOT_SECONDS == 0.5
+    spans = lambda shots: [(s.index, s.start, s.end) for s in shots]  # noqa: E731
+    shots = [Shot(0, 0.0, 0.04), Shot(1, 0.04, 2.0), Shot(2, 2.0, 2.08), Shot(3, 2.08, 4.0), Shot(4, 4.0, 4.03)]
+    # the opening flash joins the shot after it; the others join the shot before them
+    assert spans(merge_short_shots(shots)) == [(0, 0.0, 2.08), (1, 2.08, 4.03)]
+    assert spans(merge_short_shots([Shot(0, 0.0, 0.2), Shot(1, 0.2, 0.3)])) == [(0, 0.0, 0.3)]  # all short: one
+    whole = [Shot(0, 0.0, 1.0), Shot(1, 1.0, 2.0)]
+    assert merge_short_shots(whole) == whole
+
+
 def test_sampling_rate_range_and_timestamps(media):
     clip = sample_clip(media["plain"], fps=2.0, check_cuts=False)
     assert len(clip.frames) == 4 and clip.fps == pytest.approx(2.0)

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
 from ..errors import InputError, ModelLoadError, StudioError
 from ..hub import resolve_model_location
+from .candidates import Candidate, rank_candidates
 from .decoding import BatchStreamer, OnText, clean_text, compose_fallback, eos_ids, within_words
 from .inputs import as_clip, aspect_list, checked_text
 from .packs import CONTEXT, PromptPack
@@ -262,10 +263,18 @@ class Captioner:
                 logits = self.model(**batch).logits[:, -1, :].float()
         return [float(p) for p in torch.softmax(logits, dim=-1)[:, self._yes_id()]]
 
-    @_logged("best_of_n")
     def best_of_n(self, clip: Any, aspect: str, n: int = 4, temperature: float = 0.8, top_p: float = 0.95,
                   seed: int | None = None, max_new_tokens: int | None = None) -> list[tuple[str, float]]:
         """Sample `n` captions for one aspect (one batch) and rank them by reward, best first."""
+        return [(c.text, c.reward) for c in self.candidates(clip, aspect, n, temperature, top_p, seed,
+                                                            max_new_tokens)]
+
+    @_logged("best_of_n")
+    def candidates(self, clip: Any, aspect: str, n: int = 4, temperature: float = 0.8, top_p: float = 0.95,
+                   seed: int | None = None, max_new_tokens: int | None = None,
+                   current: str | None = None) -> list[Candidate]:
+        """`best_of_n` with the aspect's `current` text scored in the same reward batch as the
+        samples and ranked among them (marked `current`), so it is kept unless beaten."""
         import torch
 
         self._require()
@@ -280,8 +289,10 @@ class Captioner:
         prompts = [self.pack.instruction(aspect)] * n
         captions = self._generate(clip, prompts, [aspect] * n, None, max_new_tokens,
                                   sample=dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0))
-        scores = self.rewards(clip, aspect, [c if c.strip() else " " for c in captions])
-        return sorted(zip(captions, scores), key=lambda pair: -pair[1])
+        current = current.strip() if current else None
+        scored = ([current] if current else []) + list(captions)
+        scores = self.rewards(clip, aspect, [c if c.strip() else " " for c in scored])
+        return rank_candidates(current, captions, scores)
 
     @_logged("merge")
     def merge(self, caption: StructuredCaption | Mapping[str, str], max_words: int = 260,

@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be at least 1, got {args.workers}", "--workers")
     if args.workers is not None and args.ray is None:
         raise InputError("only applies with --ray", "--workers")
+    if args.ray is not None:
+        from ..ray_cluster import require_ray
+
+        require_ray()
     result = Batch(args.jobs, args.out, config, preset=args.preset, default_seeds=seeds, judge=not args.no_judge,
                    ray_address=args.ray, workers=args.workers).run()
     ok = sum(row["status"] == "ok" for row in result.rows)

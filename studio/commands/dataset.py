@@ -54,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
                                  shot_threshold=args.threshold, max_new_tokens=args.max_new_tokens)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"must be 1 or more, got {args.workers}", "--workers")
+    if args.ray is not None:
+        from ..ray_cluster import require_ray
+
+        require_ray()
     print(f"dataset for {spec.preset}: {spec.frames} frames at {spec.width}x{spec.height}, {spec.fps} fps "
           f"({spec.window_seconds:.2f} s windows)", file=sys.stderr)
     from ..logging_setup import quiet_loaded_libraries

@@ -30,7 +30,7 @@ StepCallback = Callable[[str, int, int, "Image.Image | None"], None]
 
 
 class Cancelled(StudioError):
-    """The user stopped the generation; nothing was written."""
+    """The user stopped the generation before any side was finished; nothing was written."""
 
 
 @dataclass
@@ -53,6 +53,9 @@ class RenderingMixin:
             raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
         sides = plan_sides("finetuned", prompt, None, True)
         frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
+        missing = [side.key for side in sides if side.key not in frames]
+        if missing:  # a pair in memory is both sides or nothing
+            raise Cancelled(f"generation cancelled before the {missing[0]} run finished")
         return RenderedPair(frames[BASELINE_MODEL], frames[FINETUNED_MODEL], settings, timings)
 
     def render_sides(self, sides: list[Side], settings: GenerationSettings, image: Image.Image | None = None,
@@ -62,6 +65,8 @@ class RenderingMixin:
 
         `on_step(side_key, step, total, preview)` is called after every step; `preview` is a
         latent preview image every `settings.preview_every` steps (and at the last), else None.
+        A cancel keeps the sides that had finished all their steps: their keys are in the result
+        and the others are not. Cancelled is raised only when no side had finished.
         """
         image = self._check_inputs(sides, settings, image)
         timings: dict[str, float] = {}
@@ -126,8 +131,10 @@ class RenderingMixin:
 
     def _denoise_sides(self, sides: list[Side], embeds_by_prompt, negative, noise, settings, image, on_step,
                        cancel, timings: dict[str, float]) -> dict[str, torch.Tensor]:
-        """One denoising loop per side: concurrently on two GPUs when placed so, else in turn."""
+        """One denoising loop per side: concurrently on two GPUs when placed so, else in turn. The
+        latents of every side that finished; a side cancelled part-way (or never begun) is left out."""
         latents: dict[str, torch.Tensor] = {}
+        cancelled: list[Cancelled] = []
 
         def run(side: Side) -> None:
             log.info("render %s: start (%s, %d steps)", side.key, side.model, settings.steps)
@@ -143,6 +150,8 @@ class RenderingMixin:
             def guarded(side: Side) -> None:
                 try:
                     run(side)
+                except Cancelled as exc:  # the other side may still finish, and is kept
+                    cancelled.append(exc)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                     errors.append(exc)
 
@@ -157,7 +166,16 @@ class RenderingMixin:
                 raise errors[0]
         else:
             for side in run_order(sides):
-                run(side)
+                if cancel is not None and cancel.is_set():  # pressed as the previous side finished
+                    cancelled.append(Cancelled(f"generation cancelled before the {side.key} run; nothing was written"))
+                    break
+                try:
+                    run(side)
+                except Cancelled as exc:
+                    cancelled.append(exc)
+                    break
+        if cancelled and not latents:
+            raise cancelled[0]
         return latents
 
     def runs_concurrently(self, sides: list[Side], image: Image.Image | None) -> bool:
@@ -171,6 +189,8 @@ class RenderingMixin:
         frames = {}
         for side in sides:
             begin = time.perf_counter()
+            if side.key not in latents:
+                continue  # cancelled before it finished
             frames[side.key] = self.decode(latents[side.key])
             timings[f"{side.key}_decode_s"] = time.perf_counter() - begin
         return frames
@@ -215,8 +235,10 @@ class RenderingMixin:
         pipe = self._pipeline(which, settings, image)
         device = self._device_for(which)
         total = settings.steps
+        steps_done = [0]
 
         def callback(pipeline, index, timestep, tensors):
+            steps_done[0] = index + 1
             if on_step is not None:
                 preview = None
                 if settings.preview_every and ((index + 1) % settings.preview_every == 0 or index + 1 == total):
@@ -248,7 +270,8 @@ class RenderingMixin:
             kwargs["image"] = image
         with self._adapter(which), self._offload_hooks(pipe):
             latents = pipe(**kwargs).frames
-        if cancel is not None and cancel.is_set():
+        # A cancel pressed at the last step stopped nothing: the side is whole and is kept.
+        if cancel is not None and cancel.is_set() and steps_done[0] < total:
             raise Cancelled(f"generation cancelled during the {report_as} run; nothing was written")
         return latents
 

@@ -43,6 +43,11 @@ class RunResult:
     mode: str = "finetuned"
     sides: list[Side] = field(default_factory=list)
     videos: dict[str, Path] = field(default_factory=dict)  # side key -> video, left first
+    missing_sides: list[str] = field(default_factory=list)  # planned sides a cancel stopped (a partial run)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing_sides)
 
     @property
     def left_video(self) -> Path:
@@ -73,6 +78,10 @@ class RunWritingMixin:
         outputs.check_writable(out_dir, outputs.estimate_run_bytes(settings))  # before the long render
         mode, sides = self.plan(prompt, mode, short_prompt)
         frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
+        # A cancel during a later side keeps the finished ones: the run is written with them and
+        # marked partial, the planned-but-missing sides named (a finished video is never thrown away).
+        missing = [side for side in sides if side.key not in frames]
+        sides = [side for side in sides if side.key in frames]
         begin = time.perf_counter()
         videos = {side.key: outputs.to_uint8(frames[side.key]) for side in sides}
         if len(sides) == 2:
@@ -82,6 +91,11 @@ class RunWritingMixin:
         record["comparison"] = {"mode": mode, "short_prompt": (short_prompt or "").strip() or None,
                                 "sides": [{**side.to_dict(), "video": outputs.video_file(side.key),
                                            "frames_sha256": frames_hash(videos[side.key])} for side in sides]}
+        if missing:
+            record["partial"] = True
+            record["comparison"]["missing_sides"] = [side.to_dict() for side in missing]
+            log.warning("cancelled: writing the finished %s side; %s missing", sides[0].key,
+                        ", ".join(side.key for side in missing))
         record["reference"] = _reference_record(reference)
         if image is not None:
             record["image"]["file"] = "start_image.png"
@@ -100,7 +114,8 @@ class RunWritingMixin:
         posters = {key: run_dir / poster for key, (_, poster) in names.items()}
         return RunResult(run_dir, paths.get(BASELINE_MODEL), paths.get(FINETUNED_MODEL), paths.get("side_by_side"),
                          run_dir / "run.json", posters, settings.seed, settings, timings, mode=mode, sides=sides,
-                         videos={side.key: paths[side.key] for side in sides})
+                         videos={side.key: paths[side.key] for side in sides},
+                         missing_sides=[side.key for side in missing])
 
     def content_hashes(self) -> dict[str, str | None]:
         """sha256 of the local baseline folder and finetuned weights (computed once per generator)."""

@@ -230,17 +230,20 @@ class Batch:
             if cached.is_file():
                 caption = StructuredCaption.load(cached, self.config.max_aspect_chars)
             else:
-                from ..captioner import caption_clip
+                from ..captioner import caption_clip, load_clip
                 from .judge import write_json_atomic
 
                 self.log(f"captioning {Path(job.value).name} for {job.id}")
-                caption = caption_clip(self.config, job.value, job.start, job.end, job.shot,
-                                       captioner=self.captioner(), on_warning=lambda m: self.log(f"warning: {m}"))
+                clip = job.reference
+                with clip.numbered_from_one():  # sampled first: a shot past the last costs no model load
+                    sampled = load_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index)
+                caption = caption_clip(self.config, clip.path, captioner=self.captioner(), clip=sampled,
+                                       on_warning=lambda m: self.log(f"warning: {m}"))
                 _quiet_ffmpeg()  # shot detection hands FFmpeg's logging to stderr; the encoder would flood it
                 self.captions_dir.mkdir(parents=True, exist_ok=True)
                 write_json_atomic(cached, caption.to_dict())
             reference = {"clip": job.value, "start": caption.provenance.start, "end": caption.provenance.end,
-                         "shot": job.shot}
+                         "shot": job.reference.shot}
         from ..compose import ComposeOptions, compose
 
         prompt = compose(caption, ComposeOptions(max_words=self.config.prompt_words), tokenizer=self.tokenizer()).prompt

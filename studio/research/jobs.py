@@ -1,6 +1,7 @@
 """Batch jobs files: one JSON object per line, checked without loading any model.
 
-A job names one source: `clip` (a reference video, captioned; optional `shot`, or `start`/`end`),
+A job names one source: `clip` (a reference video, captioned; optional `shot`, numbered from 1 as
+`python -m studio shots`, the page and the API number them, or `start`/`end` in seconds),
 `caption` (a caption file) or `prompt` (text). Optional: `seeds` (a list), `settings` (overrides
 named as `generate`'s flags), `mode` and `short_prompt`. Relative paths are relative to the jobs
 file. A line that cannot be used becomes a `JobFailure` with the reason; the rest still run.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..session.requests import ClipRange
 
 SOURCES = ("clip", "caption", "prompt")
 SETTING_KEYS = ("duration", "frames", "height", "width", "steps", "guidance", "guidance_2", "shift",
@@ -37,9 +39,7 @@ class Job:
     settings: dict[str, Any] = field(default_factory=dict)
     mode: str | None = None
     short_prompt: str | None = None
-    shot: int | None = None
-    start: float | None = None
-    end: float | None = None
+    reference: ClipRange | None = None  # a clip job's clip and the part of it to caption
 
     def run_name(self, seed: int) -> str:
         return f"{self.id}-seed{seed}"
@@ -103,13 +103,13 @@ def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int])
     bad = sorted(set(settings) - set(SETTING_KEYS))
     if bad:
         raise InputError(f"unknown setting(s) {', '.join(bad)}; known: {', '.join(SETTING_KEYS)}", "settings")
-    shot = start = end = None
+    reference = None
     if source == "clip":
-        shot = _number(data["shot"], "shot", int) if data.get("shot") is not None else None
-        start = _number(data["start"], "start", float) if data.get("start") is not None else None
-        end = _number(data["end"], "end", float) if data.get("end") is not None else None
-        if shot is not None and (start is not None or end is not None):
-            raise InputError("give either shot or start/end, not both", "shot")
+        # JSON numbers only here; the range and the shot's numbering (from 1, a 0-based job refused,
+        # never shifted) are the session's one rule, so a job means what the page would mean.
+        given_range = {k: _number(data[k], k, int if k == "shot" else float)
+                       for k in ("start", "end", "shot") if data.get(k) is not None}
+        reference = ClipRange.from_user(value, **given_range)
     elif any(data.get(k) is not None for k in ("shot", "start", "end")):
         raise InputError("shot, start and end apply to clip jobs only", "job")
     short = data.get("short_prompt")
@@ -125,7 +125,7 @@ def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int])
     if name is not None and (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,48}", name)):
         raise InputError("must be 1-48 letters, digits, dots, dashes or underscores", "id")
     job_id = name or f"{_slug(Path(value).stem if source != 'prompt' else value)}-{digest}"
-    return Job(job_id, line_number, source, value, seeds, dict(settings), mode, short, shot, start, end)
+    return Job(job_id, line_number, source, value, seeds, dict(settings), mode, short, reference)
 
 
 def read_jobs(path: str | Path, default_seeds: list[int]) -> list[Job | JobFailure]:

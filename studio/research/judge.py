@@ -27,7 +27,9 @@ JUDGE_FILE = "judge.json"
 
 
 def run_sides(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The sides recorded in a run (runs from before comparison modes were finetuned-vs-baseline)."""
+    """The sides recorded in a run (runs from before comparison modes were finetuned-vs-baseline).
+    A partial run (cancelled during a later side) lists only the sides it has videos for; the
+    missing ones are `missing_sides`, so the judge and the report skip them."""
     from ..generation.comparison import BASELINE_LABEL, FINETUNED_LABEL
 
     comparison = record.get("comparison")
@@ -35,6 +37,14 @@ def run_sides(record: dict[str, Any]) -> list[dict[str, Any]]:
         return list(comparison["sides"])
     return [{"key": "finetuned", "label": FINETUNED_LABEL, "video": "finetuned.mp4"},
             {"key": "baseline", "label": BASELINE_LABEL, "video": "baseline.mp4"}]
+
+
+def missing_sides(record: dict[str, Any]) -> list[str]:
+    """The keys of the sides a partial run lacks (none for a whole run)."""
+    if not record.get("partial"):
+        return []
+    return [side["key"] for side in (record.get("comparison") or {}).get("missing_sides") or []
+            if isinstance(side, dict) and isinstance(side.get("key"), str)]
 
 
 def captions_to_judge(record: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -103,6 +113,7 @@ def judge_run(run_dir: str | Path, captioner, record: dict[str, Any] | None = No
         "captioner": captioner.model_id, "caption_source": source,
         "mode": (record.get("comparison") or {}).get("mode", "finetuned"),
         "sides": [{"key": s["key"], "label": s["label"]} for s in sides],
+        "partial": bool(record.get("partial")), "missing_sides": missing_sides(record),
         "reference_clip": reference.get("clip") if reference_clip is not None else None,
         "sample_fps": captioner.pack.sampling.fps, "prompt_pack": captioner.pack.manifest(), "aspects": aspects,
     }

@@ -136,6 +136,9 @@ def run_section(row: dict[str, Any], base: Path, out_dir: Path) -> str:
     judged = "".join(table) if row.get("judged") else '<p class="muted">not judged (--no-judge)</p>'
     short = f'<div class="prompt"><b>Short prompt:</b> {escape(row["short_prompt"])}</div>' \
         if row.get("short_prompt") else ""
+    if row.get("missing_sides"):
+        short += (f'<p class="muted">Partial run: {escape(", ".join(row["missing_sides"]))} was cancelled; '
+                  "not in the aggregate.</p>")
     return (f'<section class="run" id="{escape(row["run"])}"><h3>{escape(row["run"])} '
             f'<span class="muted">job {escape(str(row.get("job")))}, seed {row.get("seed")}, {escape(row["mode"])} '
             f'mode</span></h3><div class="pair">{"".join(figures)}</div>'

@@ -22,7 +22,7 @@ BOOTSTRAP_SEED = 0
 
 def run_row(name: str, record: dict[str, Any], judgement: dict[str, Any] | None, job: str | None = None,
             seed: int | None = None) -> dict[str, Any]:
-    from .judge import run_sides
+    from .judge import missing_sides, run_sides
 
     sides = run_sides(record)
     row: dict[str, Any] = {
@@ -31,6 +31,7 @@ def run_row(name: str, record: dict[str, Any], judgement: dict[str, Any] | None,
         "short_prompt": (record.get("comparison") or {}).get("short_prompt"),
         "sides": [{"key": s["key"], "label": s["label"], "video": s["video"]} for s in sides],
         "judged": judgement is not None, "scores": {}, "contrast": {},
+        "missing_sides": missing_sides(record),  # a partial run: left out of the paired aggregate
     }
     if judgement is None:
         return row

@@ -128,13 +128,19 @@ class AspectRequest:
 
 @dataclass(frozen=True)
 class BestOfRequest:
+    """`n` sampled texts for one aspect; `current` (the aspect's text now, "" when empty) is scored
+    among them and kept unless one beats it."""
+
     clip: ClipRange
     aspect: str
     n: int
+    current: str = ""
 
     @classmethod
-    def from_user(cls, clip: ClipRange, limits: Limits, aspect: Any, n: Any) -> BestOfRequest:
-        return cls(clip, aspect_name(aspect), values.whole(n, "n", *limits.best_of))
+    def from_user(cls, clip: ClipRange, limits: Limits, aspect: Any, n: Any, current: Any = None) -> BestOfRequest:
+        name = aspect_name(aspect)
+        return cls(clip, name, values.whole(n, "n", *limits.best_of),
+                   values.text(current, name, limits.max_aspect_chars).strip())
 
 
 @dataclass(frozen=True)

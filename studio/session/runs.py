@@ -32,12 +32,18 @@ class RunCard:
     seconds: float
     poster: str | None
     judged: dict[str, float] = field(default_factory=dict)  # side label -> mean judge score
+    missing: tuple[str, ...] = ()  # labels of the sides a cancel stopped (a partial run)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)
 
     @property
     def lines(self) -> list[str]:
         date = self.created.replace("T", " ")[:16] or "unknown date"
         judged = " · ".join(f"{label} {score * 100:.0f}%" for label, score in self.judged.items())
-        return [date, f"{self.mode} · {self.preset} · {self.size} · {self.seconds:g} s",
+        partial = f" · partial ({', '.join(self.missing)} cancelled)" if self.missing else ""
+        return [date + partial, f"{self.mode} · {self.preset} · {self.size} · {self.seconds:g} s",
                 f"seed {self.seed} · {self.steps} steps", judged or "not judged", one_line(self.prompt, 90)]
 
 
@@ -82,7 +88,7 @@ class RunHistory:
             cards.append(RunCard(run.run_id, run.created, run.prompt, run.seed, mode, run.preset,
                                  f"{settings.get('width', '?')}×{settings.get('height', '?')}",
                                  int(settings.get("steps", 0)), round(_seconds(settings), 2),
-                                 str(run.poster) if run.poster else None, judged))
+                                 str(run.poster) if run.poster else None, judged, missing_labels(record)))
         return cards
 
     def reload(self, run_id: Any) -> RunView:
@@ -105,6 +111,14 @@ class RunHistory:
         else:
             raise InputError(f"{source.name} is neither a run.json nor a studio mp4", "run file")
         return _view(run, None, {}, None, f"Loaded the settings of **{source.name}**")
+
+
+def missing_labels(record: dict[str, Any]) -> tuple[str, ...]:
+    """The labels of a partial run's missing sides (none for a whole run)."""
+    if not record.get("partial"):
+        return ()
+    missing = (record.get("comparison") or {}).get("missing_sides") or []
+    return tuple(str(side.get("label") or side.get("key")) for side in missing if isinstance(side, dict))
 
 
 def _seconds(settings: dict[str, Any]) -> float:
@@ -138,6 +152,7 @@ def _view(run: dict[str, Any], run_id: str | None, files: dict[str, Any], start_
     for side in comparison.get("sides", []):
         video = files.get(f"{side['key']}_video")
         videos.append((side.get("label", side["key"]), str(video) if video else None))
+    videos += [(f"{label} (cancelled)", None) for label in missing_labels(record)]
     downloads = [str(files[k]) for k in ("side_by_side_video", "run_json") if files.get(k)]
     reference = record.get("reference") or None
     if reference:
@@ -145,5 +160,7 @@ def _view(run: dict[str, Any], run_id: str | None, files: dict[str, Any], start_
         reference = {**reference, "clip": clip if clip and Path(clip).is_file() else None}
     note = "" if run["caption"] is not None else " (this run kept no caption; the current caption is unchanged)"
     message = message or f"Reloaded run **{run_id}**"
+    if record.get("partial"):
+        message += f" (partial: {', '.join(missing_labels(record))} was cancelled)"
     return RunView(run_id, run["caption"], run["prompt"], settings, videos, downloads, reference, start_image,
                    f"{message}{note}.")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..caption.structured import ASPECTS, StructuredCaption
+from ..captioner.candidates import Candidate
 from ..captioner.packs import PromptPack
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
@@ -110,6 +111,9 @@ class Session:
         from ..captioner import caption_clip
 
         started = time.monotonic()
+        clip = request.clip
+        # Sampled before any model loads: a shot past the last or a bad range costs no model load.
+        sampled = self.sample(clip, request.fps)
         if compare:
             yield Status("Loading the second captioner…")
             captioner = self.models.compare_captioner()
@@ -117,7 +121,6 @@ class Session:
             if not self.models.captioner_loaded():
                 yield Status("Loading the captioner… (the first caption of a server takes longer)")
             captioner = self.models.captioner()
-        clip = request.clip
         log.info("caption %s (%s) with %s", clip.path.name, ", ".join(request.aspects), captioner.model_id)
         warnings: list[str] = []
 
@@ -126,11 +129,10 @@ class Session:
                 warnings.append(message)
                 report(Status(f"⚠ {message}"))
 
-            with clip.numbered_from_one():
-                return caption_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index,
-                                    aspects=request.aspects, two_stage=request.two_stage, captioner=captioner,
-                                    fps=request.fps, max_new_tokens=request.max_new_tokens, on_warning=warn,
-                                    on_text=lambda aspect, text: report((aspect, text)))
+            return caption_clip(self.config, clip.path, clip.start, clip.end, clip.shot_index,
+                                aspects=request.aspects, two_stage=request.two_stage, captioner=captioner,
+                                fps=request.fps, max_new_tokens=request.max_new_tokens, on_warning=warn,
+                                on_text=lambda aspect, text: report((aspect, text)), clip=sampled)
 
         streamed: dict[str, str] = {}
         worker = Worker("caption", job)
@@ -185,13 +187,16 @@ class Session:
         captioner, sampled = self.models.captioner(), self.sample(clip)
         return {aspect: float(captioner.reward(sampled, aspect, text)) for aspect, text in texts.items()}
 
-    def best_of_n(self, request: BestOfRequest) -> list[tuple[str, float]]:
-        """`n` sampled captions of one aspect, ranked by reward (best first)."""
+    def best_of_n(self, request: BestOfRequest) -> list[Candidate]:
+        """`n` sampled captions of one aspect and the current text (when there is one, marked
+        `current`), scored in one reward batch and ranked best first: the first is the one to keep,
+        which is the current text unless a candidate beats it."""
         captioner = self.models.captioner()
         # Tiny checkpoints write noise: their own small token budget keeps a wiring check fast.
         limit = captioner.max_new_tokens if self.config.tiny else None
-        ranked = captioner.best_of_n(self.sample(request.clip), request.aspect, n=request.n, max_new_tokens=limit)
-        return [(clean_model_text(text), float(reward)) for text, reward in ranked]
+        ranked = captioner.candidates(self.sample(request.clip), request.aspect, n=request.n, max_new_tokens=limit,
+                                      current=request.current or None)
+        return [replace(c, text=c.text if c.current else clean_model_text(c.text)) for c in ranked]
 
     # -- the prompt --------------------------------------------------------------------------------
     def count_tokens(self, prompt: str, load: bool = True) -> tuple[int, bool]:
@@ -289,6 +294,12 @@ class Session:
         worker = Worker("generate", job)
         yield from worker
         result = worker.result
+        if result.partial:
+            kept = ", ".join(labels[side.key] for side in result.sides)
+            yield Done(result, f"Cancelled: kept the finished {kept} side as partial run {Path(result.run_dir).name} "
+                               f"(seed {result.seed}); {', '.join(labels[k] for k in result.missing_sides)} "
+                               "was not rendered.")
+            return
         yield Done(result, f"Done: run {Path(result.run_dir).name} (seed {result.seed}) in "
                            f"{time.monotonic() - started:.0f} s.")
 

@@ -126,7 +126,7 @@ class ScriptApi:
         model_started(self.ctx, request)
         session = self.ctx.session
         ranked = session.best_of_n(BestOfRequest.from_user(self._clip(clip, start, end), session.limits, aspect, n))
-        return [{"text": text, "reward": reward} for text, reward in ranked]
+        return [{"text": c.text, "reward": c.reward, "current": c.current} for c in ranked]
 
     # -- prompt and generation ---------------------------------------------------------------------
     def on_compose(self, caption: Any, mode: Any, max_words: Any) -> dict:

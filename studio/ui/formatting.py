@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
 from ..errors import StudioError
+from ..captioner.candidates import Candidate
 from ..session import Composition, RunCard
 from ..session.values import one_line
 
@@ -46,10 +47,22 @@ def history_markdown(caption: StructuredCaption, aspect: str, limit: int = 8) ->
     return "\n".join(lines)
 
 
-def best_of_markdown(aspect: str, ranked: list[tuple[str, float]]) -> str:
-    lines = [f"**{aspect}: {len(ranked)} candidates, best first** (the best is now in the box; Undo restores yours)"]
-    lines += [f"{n}. **{reward * 100:.0f}%** {one_line(text, 160)}" for n, (text, reward) in enumerate(ranked, 1)]
+def best_of_markdown(aspect: str, ranked: list[Candidate]) -> str:
+    """The ranked list, the aspect's own text marked; the first is the one now in the box."""
+    sampled = sum(not c.current for c in ranked)
+    yours = "your text and " if any(c.current for c in ranked) else ""
+    kept = "your text stays in the box" if ranked and ranked[0].current else \
+        "the best is now in the box; Undo restores yours"
+    lines = [f"**{aspect}: {yours}{sampled} candidates, best first** ({kept}; pick any below)"]
+    lines += [f"{n}. **{c.reward * 100:.0f}%**{' (your text)' if c.current else ''} {one_line(c.text, 160)}"
+              for n, c in enumerate(ranked, 1)]
     return "\n".join(lines)
+
+
+def candidate_choices(ranked: list[Candidate]) -> list[tuple[str, int]]:
+    """The ranked list as the picker's choices: (label, index in the list)."""
+    return [(f"{n}. {c.reward * 100:.0f}%{' · your text' if c.current else ''} · {one_line(c.text, 90)}", n - 1)
+            for n, c in enumerate(ranked, 1)]
 
 
 def prompt_meter(words: int, tokens: int, exact: bool, limit: int) -> str:

@@ -60,12 +60,14 @@ def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
 
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
            **kwargs: Any) -> Any:
-    """Check the outputs folder (a StudioError, before anything is served), clear what a killed run
-    left there, then serve."""
+    """Check the finetuned weights' path and the outputs folder (a StudioError, before anything is
+    served or loaded), clear what a killed run left there, then serve."""
     from ..generation import outputs
+    from ..hub import check_local_location
 
     from ..logging_setup import log_as_server
 
+    check_local_location(config.finetuned, "finetuned")
     log_as_server()
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)

@@ -215,9 +215,18 @@ def _keyframe_times(container, stream, entries, tb: float, first_time: float) ->
 # -- shots ------------------------------------------------------------------------------------------
 
 
-def detect_shots(path: str | Path, threshold: float = 27.0, min_shot_seconds: float = 0.4,
+# The shortest stretch the studio calls a shot. Half a second is a handful of frames even at the
+# captioner's 8 fps (at least 4 are sampled however short the range, so they would repeat); such
+# stretches are a flash, a dropped frame or a cut a frame before the clip ends (PySceneDetect's own
+# minimum only spaces cuts apart and still reports a one-frame last scene), never a shot a
+# filmmaker would pick.
+MIN_SHOT_SECONDS = 0.5
+
+
+def detect_shots(path: str | Path, threshold: float = 27.0, min_shot_seconds: float = MIN_SHOT_SECONDS,
                  info: ClipInfo | None = None, max_seconds: float | None = None) -> list[Shot]:
-    """Cuts found by PySceneDetect's content detector, as a list of shots covering the clip.
+    """Cuts found by PySceneDetect's content detector, as a list of shots covering the clip. A
+    shot shorter than `min_shot_seconds` merges into its neighbour (`merge_short_shots`).
 
     Detection decodes the whole clip, so results are cached per file (path, size, modification
     time) and settings: the UI asks again for every critique or score on the same upload.
@@ -244,8 +253,29 @@ def _detect_cached(path: str, size: int, mtime_ns: int, threshold: float, min_sh
         apply_ffmpeg_level()  # PySceneDetect switched FFmpeg's chatty default logging back on
     if not scenes:
         return (Shot(0, 0.0, duration),)
-    return tuple(Shot(index, round(start.seconds, 3), round(min(end.seconds, duration), 3))
-                 for index, (start, end) in enumerate(scenes))
+    shots = [Shot(index, round(start.seconds, 3), round(min(end.seconds, duration), 3))
+             for index, (start, end) in enumerate(scenes)]
+    return tuple(merge_short_shots(shots, min_shot_seconds))
+
+
+def merge_short_shots(shots: list[Shot], min_seconds: float = MIN_SHOT_SECONDS) -> list[Shot]:
+    """Shots shorter than `min_seconds` joined to the shot before them (the first one to the shot
+    after it), numbered again; a clip that is all one short shot stays one shot."""
+    merged: list[list[float]] = []
+    pending_start = None  # a short opening shot, waiting to join the next one
+    for shot in shots:
+        start = shot.start if pending_start is None else pending_start
+        if shot.end - start < min_seconds:
+            if merged:
+                merged[-1][1] = shot.end
+            else:
+                pending_start = start
+            continue
+        merged.append([start, shot.end])
+        pending_start = None
+    if pending_start is not None:  # nothing long enough to join: the whole clip is one shot
+        merged = [[pending_start, shots[-1].end]]
+    return [Shot(index, start, end) for index, (start, end) in enumerate(merged)]
 
 
 def resolve_range(info: ClipInfo, start: float | None = None, end: float | None = None,

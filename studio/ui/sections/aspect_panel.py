@@ -12,7 +12,7 @@ from ...caption.editing import primitives_of, revise, sub_aspect_choices, undo, 
 from ...caption.vocabulary import load_vocabulary
 from ...session import AspectRequest, BestOfRequest
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
-from ..formatting import best_of_markdown, glossary_html, reward_badge
+from ..formatting import best_of_markdown, candidate_choices, glossary_html, reward_badge
 from ..zerogpu import CAPTION_DURATION, gpu
 
 
@@ -44,6 +44,12 @@ class AspectPanel:
                     self.best_of_button = gr.Button("Best of N", size="sm", elem_id=f"best-of-{key}", scale=1)
                 self.status = gr.Markdown("", elem_id=f"status-{key}", elem_classes=["step-status"])
                 self.best_of_result = gr.Markdown("", elem_id=f"best-of-result-{key}")
+                with gr.Row(equal_height=True):
+                    self.candidates = gr.Radio([], label="Best-of-N candidates, best first", type="value",
+                                               visible=False, scale=3, elem_id=f"best-of-pick-{key}")
+                    self.use_candidate_button = gr.Button("Use this", size="sm", visible=False, scale=1,
+                                                          elem_id=f"best-of-use-{key}")
+                self.ranked = gr.State([])  # the last best-of-N's Candidates, best first
                 with gr.Accordion(f"{aspect} revision history", open=False):
                     self.history = gr.Markdown("_No revisions yet._", elem_id=f"history-{key}")
             with gr.Column(scale=2, min_width=260):
@@ -78,8 +84,11 @@ class AspectPanel:
         self.revise_button.click(takes_turns(self.ctx, self.on_revise), {*clip, self.critique, *caption.inputs},
                                  edit, **model)
         self.score_button.click(takes_turns(self.ctx, self.on_score), {*clip, *caption.inputs}, edit, **model)
+        picker = [self.best_of_result, self.candidates, self.use_candidate_button, self.ranked]
         self.best_of_button.click(takes_turns(self.ctx, self.on_best_of), {*clip, self.best_of_n, *caption.inputs},
-                                  [*edit, self.best_of_result], **model)
+                                  [*edit, *picker], **model)
+        self.use_candidate_button.click(self.on_use_candidate, {self.candidates, self.ranked, *caption.inputs}, edit,
+                                        **options)
 
     def _request(self, values: dict, verb: str, critique: Any = None, needs_critique: bool = False):
         reference, session = self.page.reference, self.ctx.session
@@ -156,10 +165,33 @@ class AspectPanel:
         reference, session = self.page.reference, self.ctx.session
         caption = self.caption.read(values)
         clip = session.clip(values[reference.clip], values[reference.start], values[reference.end])
-        ranked = session.best_of_n(BestOfRequest.from_user(clip, session.limits, self.aspect,
-                                                           values[self.best_of_n]))
-        best, reward = ranked[0]
-        caption = with_rewards(revise(caption, self.aspect, f"best of {len(ranked)} candidates", best),
-                               {self.aspect: reward})
+        request = BestOfRequest.from_user(clip, session.limits, self.aspect, values[self.best_of_n],
+                                          caption.aspects[self.aspect].text)
+        ranked = session.best_of_n(request)
+        best = ranked[0]
+        if best.current:  # the text already there scored highest: it stays, its score recorded
+            caption = with_rewards(caption, {self.aspect: best.reward})
+            status = (f"Your text scored highest ({best.reward * 100:.0f}%) against {request.n} candidates; "
+                      "kept it.")
+        else:
+            caption = with_rewards(revise(caption, self.aspect, f"best of {request.n} candidates", best.text),
+                                   {self.aspect: best.reward})
+            status = f"Kept the best of {request.n} candidates ({best.reward * 100:.0f}%)."
         return {**self.caption.show(caption), self.best_of_result: best_of_markdown(self.aspect, ranked),
-                self.status: f"Kept the best of {len(ranked)} ({reward * 100:.0f}%)."}
+                self.candidates: gr.update(choices=candidate_choices(ranked), value=0, visible=True),
+                self.use_candidate_button: gr.update(visible=True), self.ranked: ranked, self.status: status}
+
+    @shows_errors
+    def on_use_candidate(self, values: dict) -> dict:
+        """The picked best-of-N candidate into the box (Undo restores the text it replaces)."""
+        ranked, index = values[self.ranked] or [], values[self.candidates]
+        if not isinstance(index, int) or not 0 <= index < len(ranked):
+            return {self.status: f"Run Best of N on {self.aspect} first, then pick one of its candidates."}
+        chosen = ranked[index]
+        caption = self.caption.read(values)
+        if caption.aspects[self.aspect].text.strip() == chosen.text.strip():
+            return {self.status: f"Candidate {index + 1} is already the {self.aspect} text."}
+        caption = with_rewards(revise(caption, self.aspect, f"picked candidate {index + 1} of best of N", chosen.text),
+                               {self.aspect: chosen.reward})
+        return {**self.caption.show(caption),
+                self.status: f"Using candidate {index + 1} ({chosen.reward * 100:.0f}%); Undo restores the previous text."}

@@ -237,8 +237,12 @@ class GenerateSection:
         shown = {}
         for key, slot in slots.items():
             player = self.players[slot]
-            shown[player["video"]] = gr.update(value=str(result.videos[key]), label=labels[key], visible=True)
             shown[player["preview"]] = gr.update(visible=False)
+            if key not in result.videos:  # a partial run: cancelled before this side finished
+                shown[player["video"]] = gr.update(value=None, label=f"{labels[key]}: cancelled", visible=True)
+                shown[player["progress"]] = "cancelled"
+                continue
+            shown[player["video"]] = gr.update(value=str(result.videos[key]), label=labels[key], visible=True)
             shown[player["progress"]] = step_bar(labels[key], result.settings.steps, result.settings.steps,
                                                      "done")
         if len(slots) == 1:
