@@ -53,7 +53,9 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"studio/data/vocabulary.json", "studio/prompts/captioner/reward.txt", "studio/prompts/shots/dolly_zoom.json",
+    assert {"studio/data/vocabulary.json", "studio/prompts/captioner/default/reward.txt",
+            "studio/prompts/captioner/default/pack.json", "studio/prompts/captioner/tiny/pack.json",
+            "studio/prompts/shots/dolly_zoom.json",
             "studio/research/batch.py", "studio/commands/batch.py"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "studio = studio.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
