@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from ..errors import InputError, StudioError
+from ..video.framing import cover_crop
 from . import finetune as ft
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side, plan_sides
 from .preview import LatentPreviewer
@@ -87,7 +88,9 @@ class RenderingMixin:
             self.check_request(side.prompt, settings, image)
             if side.model == FINETUNED_MODEL and not self.has_finetune:
                 raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
-        return image.convert("RGB") if image is not None else None
+        # WanImageToVideoPipeline resizes its image to the output size, stretching any other aspect;
+        # covered and centre-cropped first, it is only ever scaled (Wan2.2's own TI2V framing).
+        return cover_crop(image, settings.width, settings.height) if image is not None else None
 
     def _encode_prompts(self, sides: list[Side], settings: GenerationSettings
                         ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:

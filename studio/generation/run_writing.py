@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..video.framing import cover_crop
+
 from . import outputs, provenance
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side
 from .loading import library_versions
@@ -77,6 +79,10 @@ class RunWritingMixin:
         self.check_request(prompt, settings, image)
         outputs.check_writable(out_dir, outputs.estimate_run_bytes(settings))  # before the long render
         mode, sides = self.plan(prompt, mode, short_prompt)
+        source_size = image.size if image is not None else None
+        # The image exactly as the models see it (covered and centre-cropped, never stretched) is the
+        # one rendered from and the one written as start_image.png.
+        image = cover_crop(image, settings.width, settings.height) if image is not None else None
         frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
         # A cancel during a later side keeps the finished ones: the run is written with them and
         # marked partial, the planned-but-missing sides named (a finished video is never thrown away).
@@ -98,7 +104,7 @@ class RunWritingMixin:
                         ", ".join(side.key for side in missing))
         record["reference"] = _reference_record(reference)
         if image is not None:
-            record["image"]["file"] = "start_image.png"
+            record["image"].update(file="start_image.png", fit="cover-crop", source_size=list(source_size))
         comment = json.dumps(record, ensure_ascii=False)
         with outputs.staged_run(out_dir, prompt) as run:
             if image is not None:

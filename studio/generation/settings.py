@@ -55,6 +55,15 @@ class GenerationSettings:
     def replace(self, **changes: Any) -> GenerationSettings:
         return dataclasses.replace(self, **changes)
 
+    def following_image(self, image_size: tuple[int, int], multiple: int, max_side: int) -> GenerationSettings:
+        """These settings with the size that follows a start image: its aspect ratio at this size's
+        pixel area, as Wan2.2's own TI2V code picks it (see `studio.video.framing`)."""
+        from ..video.framing import size_for_image
+
+        width, height = size_for_image(*image_size, area=self.width * self.height, multiple=multiple,
+                                       max_side=max_side)
+        return self.replace(width=width, height=height)
+
     @classmethod
     def defaults(cls, preset: Preset, seed: int = -1) -> GenerationSettings:
         return cls.from_user(preset, seed=seed)

@@ -24,6 +24,7 @@ from .limits import Limits
 
 COMPOSE_MODES = ("Extractive", "Camera first", "LLM merge")
 COMPARISON_CHOICES = ("auto", *MODES)
+FOLLOW_IMAGE = "auto"  # the resolution that follows the start image (the preset's size without one)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,9 @@ class GenerateRequest:
     caption: StructuredCaption | None = None
     image_source: str | None = None  # what the run record says the start image came from (default: its file)
     reference: dict[str, Any] | None = None  # a reproduced run's recorded reference clip and range
+    # No size was asked for and the run starts from an image: the size follows the image's aspect
+    # at the preset's pixel area (chosen once the image is read), instead of cropping it hard.
+    size_follows_image: bool = False
 
     @classmethod
     def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, tiny: bool = False, seconds: Any = None,
@@ -203,7 +207,9 @@ class GenerateRequest:
         if mode == "prompt" and short is None:
             raise InputError("prompt mode compares the CHAI prompt with a short plain prompt; write the short "
                              "prompt first", "short_prompt")
-        if resolution not in (None, ""):
+        follow = resolution == FOLLOW_IMAGE or (resolution in (None, "") and width in (None, "")
+                                                and height in (None, ""))
+        if resolution not in (None, "", FOLLOW_IMAGE):
             width, height = parse_resolution(resolution)
         spec = get_preset(preset, tiny=tiny)
         if start_image is not None and image not in (None, ""):
@@ -218,9 +224,10 @@ class GenerateRequest:
             spec, duration=seconds, frames=frames, width=width, height=height, steps=steps, guidance=guidance,
             guidance_2=guidance_2, shift=shift, seed=-1 if seed in (None, "") else seed, negative_prompt=negative,
             preview_every=preview_every)
+        start = image_file or start_image
         return cls(text, preset, settings, None if mode == "auto" else mode, short,
-                   values.text(finetuned, "finetuned"), image_file or start_image, caption,
-                   str(image) if image_file else None)
+                   values.text(finetuned, "finetuned"), start, caption,
+                   str(image) if image_file else None, size_follows_image=follow and start is not None)
 
 
 def parse_resolution(value: Any) -> tuple[int, int]:

@@ -265,6 +265,9 @@ class Session:
         mode, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
         labels = {side.key: side.label for side in sides}
         settings = request.settings
+        if image is not None and request.size_follows_image:
+            settings = settings.following_image(image.size, generator.size_multiple,
+                                                min(generator.size_limits[0], generator.preset.max_side))
         from ..generation.rendering import run_order
 
         together = generator.runs_concurrently(sides, image)

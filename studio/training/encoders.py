@@ -21,6 +21,7 @@ from ..config import StudioConfig
 from ..errors import ModelLoadError
 from ..generation.loading import baseline_location
 from ..generation.presets import Preset
+from ..video.framing import cover_crop
 
 MAX_SEQUENCE_LENGTH = 512  # umT5 tokens Wan was trained with
 
@@ -79,15 +80,9 @@ class TrainingEncoders:
 
 
 def fit_frames(frames: list[Image.Image], width: int, height: int) -> np.ndarray:
-    """Scale each frame to cover width x height, then crop the centre (no letterboxing, no stretch)."""
-    out = []
-    for frame in frames:
-        scale = max(width / frame.width, height / frame.height)
-        size = (max(width, round(frame.width * scale)), max(height, round(frame.height * scale)))
-        resized = frame.convert("RGB").resize(size, Image.Resampling.BICUBIC)
-        left, top = (size[0] - width) // 2, (size[1] - height) // 2
-        out.append(np.asarray(resized.crop((left, top, left + width, top + height))))
-    return np.stack(out)
+    """Each frame covered and centre-cropped to width x height (no letterboxing, no stretch): framed
+    exactly as the generator frames a start image (`studio.video.framing.cover_crop`)."""
+    return np.stack([np.asarray(cover_crop(frame, width, height)) for frame in frames])
 
 
 def write_shard(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ from ...errors import StudioError
 from ...generation.presets import DEFAULT_PRESET, PRESETS, get_preset
 from ...session import Done, GenerateRequest, Plan, RunRequest, SideStep, Status
 from ...session.finetunes import finetune_choices
+from ...session.requests import FOLLOW_IMAGE
 from ..context import (
     PageContext, log_failure, model_job, model_started, owner, shows_errors, takes_turns,
 )
@@ -21,19 +22,26 @@ from ..zerogpu import CAPTION_DURATION, generation_seconds, gpu
 
 COMPARISONS = [("Automatic", "auto"), ("Finetuned vs zero-shot", "finetuned"),
                ("CHAI prompt vs short prompt", "prompt"), ("Zero-shot only", "baseline")]
+FOLLOW_IMAGE_CHOICE = ("Follow the start image (its aspect, the preset's area)", FOLLOW_IMAGE)
 PREVIEW_EVERY = 1  # a latent preview each step: one small matrix product per step, no VAE decode
 
 
 def preset_defaults(preset: str, tiny: bool) -> dict[str, Any]:
     spec = get_preset(preset, tiny=tiny)
     return dict(seconds=round(spec.duration, 2), max_seconds=round((spec.max_frames - 1) / spec.fps, 2),
-                resolutions=list(spec.resolutions), steps=spec.steps, guidance=spec.guidance, shift=spec.shift)
+                # An image-start model may also follow the start image's aspect at the preset's area.
+                resolutions=list(spec.resolutions) + ([FOLLOW_IMAGE_CHOICE] if spec.supports_image else []),
+                steps=spec.steps, guidance=spec.guidance, shift=spec.shift)
 
 
 def _gpu_seconds(section: Any, values: dict, *rest: Any, **kwargs: Any) -> int:
     """ZeroGPU: seconds to ask for, from the request's own settings."""
     frames = float(values.get(section.seconds) or 5) * 24 + 1
-    width, _, height = str(values.get(section.resolution) or "1280x704").partition("x")
+    chosen = str(values.get(section.resolution) or "1280x704")
+    if chosen == FOLLOW_IMAGE:  # the same pixel area as the preset's size, whatever the aspect
+        spec = get_preset(values.get(section.preset) or DEFAULT_PRESET, tiny=section.ctx.config.tiny)
+        chosen = f"{spec.width}x{spec.height}"
+    width, _, height = chosen.partition("x")
     return generation_seconds(values.get(section.steps), frames, width, height)
 
 
