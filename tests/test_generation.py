@@ -220,7 +220,9 @@ def test_image_conditioning_changes_the_videos(lora_gen, tmp_path):
     assert np.abs(plain.baseline - started.baseline).mean() > 1e-3
     result = lora_gen.generate(PROMPT, small(), image=image, out_dir=tmp_path, image_source="upload")
     assert (result.run_dir / "start_image.png").is_file()
-    assert json.loads(result.run_json.read_text())["image"] == {"source": "upload", "file": "start_image.png"}
+    assert json.loads(result.run_json.read_text())["image"] == {"source": "upload", "file": "start_image.png",
+                                                                "fit": "cover-crop", "source_size": [80, 48]}
+    assert Image.open(result.run_dir / "start_image.png").size == (64, 64)  # as conditioned, not as given
 
 
 def test_cancel_raises_and_writes_nothing(lora_gen, tmp_path):

@@ -148,3 +148,19 @@ def test_a_bad_start_image_gets_one_line(tiny, tmp_path):
                                 timeout=300)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and lines[-1].startswith("error: image: ") and message in lines[-1], lines
+
+
+def test_the_default_negative_prompt_covers_wan22s_own():
+    """Wan2.2's default negative prompt (sampled with by the released models) pushes against static,
+    still frames as much as against artefacts; the studio's default covers the same ground."""
+    from studio.generation.presets import DEFAULT_NEGATIVE_PROMPT
+    from studio.generation.settings import GenerationSettings
+    from studio.generation.presets import get_preset
+
+    text = DEFAULT_NEGATIVE_PROMPT.lower()
+    for item in ("over-saturated", "overexposed", "static", "still frame", "motionless", "blurry", "subtitles",
+                 "worst quality", "low quality", "jpeg", "extra fingers", "fused fingers", "poorly drawn hands",
+                 "poorly drawn face", "deformed", "disfigured", "malformed limbs", "three legs",
+                 "cluttered background", "many people in the background", "walking backwards"):
+        assert item in text, item
+    assert GenerationSettings.from_user(get_preset("ti2v-5b")).negative_prompt == DEFAULT_NEGATIVE_PROMPT

@@ -5,11 +5,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-# The studio's own default negative prompt: common video artefacts to steer away from.
+# The studio's own default negative prompt. It covers what Wan2.2's own default (which the
+# released models were sampled with) steers away from, in our words: over-saturated and overexposed
+# colour, static and frozen frames, blur, subtitles, an artwork look, low quality and compression
+# artefacts, malformed bodies and hands, a cluttered or crowded background, walking backwards.
+# diffusers' Wan folders ship no negative prompt, so there is none to read from the model folder.
 DEFAULT_NEGATIVE_PROMPT = (
-    "blurry, low resolution, jpeg artifacts, flickering, frozen frame, watermark, subtitles, text overlay, "
-    "distorted faces, deformed hands, extra fingers, extra limbs, overexposed, washed out colors, "
-    "cluttered background, people walking backwards"
+    "garish over-saturated colors, overexposed, static shot, frozen still frame, motionless picture, blurry "
+    "details, subtitles, on-screen text, painting or artwork style, still image, dull grayish tones, worst "
+    "quality, low quality, jpeg compression artifacts, ugly, incomplete body, extra fingers, fused fingers, "
+    "poorly drawn hands, poorly drawn face, deformed, disfigured, malformed limbs, three legs, cluttered "
+    "background, many people in the background, people walking backwards"
 )
 
 
