@@ -169,6 +169,11 @@ class LoraTrainer:
             states.append({k.replace(f".{ADAPTER_NAME}", ""): v for k, v in full.items() if ".lora_" in k})
         return states
 
+    def lora_configs(self) -> list[dict[str, Any]]:
+        """Each expert's adapter config (rank, alpha, targets) as peft writes it, for the LoRA files'
+        headers, the way diffusers' training examples save it."""
+        return [m.peft_config[ADAPTER_NAME].to_dict() for m in self.transformers]
+
     # -- one step -----------------------------------------------------------------------------------
     def expert_for(self, step: int) -> tuple[int, float, float]:
         """Which expert trains at `step`, and the uniform range its sigmas are drawn from."""
@@ -291,7 +296,7 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
         bar.close()
     lora = trainer.lora_state() if result.finished else None  # collective under FSDP
     if result.finished and main:
-        result.lora_files = artifacts.save_lora(plan.out, lora)
+        result.lora_files = artifacts.save_lora(plan.out, lora, trainer.lora_configs())
         rows = trainer.metrics.rows()
         artifacts.write_loss_plot(rows, plan.out / artifacts.PLOT)
         artifacts.write_model_card(plan.out, _summary(trainer, rows, time.perf_counter() - began, result))
