@@ -320,6 +320,19 @@ def test_a_reloaded_lora_renders_what_training_rendered(alpha_half, tiny, tmp_pa
     assert np.abs(doubled - trained["finetuned"]).mean() > 0.5 * lora_effect
 
 
+def test_every_rank_meets_at_a_barrier_after_main_process_work(alpha_half):
+    """Validation, renders and the model card run on the main process only; a barrier follows each
+    before the next training step (or the end), so other ranks never wait inside a gradient all-reduce."""
+    _, events = alpha_half
+    main_only = {"validate", "render", "card"}
+    assert events.count("step") == 3 and {"validate", "render", "card"} <= set(events)
+    for index, event in enumerate(events):
+        if event in main_only:
+            following = events[index + 1:]
+            until_next_step = following[: following.index("step")] if "step" in following else following
+            assert "barrier" in until_next_step, (index, events)
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tiny, tmp_path, capsys):
     common = ["--steps", 6, "--checkpoint-every", 2, "--log-every", 1, "--rank", 4, "--render-every", 0,
               "--lr-schedule", "cosine", "--warmup-steps", 1, *settings(tiny)]
