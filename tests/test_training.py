@@ -231,6 +231,108 @@ def test_the_lora_loads_in_generate_and_changes_the_video(overfit, tiny, tmp_pat
     assert np.abs(frames("finetuned.mp4").astype(int) - frames("baseline.mp4").astype(int)).max() > 0
 
 
+def video_frames(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)]).astype(int)
+
+
+@pytest.fixture(scope="module")
+def alpha_half(tiny, tmp_path_factory) -> tuple[Path, list[str]]:
+    """A LoRA trained with alpha 4 at rank 8 (a scale of 0.5) and a validation render at its last
+    step, with the order of the main-process work and the barriers recorded as it ran."""
+    from accelerate import Accelerator
+
+    from studio.training import artifacts, trainer
+
+    ds = one_shot_dataset(tiny, tmp_path_factory.mktemp("alpha-half"))
+    out = ds.parent / "lora"
+    events: list[str] = []
+
+    def recorded(name: str, function):
+        def wrapper(*args, **kwargs):
+            events.append(name)
+            return function(*args, **kwargs)
+        return wrapper
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer.LoraTrainer, "train_step", recorded("step", trainer.LoraTrainer.train_step))
+        patch.setattr(trainer.LoraTrainer, "validation_loss", recorded("validate", trainer.LoraTrainer.validation_loss))
+        patch.setattr(trainer, "render_validation", recorded("render", trainer.render_validation))
+        patch.setattr(artifacts, "write_model_card", recorded("card", artifacts.write_model_card))
+        patch.setattr(Accelerator, "wait_for_everyone", recorded("barrier", Accelerator.wait_for_everyone))
+        assert main(["train", str(ds), "--out", str(out), "--steps", "3", "--rank", "8", "--alpha", "4",
+                     "--learning-rate", "2e-2", "--validate-every", "2", "--render-every", "3", "--render-steps", "2",
+                     "--validation-prompts", "1", "--checkpoint-every", "100", *settings(tiny)]) == 0
+    return out, events
+
+
+def test_the_lora_file_holds_its_adapter_config(alpha_half):
+    from studio.training.options import DEFAULT_TARGETS
+
+    out, _ = alpha_half
+    with safe_open(str(out / "pytorch_lora_weights.safetensors"), framework="pt") as handle:
+        header = json.loads(handle.metadata()["lora_adapter_metadata"])
+    # diffusers keys each component's config by its name: "transformer." + the LoraConfig field.
+    assert (header["transformer.r"], header["transformer.lora_alpha"]) == (8, 4)
+    assert sorted(header["transformer.target_modules"]) == sorted(DEFAULT_TARGETS)
+    card = (out / "README.md").read_text()
+    assert "rank 8, alpha 4 (updates scaled by 0.5)" in card
+    assert ", ".join(f"`{t}`" for t in DEFAULT_TARGETS) + " in every transformer block" in card
+
+
+def test_a_reloaded_lora_renders_what_training_rendered(alpha_half, tiny, tmp_path):
+    """Reloaded through the studio's loader, the LoRA keeps alpha / rank = 0.5 and renders the
+    validation prompt as the training run did; at the scale a header-less reload would use (1.0)
+    the render is visibly another."""
+    from studio.generation.finetune import ADAPTER_NAME
+    from studio.generation.generator import SideBySideGenerator
+    from studio.generation.presets import get_preset
+    from studio.training.folder import read_header
+    from studio.training.options import DEFAULT_TARGETS, TrainOptions
+    from studio.training.validation_renders import validation_settings
+
+    out, _ = alpha_half
+    config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu", finetuned=str(out))
+    generator = SideBySideGenerator.from_config(config, "ti2v-5b")
+    transformer = generator.finetuned_transformers[0]
+    adapter = transformer.peft_config[ADAPTER_NAME]
+    assert (adapter.r, adapter.lora_alpha, adapter.target_modules) == (8, 4, set(DEFAULT_TARGETS))
+    layers = [m for n, m in transformer.named_modules() if n.endswith(("attn2.to_q", "ffn.net.2"))]
+    assert len(layers) == 4 and {m.scaling[ADAPTER_NAME] for m in layers} == {0.5}
+
+    header = read_header(out.parent / "ds")
+    options = TrainOptions.from_user(rank=8, alpha=4, render_steps=2)
+    settings_0 = validation_settings(get_preset("ti2v-5b", tiny=True), header, options, 0)
+    prompt = read_manifest(out.parent / "ds")[0]["prompt"]
+    [trained_run] = (out / "validation" / "step-000003").iterdir()
+    trained = {side: video_frames(trained_run / f"{side}.mp4") for side in ("baseline", "finetuned")}
+
+    reloaded = generator.generate(prompt, settings_0, out_dir=tmp_path / "again")
+    again = {side: video_frames(reloaded.run_dir / f"{side}.mp4") for side in ("baseline", "finetuned")}
+    # Same weights, seed and code in float32 on the CPU: at most a level of rounding in the 8-bit video.
+    for side in ("baseline", "finetuned"):
+        assert np.abs(again[side] - trained[side]).max() <= 1, side
+    lora_effect = np.abs(trained["finetuned"] - trained["baseline"]).mean()
+    assert lora_effect > 1, lora_effect  # the LoRA moves the video well beyond that tolerance
+
+    generator.set_lora_scale(2.0)  # 2 x 0.5: the update a reload that ignored alpha would apply
+    doubled = video_frames(generator.generate(prompt, settings_0, out_dir=tmp_path / "doubled").run_dir / "finetuned.mp4")
+    assert np.abs(doubled - trained["finetuned"]).mean() > 0.5 * lora_effect
+
+
+def test_every_rank_meets_at_a_barrier_after_main_process_work(alpha_half):
+    """Validation, renders and the model card run on the main process only; a barrier follows each
+    before the next training step (or the end), so other ranks never wait inside a gradient all-reduce."""
+    _, events = alpha_half
+    main_only = {"validate", "render", "card"}
+    assert events.count("step") == 3 and {"validate", "render", "card"} <= set(events)
+    for index, event in enumerate(events):
+        if event in main_only:
+            following = events[index + 1:]
+            until_next_step = following[: following.index("step")] if "step" in following else following
+            assert "barrier" in until_next_step, (index, events)
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tiny, tmp_path, capsys):
     common = ["--steps", 6, "--checkpoint-every", 2, "--log-every", 1, "--rank", 4, "--render-every", 0,
               "--lr-schedule", "cosine", "--warmup-steps", 1, *settings(tiny)]
@@ -251,12 +353,24 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tiny, tm
 def test_an_a14b_lora_trains_both_experts_and_is_refused_on_the_5b(tiny, tmp_path, capsys):
     ds = one_shot_dataset(tiny, tmp_path / "a14b", preset="t2v-a14b")
     out = tmp_path / "lora-a14b"
-    code, _, err = studio(capsys, "train", ds, "--out", out, "--steps", 6, "--rank", 4, "--render-every", 0,
-                          "--log-every", 1, *settings(tiny))
+    code, _, err = studio(capsys, "train", ds, "--out", out, "--steps", 6, "--rank", 4, "--alpha", 2,
+                          "--render-every", 0, "--log-every", 1, *settings(tiny))
     assert code == 0, err
     experts = {json.loads(line).get("expert") for line in (out / "metrics.jsonl").read_text().splitlines()}
     assert experts == {None, "transformer", "transformer_2"}  # step 0 has none; both experts trained
-    assert (out / "pytorch_lora_weights_transformer_2.safetensors").is_file()
+    for name in ("pytorch_lora_weights.safetensors", "pytorch_lora_weights_transformer_2.safetensors"):
+        with safe_open(str(out / name), framework="pt") as handle:
+            header = json.loads(handle.metadata()["lora_adapter_metadata"])
+        assert (header["transformer.r"], header["transformer.lora_alpha"]) == (4, 2), name
+    from studio.generation.finetune import ADAPTER_NAME
+    from studio.generation.generator import SideBySideGenerator
+
+    config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu", finetuned=str(out))
+    generator = SideBySideGenerator.from_config(config, "t2v-a14b")
+    assert len(generator.finetuned_transformers) == 2
+    for expert in generator.finetuned_transformers:  # each expert's own file, each at alpha / rank
+        assert expert.peft_config[ADAPTER_NAME].lora_alpha == 2
+        assert {m.scaling[ADAPTER_NAME] for m in expert.modules() if hasattr(m, "scaling")} == {0.5}
     base = ["--prompt", "A red card.", "--finetuned", out, "--frames", 9, "--height", 64, "--width", 64, "--steps",
             2, "--out", tmp_path / "runs", *settings(tiny)]
     code, _, err = studio(capsys, "generate", *base)

@@ -224,12 +224,15 @@ def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: l
     return loaded
 
 
+def lora_file(source: FinetuneSource, expert: int = 1) -> Path:
+    """The LoRA file for expert 1 or 2: the low-noise expert's own file when there is one."""
+    return source.expert_2_file if expert == 2 and source.expert_2_file else source.weight_file
+
+
 def read_lora(source: FinetuneSource, pipeline_class, expert: int = 1) -> dict:
-    """The LoRA state dict in diffusers naming (the loader converts other trainers' formats);
-    `expert=2` reads the low-noise expert's own file when there is one."""
-    weight_file = source.expert_2_file if expert == 2 and source.expert_2_file else source.weight_file
+    """The LoRA state dict in diffusers naming (the loader converts other trainers' formats)."""
     try:
-        state_dict = pipeline_class.lora_state_dict(str(weight_file))
+        state_dict = pipeline_class.lora_state_dict(str(lora_file(source, expert)))
     except Exception as exc:  # noqa: BLE001 - the loader raises many kinds for foreign files
         raise InputError(f"{source.location} is not a LoRA the Wan loader understands ({exc})", "finetuned") from exc
     if isinstance(state_dict, tuple):

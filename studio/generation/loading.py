@@ -101,13 +101,17 @@ def _load_finetune(pipe, source: ft.FinetuneSource | None, base_transformers: li
         return []
     if source.kind != "lora":
         return ft.load_finetuned_transformers(source, base_transformers, dtype, baseline_name)
-    state_dicts = [ft.read_lora(source, WanPipeline, expert=n) for n in (1, 2)[: len(base_transformers)]]
-    for state_dict, transformer in zip(state_dicts, base_transformers):
-        ft.check_lora_fits(state_dict, transformer, source.location, baseline_name)
+    experts = (1, 2)[: len(base_transformers)]
+    for expert, transformer in zip(experts, base_transformers):
+        ft.check_lora_fits(ft.read_lora(source, WanPipeline, expert), transformer, source.location, baseline_name)
     try:
-        pipe.load_lora_weights(dict(state_dicts[0]), adapter_name=ft.ADAPTER_NAME)
-        if pipe.transformer_2 is not None:
-            pipe.load_lora_weights(dict(state_dicts[1]), adapter_name=ft.ADAPTER_NAME, load_into_transformer_2=True)
+        for expert in experts:
+            # Loaded from the file, not from the state dict read above: only the file's header holds
+            # the adapter config (rank, alpha, targets) the LoRA was trained with; from tensors alone
+            # diffusers would assume alpha = rank.
+            weight_file = ft.lora_file(source, expert)
+            pipe.load_lora_weights(str(weight_file.parent), weight_name=weight_file.name,
+                                   adapter_name=ft.ADAPTER_NAME, load_into_transformer_2=expert == 2)
     except Exception as exc:  # noqa: BLE001 - peft raises many kinds for a bad adapter
         raise InputError(f"LoRA {source.location} could not be applied to baseline {baseline_name}: {exc}",
                          "finetuned") from exc

@@ -8,7 +8,7 @@
 * `finetuned-transformer`: a diffusers folder holding only `transformer/`, shaped like the tiny
   TI2V transformer, with different weights (so its videos differ from the baseline's).
 * `finetuned-lora`: a LoRA `.safetensors` for the tiny TI2V transformer, made with peft and
-  written with the pipeline's `save_lora_weights`.
+  written with the pipeline's `save_lora_weights` (adapter config in the header, as `studio train` writes it).
 * `finetuned-lora-a14b`: the same for the tiny A14B experts (loaded into both).
 
 Every folder is written with `save_pretrained` and read back through the same `from_pretrained`
@@ -148,9 +148,10 @@ def build_tiny_finetuned_transformer(folder: Path, transformer: dict | None = No
 
 def _save_tiny_lora(folder: Path, shape: dict, seed: int, rank: int = 4) -> None:
     import torch
-    from diffusers import WanPipeline
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
+
+    from ..training.artifacts import save_lora
 
     transformer = _tiny_transformer(shape, seed=seed)
     transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=LORA_TARGETS, init_lora_weights=True))
@@ -160,10 +161,8 @@ def _save_tiny_lora(folder: Path, shape: dict, seed: int, rank: int = 4) -> None
         for name, param in transformer.named_parameters():
             if "lora_" in name:
                 param.copy_(torch.randn_like(param) * 0.5)
-    WanPipeline.save_lora_weights(
-        folder, transformer_lora_layers=get_peft_model_state_dict(transformer),
-        weight_name="pytorch_lora_weights.safetensors",
-    )
+    # The same writer as `studio train`: the adapter config goes into the file's header.
+    save_lora(Path(folder), [get_peft_model_state_dict(transformer)], [transformer.peft_config["default"].to_dict()])
 
 
 def build_tiny_finetuned_lora(folder: Path, transformer: dict | None = None, rank: int = 4) -> None:

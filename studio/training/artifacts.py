@@ -103,13 +103,19 @@ def load_latest_checkpoint(root: Path) -> dict[str, Any] | None:
     return torch.load(found[-1] / STATE_FILE, map_location="cpu", weights_only=False)
 
 
-def save_lora(root: Path, layers: list[dict[str, Any]]) -> list[Path]:
-    """The LoRA in diffusers' format, one file per expert, readable by `pipe.load_lora_weights`."""
+def save_lora(root: Path, layers: list[dict[str, Any]], configs: list[dict[str, Any]]) -> list[Path]:
+    """The LoRA in diffusers' format, one file per expert, readable by `pipe.load_lora_weights`.
+
+    `configs` are the experts' peft `LoraConfig.to_dict()`: diffusers writes each into its file's
+    safetensors header and `load_lora_weights` rebuilds the adapter from it, so rank, alpha (the
+    alpha / rank scale) and targets come back as trained. Without it the loader would guess
+    alpha = rank from the tensor shapes, a scale of 1 whatever alpha was trained with."""
     from diffusers import WanPipeline
 
     names = [LORA_WEIGHT_NAME, LORA_WEIGHT_NAME_2][: len(layers)]
-    for name, state_dict in zip(names, layers):
-        WanPipeline.save_lora_weights(root, transformer_lora_layers=state_dict, weight_name=name)
+    for name, state_dict, config in zip(names, layers, configs, strict=True):
+        WanPipeline.save_lora_weights(root, transformer_lora_layers=state_dict, weight_name=name,
+                                      transformer_lora_adapter_metadata=dict(config))
     return [root / n for n in names]
 
 
@@ -160,6 +166,7 @@ def write_model_card(root: Path, summary: dict[str, Any]) -> Path:
     losses = summary["final"]
     rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in options.items())
     files = ", ".join(f"`{Path(f).name}`" for f in summary["files"])
+    targets = ", ".join(f"`{t}`" for t in options["target_modules"])
     text = f"""---
 base_model: {base['location']}
 library_name: diffusers
@@ -178,6 +185,8 @@ focus, angle, camera movement and speed).
 
 - **Base model:** `{base['location']}` (revision `{base.get('revision') or 'local'}`), preset `{base['preset']}`
 - **Files:** {files}
+- **LoRA:** rank {options['rank']}, alpha {options['alpha']:g} (updates scaled by {options['alpha'] / options['rank']:g}),
+  on {targets} in every transformer block; rank, alpha and targets are also in each file's header
 - **Dataset:** `{dataset['path']}`: {dataset['train_rows']} training and {dataset['val_rows']} validation shots
   from {dataset['clips']} clips, {dataset['frames']} frames at {dataset['width']}x{dataset['height']}
   ({dataset['fps']} fps), captioned by `{dataset['captioner']}`

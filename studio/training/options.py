@@ -11,8 +11,12 @@ from ..errors import InputError
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine")
 MIXED_PRECISION = ("auto", "no", "bf16")
-# Attention projections of both the self- and the cross-attention blocks of every Wan layer.
-DEFAULT_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+# The layers DiffSynth-Studio's Wan LoRA recipe adapts (q, k, v, o, ffn.0, ffn.2), in diffusers'
+# WanTransformer3DModel names. A suffix matches in every block, so the four projections are those
+# of both the self-attention (attn1) and the cross-attention (attn2), as DiffSynth's q, k, v, o
+# match both of its attention modules: the cross-attention is where the prompt's shot language
+# enters, the self-attention and the feed-forward are where motion and framing are formed.
+DEFAULT_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2")
 # Options that change what the weights become: a resumed run must keep them, or it is another run.
 RESUME_KEYS = ("rank", "alpha", "target_modules", "learning_rate", "lr_schedule", "warmup_steps", "batch_size",
                "gradient_accumulation", "mixed_precision", "seed", "shift", "first_frame_prob", "max_grad_norm",

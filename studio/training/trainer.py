@@ -20,7 +20,9 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,10 @@ from .validation_renders import render_validation
 log = logging.getLogger(__name__)
 
 VAL_SIGMAS = (0.1, 0.3, 0.5, 0.7, 0.9)  # fixed noise levels of the validation loss
+# How long a rank may wait in a collective (the barrier after main-process work included). The
+# default (10 minutes for NCCL) is shorter than one validation render of the full-size A14B
+# (two prompts, both sides, both experts, at 1280x720 and 81 frames).
+COLLECTIVE_TIMEOUT = timedelta(hours=2)
 
 
 @dataclass
@@ -97,6 +103,7 @@ class CachedShots:
 class LoraTrainer:
     def __init__(self, plan: TrainingPlan):
         from accelerate import Accelerator
+        from accelerate.utils import InitProcessGroupKwargs
 
         self.plan, self.options, self.preset = plan, plan.options, plan.preset
         device = plan.config.resolved_device()
@@ -105,7 +112,8 @@ class LoraTrainer:
         precision = self.options.mixed_precision
         if precision == "auto":
             precision = "bf16" if device == "cuda" else "no"
-        self.accelerator = Accelerator(mixed_precision=precision, cpu=device == "cpu")
+        self.accelerator = Accelerator(mixed_precision=precision, cpu=device == "cpu",
+                                       kwargs_handlers=[InitProcessGroupKwargs(timeout=COLLECTIVE_TIMEOUT)])
         self.weight_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.shift = self.options.shift or self.preset.shift
         self.location = baseline_location(plan.config, self.preset)
@@ -168,6 +176,11 @@ class LoraTrainer:
             full = self.accelerator.get_state_dict(model)
             states.append({k.replace(f".{ADAPTER_NAME}", ""): v for k, v in full.items() if ".lora_" in k})
         return states
+
+    def lora_configs(self) -> list[dict[str, Any]]:
+        """Each expert's adapter config (rank, alpha, targets) as peft writes it, for the LoRA files'
+        headers, the way diffusers' training examples save it."""
+        return [m.peft_config[ADAPTER_NAME].to_dict() for m in self.transformers]
 
     # -- one step -----------------------------------------------------------------------------------
     def expert_for(self, step: int) -> tuple[int, float, float]:
@@ -260,8 +273,9 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
     end = options.steps if plan.stop_after is None else min(options.steps, start + plan.stop_after)
     log.info("training %s: steps %d to %d of %d on %d process(es)", plan.out, start, end, options.steps,
              accelerator.num_processes)
-    if main and start == 0:
-        trainer.metrics.append({"step": 0, "loss": None, "val_loss": trainer.validation_loss()})
+    if start == 0:
+        main_process_only(accelerator, lambda: trainer.metrics.append(
+            {"step": 0, "loss": None, "val_loss": trainer.validation_loss()}))
     result = TrainResult(plan.out, start, finished=end == options.steps, main_process=main)
     bar = progress("train", options.steps, start) if (progress and main) else None
     for step in range(start, end):
@@ -272,15 +286,11 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
         logged = done % options.log_every == 0 or done % options.validate_every == 0 or done == end
         if logged and accelerator.num_processes > 1:
             row["replica_digests"] = accelerator.gather_for_metrics([trainer.replica_digest()], use_gather_object=True)
-        if main and (done % options.validate_every == 0 or done == options.steps):
-            row["val_loss"] = trainer.validation_loss()
-        if main and logged:
-            if torch.cuda.is_available():
-                row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-            trainer.metrics.append(row)
-        if main and options.render_every and plan.val_rows and options.validation_prompts and (
-                done % options.render_every == 0 or done == options.steps):
-            render_validation(trainer, done)
+        validate = done % options.validate_every == 0 or done == options.steps
+        render = bool(options.render_every and plan.val_rows and options.validation_prompts and (
+            done % options.render_every == 0 or done == options.steps))
+        if logged or validate or render:
+            main_process_only(accelerator, lambda: _report(trainer, row, done, logged, validate, render))
         if done % options.checkpoint_every == 0 or done == end:
             _save_checkpoint(trainer, done)
         if bar is not None:
@@ -289,14 +299,43 @@ def train(plan: TrainingPlan, progress=None) -> TrainResult:
         result.step = done
     if bar is not None:
         bar.close()
-    lora = trainer.lora_state() if result.finished else None  # collective under FSDP
-    if result.finished and main:
-        result.lora_files = artifacts.save_lora(plan.out, lora)
-        rows = trainer.metrics.rows()
-        artifacts.write_loss_plot(rows, plan.out / artifacts.PLOT)
-        artifacts.write_model_card(plan.out, _summary(trainer, rows, time.perf_counter() - began, result))
-    accelerator.wait_for_everyone()
+    if result.finished:
+        lora = trainer.lora_state()  # collective under FSDP
+
+        def write_lora() -> None:
+            result.lora_files = artifacts.save_lora(plan.out, lora, trainer.lora_configs())
+            rows = trainer.metrics.rows()
+            artifacts.write_loss_plot(rows, plan.out / artifacts.PLOT)
+            artifacts.write_model_card(plan.out, _summary(trainer, rows, time.perf_counter() - began, result))
+
+        main_process_only(accelerator, write_lora)
     return result
+
+
+def main_process_only(accelerator, work: Callable[[], Any]) -> None:
+    """Run `work` on the main process while every other rank waits for it at a barrier.
+
+    Validation, renders and the model card run on the main process alone. Without the barrier the
+    other ranks would run on into the next step and sit inside its gradient all-reduce for as long
+    as the work takes, a wait that looks like a stalled collective; at an explicit barrier the wait
+    is visible and is bounded by the process group's timeout, which `LoraTrainer` raises to
+    COLLECTIVE_TIMEOUT so that a long full-size A14B render fits within it."""
+    if accelerator.is_main_process:
+        work()
+    accelerator.wait_for_everyone()
+
+
+def _report(trainer: LoraTrainer, row: dict[str, Any], done: int, logged: bool, validate: bool,
+            render: bool) -> None:
+    """The main process's share of step `done`: validation loss, the metrics row, validation renders."""
+    if validate:
+        row["val_loss"] = trainer.validation_loss()
+    if logged:
+        if torch.cuda.is_available():
+            row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        trainer.metrics.append(row)
+    if render:
+        render_validation(trainer, done)
 
 
 def _save_checkpoint(trainer: LoraTrainer, step: int) -> None:

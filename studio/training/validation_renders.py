@@ -7,28 +7,35 @@ other), so no second copy of the weights is loaded, and each render is an ordina
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..generation.finetune import ADAPTER_NAME
 
 if TYPE_CHECKING:
+    from ..generation.settings import GenerationSettings
+    from .options import TrainOptions
     from .trainer import LoraTrainer
+
+
+def validation_settings(preset, header: dict[str, Any], options: TrainOptions, number: int) -> GenerationSettings:
+    """The settings of validation prompt `number`: the dataset's size, `--render-steps`, and a seed
+    of its own, so a render can be made again outside training with the saved LoRA."""
+    from ..generation.settings import GenerationSettings
+
+    return GenerationSettings.from_user(preset, height=header["height"], width=header["width"],
+                                        frames=header["frames"], steps=options.render_steps,
+                                        seed=options.seed + number)
 
 
 def render_validation(trainer: LoraTrainer, step: int) -> None:
     """Base vs the LoRA so far on fixed prompts, written as studio run folders."""
-    from ..generation.settings import GenerationSettings
-
     if trainer.generator is None:
         trainer.generator = build_validation_generator(trainer, trainer.transformers)
     prompts = [r["prompt"] for r in trainer.plan.val_rows[: trainer.options.validation_prompts]]
-    header = trainer.plan.header
     for number, prompt in enumerate(prompts):
-        settings = GenerationSettings.from_user(trainer.preset, height=header["height"], width=header["width"],
-                                                frames=header["frames"], steps=trainer.options.render_steps,
-                                                seed=trainer.options.seed + number)
+        settings = validation_settings(trainer.preset, trainer.plan.header, trainer.options, number)
         trainer.generator.generate(prompt, settings, out_dir=trainer.plan.out / "validation" / f"step-{step:06d}")
     for model in trainer.transformers:  # the generator toggles adapters; training needs ours on
         model.enable_adapters()
