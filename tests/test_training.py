@@ -309,11 +309,14 @@ def test_a_reloaded_lora_renders_what_training_rendered(alpha_half, tiny, tmp_pa
 
     reloaded = generator.generate(prompt, settings_0, out_dir=tmp_path / "again")
     again = {side: video_frames(reloaded.run_dir / f"{side}.mp4") for side in ("baseline", "finetuned")}
-    # Same weights, seed and code in float32 on the CPU: at most a level of rounding in the 8-bit video.
-    for side in ("baseline", "finetuned"):
-        assert np.abs(again[side] - trained[side]).max() <= 1, side
+    # Same weights, seed and code in float32 on the CPU. The training model's peft layers and the
+    # reloaded ones sum in other orders, and a random tiny network amplifies that rounding in a few
+    # pixels (measured: up to 15 levels in 5% of them, depending on the threads earlier tests left),
+    # so the check is on the whole video: far nearer the trained render than the LoRA's own effect.
     lora_effect = np.abs(trained["finetuned"] - trained["baseline"]).mean()
-    assert lora_effect > 1, lora_effect  # the LoRA moves the video well beyond that tolerance
+    assert lora_effect > 1, lora_effect
+    assert np.array_equal(again["baseline"], trained["baseline"])  # no adapter: bit-identical
+    assert np.abs(again["finetuned"] - trained["finetuned"]).mean() < 0.1 * lora_effect
 
     generator.set_lora_scale(2.0)  # 2 x 0.5: the update a reload that ignored alpha would apply
     doubled = video_frames(generator.generate(prompt, settings_0, out_dir=tmp_path / "doubled").run_dir / "finetuned.mp4")
