@@ -28,11 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from side_by_side import PEAK_BF16_FLOPS, transformer_flops_per_step
 
-# transformer/config.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers.
-TI2V_5B = {"patch_size": (1, 2, 2), "num_attention_heads": 24, "attention_head_dim": 128, "in_channels": 48,
-           "out_channels": 48, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 14336, "num_layers": 30,
-           "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "eps": 1e-6, "image_dim": None,
-           "added_kv_proj_dim": None, "rope_max_seq_len": 1024, "pos_embed_seq_len": None}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from studio.generation.published import TI2V_5B_TRANSFORMER  # noqa: E402
+
+TI2V_5B = dict(TI2V_5B_TRANSFORMER)  # transformer/config.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers
 FULL_VIDEO = {"width": 1280, "height": 704, "frames": 121}
 # CPU check: same code, a narrow three-layer transformer and a small video.
 REDUCED = dict(TI2V_5B, num_attention_heads=4, attention_head_dim=32, ffn_dim=512, num_layers=3, text_dim=256)
