@@ -164,3 +164,18 @@ def test_the_default_negative_prompt_covers_wan22s_own():
                  "cluttered background", "many people in the background", "walking backwards"):
         assert item in text, item
     assert GenerationSettings.from_user(get_preset("ti2v-5b")).negative_prompt == DEFAULT_NEGATIVE_PROMPT
+
+
+def test_the_page_resolution_that_follows_the_start_image(tmp_path):
+    from studio.session import Limits
+    from studio.ui.sections.generate import resolution_choices
+
+    assert ("Follow the start image (its aspect, the preset's area)", "auto") in resolution_choices("ti2v-5b", False)
+    assert all(isinstance(c, str) for c in resolution_choices("t2v-a14b", False))  # text-only: no such choice
+    limits = Limits.from_config(StudioConfig())
+    image = tmp_path / "start.png"
+    gradient(320, 480).save(image)
+    follows = GenerateRequest.from_user(limits, PROMPT, "ti2v-5b", resolution="auto", image=image)
+    assert follows.size_follows_image and (follows.settings.width, follows.settings.height) == (1280, 704)
+    assert not GenerateRequest.from_user(limits, PROMPT, "ti2v-5b", resolution="auto").size_follows_image
+    assert not GenerateRequest.from_user(limits, PROMPT, "ti2v-5b", resolution="960x544", image=image).size_follows_image

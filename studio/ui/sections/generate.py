@@ -29,9 +29,13 @@ PREVIEW_EVERY = 1  # a latent preview each step: one small matrix product per st
 def preset_defaults(preset: str, tiny: bool) -> dict[str, Any]:
     spec = get_preset(preset, tiny=tiny)
     return dict(seconds=round(spec.duration, 2), max_seconds=round((spec.max_frames - 1) / spec.fps, 2),
-                # An image-start model may also follow the start image's aspect at the preset's area.
-                resolutions=list(spec.resolutions) + ([FOLLOW_IMAGE_CHOICE] if spec.supports_image else []),
-                steps=spec.steps, guidance=spec.guidance, shift=spec.shift)
+                resolutions=list(spec.resolutions), steps=spec.steps, guidance=spec.guidance, shift=spec.shift)
+
+
+def resolution_choices(preset: str, tiny: bool) -> list:
+    """The preset's sizes, and for an image-start model the size that follows the start image."""
+    spec = get_preset(preset, tiny=tiny)
+    return list(spec.resolutions) + ([FOLLOW_IMAGE_CHOICE] if spec.supports_image else [])
 
 
 def _gpu_seconds(section: Any, values: dict, *rest: Any, **kwargs: Any) -> int:
@@ -101,7 +105,8 @@ class GenerateSection:
                 with gr.Row():
                     self.seconds = gr.Slider(0.1, d["max_seconds"], value=d["seconds"], step=0.1,
                                              label="Duration (s)", elem_id="duration")
-                    self.resolution = gr.Dropdown(d["resolutions"], value=d["resolutions"][0], label="Resolution",
+                    self.resolution = gr.Dropdown(resolution_choices(DEFAULT_PRESET, config.tiny),
+                                                  value=d["resolutions"][0], label="Resolution",
                                                   allow_custom_value=True, elem_id="resolution")
                     self.steps = gr.Slider(*limits.steps, value=d["steps"], step=1, label="Steps", elem_id="steps")
                 with gr.Row():
@@ -147,7 +152,8 @@ class GenerateSection:
     def on_preset(self, values: dict) -> dict:
         d = preset_defaults(values[self.preset], self.ctx.config.tiny)
         return {self.seconds: gr.update(value=d["seconds"], maximum=d["max_seconds"]),
-                self.resolution: gr.update(choices=d["resolutions"], value=d["resolutions"][0]),
+                self.resolution: gr.update(choices=resolution_choices(values[self.preset], self.ctx.config.tiny),
+                                           value=d["resolutions"][0]),
                 self.steps: d["steps"], self.guidance: d["guidance"], self.shift: d["shift"]}
 
     def on_refresh_finetunes(self) -> dict:
