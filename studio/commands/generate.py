@@ -41,6 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                  "default -1)")
     parser.add_argument("--negative-prompt", metavar="T", help="what to steer away from (default: the studio's)")
     parser.add_argument("--image", metavar="PNG", help="start from this image (ti2v-5b only)")
+    from ..generation.profiles import PROFILES
+    from ..generation.step_caches import CACHES
+
+    parser.add_argument("--profile", choices=list(PROFILES), default=None,
+                        help="speed profile: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values())
+                             + ". Explicit flags win. With --from-run: the recorded run again at this profile "
+                               "(same prompt, seed and start image), e.g. a kept draft at final")
+    parser.add_argument("--step-cache", metavar="NAME[:K=V,...]", default=None,
+                        help=f"skip near-duplicate denoising work: {', '.join(CACHES)} or none "
+                             "(default: the profile's)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="a new run directory is created under DIR (default: the output_dir setting, "
                              "CHAI_STUDIO_OUTPUT_DIR / --output-dir, itself outputs/ by default)")
@@ -75,7 +85,7 @@ def request_from_args(args: argparse.Namespace):
         given = [f"--{name.replace('_', '-')}" for name in SETTING_FLAGS if getattr(args, name, None) is not None]
         if given:
             raise InputError(f"takes every setting from the recorded run; drop {', '.join(given)}", "--from-run")
-        return request_from_run(args.from_run, config)
+        return request_from_run(args.from_run, config, args.profile, args.step_cache)
     if not args.caption and args.prompt is None:
         raise InputError("give --prompt TEXT, --caption FILE or --from-run RUN_DIR", "generate")
     # The generator brings its own tokenizer: the prompt is counted exactly once it is loaded.
@@ -90,7 +100,8 @@ def request_from_args(args: argparse.Namespace):
         session.limits, prompt, args.preset or DEFAULT_PRESET, tiny=config.tiny, seconds=args.duration,
         frames=args.frames, width=args.width, height=args.height, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, shift=args.shift, seed=args.seed, negative_prompt=args.negative_prompt,
-        mode=args.mode, short_prompt=args.short_prompt, caption=caption, image=args.image)
+        mode=args.mode, short_prompt=args.short_prompt, caption=caption, image=args.image, profile=args.profile,
+        step_cache=args.step_cache)
     if config.finetuned.strip():
         from ..generation.finetune import classify_finetuned
 
@@ -98,8 +109,10 @@ def request_from_args(args: argparse.Namespace):
     return session, request, {}
 
 
-def request_from_run(run_dir: str | Path, config):
-    """The recorded run's prompt, caption, settings, mode, start image and model locations."""
+def request_from_run(run_dir: str | Path, config, profile: str | None = None, step_cache: str | None = None):
+    """The recorded run's prompt, caption, settings, mode, start image and model locations. With
+    `profile` (or `step_cache`), the same prompt, seed, guidance and start image at that profile: a
+    kept draft rendered final; its frames are then not expected to match the recorded ones."""
     from ..errors import InputError
     from ..generation.run_records import load_run
     from ..session import GenerateRequest, Session
@@ -130,9 +143,26 @@ def request_from_run(run_dir: str | Path, config):
     comparison = record.get("comparison") or {"mode": "finetuned"}
     # The recorded settings were checked when the run was made; the prompt is still counted by
     # Session.generate, so a run from an older studio is never silently cut.
-    request = GenerateRequest(run["prompt"], run["preset"] or "ti2v-5b", run["settings"], comparison.get("mode"),
+    settings = run["settings"]
+    if profile is not None or step_cache is not None:
+        from ..generation.presets import get_preset
+        from ..generation.settings import GenerationSettings
+
+        recorded_settings = settings
+        settings = GenerationSettings.from_user(
+            get_preset(run["preset"] or "ti2v-5b", tiny=bool(record.get("preset_tiny"))), seed=settings.seed, guidance=settings.guidance,
+            guidance_2=settings.guidance_2, shift=settings.shift, negative_prompt=settings.negative_prompt,
+            fps=settings.fps, profile=profile or settings.profile, step_cache=step_cache)
+        if profile is None:  # only the cache changes: the size, length and steps stay the recorded ones
+            settings = settings.replace(width=recorded_settings.width, height=recorded_settings.height,
+                                        num_frames=recorded_settings.num_frames, steps=recorded_settings.steps)
+    request = GenerateRequest(run["prompt"], run["preset"] or "ti2v-5b", settings, comparison.get("mode"),
                               comparison.get("short_prompt"), start_image=image, caption=run["caption"],
-                              image_source=image_record.get("source"), reference=record.get("reference"))
+                              image_source=image_record.get("source"), reference=record.get("reference"),
+                              size_follows_image=image is not None and settings is not run["settings"],
+                              from_run=Path(run_dir).name)
+    if settings is not run["settings"]:
+        return session, request, {}
     recorded = {s["key"]: s["frames_sha256"] for s in comparison.get("sides", []) if s.get("frames_sha256")}
     return session, request, recorded
 

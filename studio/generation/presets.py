@@ -43,6 +43,7 @@ class Preset:
     max_side: int
     resolutions: tuple[str, ...] = ()  # WIDTHxHEIGHT choices the page offers, the default first
     limit_reason: str = ""  # why max_side / max_frames are what they are, when a model sets them
+    tiny: bool = False  # the tiny checkpoints' variant (small defaults): run.json says so, for --from-run
 
     @property
     def duration(self) -> float:
@@ -98,7 +99,7 @@ def tiny_preset(preset: Preset) -> Preset:
         max_side=min(preset.max_side, max_side), max_frames=min(preset.max_frames, max_frames),
         resolutions=tuple(f"{w}x{h}" for w, h in choices if max(w, h) <= max_side),
         limit_reason=f"the tiny {preset.name} checkpoint (its transformer's rope_max_seq_len is "
-                     f"{transformer['rope_max_seq_len']})",
+                     f"{transformer['rope_max_seq_len']})", tiny=True,
     )
 
 

@@ -25,6 +25,7 @@ from . import finetune as ft
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side, plan_sides
 from .preview import LatentPreviewer
 from .settings import GenerationSettings
+from .step_caches import cached_steps
 
 log = logging.getLogger("studio.generation")
 StepCallback = Callable[[str, int, int, "Image.Image | None"], None]
@@ -84,6 +85,9 @@ class RenderingMixin:
     # -- the stages, in the order render_sides calls them ---------------------------------------
     def _check_inputs(self, sides: list[Side], settings: GenerationSettings,
                       image: Image.Image | None) -> Image.Image | None:
+        if settings.step_cache and self.first_block_cache > 0:
+            raise InputError("this server runs every generation with --first-block-cache; unset it to choose a "
+                             "step cache (or a profile with one) per run", "step_cache")
         for side in sides:
             self.check_request(side.prompt, settings, image)
             if side.model == FINETUNED_MODEL and not self.has_finetune:
@@ -271,7 +275,8 @@ class RenderingMixin:
             kwargs["guidance_scale_2"] = settings.guidance_2
         if image is not None:
             kwargs["image"] = image
-        with self._adapter(which), self._offload_hooks(pipe):
+        transformers = self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers
+        with self._adapter(which), self._offload_hooks(pipe), cached_steps(transformers, settings.step_cache):
             latents = pipe(**kwargs).frames
         # A cancel pressed at the last step stopped nothing: the side is whole and is kept.
         if cancel is not None and cancel.is_set() and steps_done[0] < total:

@@ -66,7 +66,8 @@ class RunWritingMixin:
     def generate(self, prompt: str, settings: GenerationSettings, caption=None, image: Image.Image | None = None,
                  on_step: StepCallback | None = None, cancel: threading.Event | None = None,
                  out_dir: str | Path | None = None, image_source: str | None = None, mode: str | None = None,
-                 short_prompt: str | None = None, reference: dict[str, Any] | None = None) -> RunResult:
+                 short_prompt: str | None = None, reference: dict[str, Any] | None = None,
+                 from_run: str | None = None) -> RunResult:
         """Render the sides of `mode` and write a new run directory under `out_dir` (default: outputs/).
 
         `mode` None picks finetuned with a finetune, else prompt with a short prompt, else baseline.
@@ -103,6 +104,8 @@ class RunWritingMixin:
             log.warning("cancelled: writing the finished %s side; %s missing", sides[0].key,
                         ", ".join(side.key for side in missing))
         record["reference"] = _reference_record(reference)
+        if from_run:  # a kept draft rendered again at another profile: the history links the two
+            record["from_run"] = from_run
         if image is not None:
             record["image"].update(file="start_image.png", fit="cover-crop", source_size=list(source_size))
         comment = json.dumps(record, ensure_ascii=False)
@@ -143,6 +146,7 @@ class RunWritingMixin:
         return {
             "schema": outputs.RUN_SCHEMA, "version": outputs.RUN_SCHEMA_VERSION, "created": created,
             "prompt": prompt, "caption": caption_dict, "seed": settings.seed, "preset": self.preset.name,
+            **({"preset_tiny": True} if self.preset.tiny else {}),
             "settings": settings.to_dict(),
             "models": {
                 "baseline": {"location": self.baseline_location, "revision": self.baseline_revision,

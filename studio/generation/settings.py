@@ -39,6 +39,8 @@ class GenerationSettings:
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
     max_sequence_length: int = 512  # umT5 tokens of prompt kept (Wan's training length)
     preview_every: int = 0  # latent preview image every k steps; 0 = none
+    profile: str = "final"  # the speed profile the defaults came from (see profiles)
+    step_cache: str = ""  # the step cache this run used, canonical spelling; "" = none
 
     @property
     def duration(self) -> float:
@@ -86,13 +88,27 @@ class GenerationSettings:
         fps: Any = None,
         preview_every: Any = 0,
         size_multiple: int | None = None,
+        profile: Any = None,
+        step_cache: Any = None,
     ) -> GenerationSettings:
         """Convert user values (numbers or strings; None = preset default) into checked settings.
 
         `duration` (seconds) and `frames` are alternatives; frames snap to the nearest 4k+1.
         Height and width snap to the nearest multiple of `size_multiple` (the preset's unless the
         loaded model says otherwise). Seed -1 draws a random seed, which is then stored.
+        `profile` (draft, preview, final) supplies the size, frames, steps and step cache not given.
         """
+        from .profiles import get_profile
+        from .step_caches import canonical
+
+        chosen = get_profile(profile)
+        scaled = chosen.defaults(preset)
+        if duration is None and frames is None and chosen.frames != 1.0:
+            frames = scaled["frames"]
+        height = scaled["height"] if height is None and chosen.area != 1.0 else height
+        width = scaled["width"] if width is None and chosen.area != 1.0 else width
+        steps = scaled["steps"] if steps is None else steps
+        cache = canonical(scaled["step_cache"] if step_cache is None else step_cache)
         multiple = size_multiple or preset.size_multiple
         fps_value = _number(fps, "fps", int) if fps is not None else preset.fps
         if not 1 <= fps_value <= 60:
@@ -144,7 +160,7 @@ class GenerationSettings:
             raise InputError(f"must be 0 (off) or a positive step interval, got {every}", "preview_every")
         return cls(height=h, width=w, num_frames=num_frames, fps=fps_value, steps=n_steps, guidance=g,
                    guidance_2=g2, shift=s, seed=resolve_seed(seed), negative_prompt=negative,
-                   preview_every=every)
+                   preview_every=every, profile=chosen.name, step_cache=cache)
 
 
 def snap_frames(count: float) -> int:

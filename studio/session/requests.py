@@ -182,6 +182,7 @@ class GenerateRequest:
     # No size was asked for and the run starts from an image: the size follows the image's aspect
     # at the preset's pixel area (chosen once the image is read), instead of cropping it hard.
     size_follows_image: bool = False
+    from_run: str | None = None  # the run this one renders again at another profile (a draft's final)
 
     @classmethod
     def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, tiny: bool = False, seconds: Any = None,
@@ -189,9 +190,11 @@ class GenerateRequest:
                   shift: Any = None, seed: Any = -1, negative_prompt: Any = None, mode: Any = "auto",
                   short_prompt: Any = None, finetuned: Any = "", start_image: ClipRange | None = None,
                   caption: StructuredCaption | None = None, preview_every: int = 0, frames: Any = None,
-                  guidance_2: Any = None, image: Any = None) -> GenerateRequest:
+                  guidance_2: Any = None, image: Any = None, profile: Any = None,
+                  step_cache: Any = None) -> GenerateRequest:
         """`seconds` and `frames` are alternatives, as are `start_image` (a frame of the reference)
-        and `image` (an image file's path)."""
+        and `image` (an image file's path). `profile` (draft, preview, final) fills the size,
+        length, steps and step cache not given; `step_cache` is `NAME[:key=value,...]` or none."""
         from ..generation.presets import PRESETS, get_preset
 
         text = values.text(prompt, "prompt", limits.max_prompt_chars).strip()
@@ -223,7 +226,7 @@ class GenerateRequest:
         settings = GenerationSettings.from_user(
             spec, duration=seconds, frames=frames, width=width, height=height, steps=steps, guidance=guidance,
             guidance_2=guidance_2, shift=shift, seed=-1 if seed in (None, "") else seed, negative_prompt=negative,
-            preview_every=preview_every)
+            preview_every=preview_every, profile=profile, step_cache=None if step_cache in (None, "") else step_cache)
         start = image_file or start_image
         return cls(text, preset, settings, None if mode == "auto" else mode, short,
                    values.text(finetuned, "finetuned"), start, caption,

@@ -288,7 +288,7 @@ class Session:
                 return generator.generate(request.prompt, settings, caption=request.caption, image=image,
                                           cancel=cancel, out_dir=config.output_dir, image_source=image_source,
                                           mode=mode, short_prompt=request.short_prompt, on_step=on_step,
-                                          reference=reference)
+                                          reference=reference, from_run=request.from_run)
             except StudioError as exc:
                 if cancel is not None and cancel.is_set():
                     log.warning("generation stopped after %d of %d steps: %s", done_steps[0], total_steps, exc)
