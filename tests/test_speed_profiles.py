@@ -138,3 +138,13 @@ def test_every_profile_runs_end_to_end_and_a_kept_draft_renders_final(tiny, tmp_
     assert record["prompt"] == PROMPT and record["settings"]["profile"] == "final"
     final_preset = get_preset("ti2v-5b", tiny=True)
     assert (record["settings"]["steps"], record["settings"]["width"]) == (final_preset.steps, final_preset.width)
+
+
+def test_the_speed_bench_prints_its_measured_ratios():
+    done = subprocess.run([sys.executable, "bench/speed.py", "--steps", "10"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    final = next(line for line in lines if line.startswith("final    none"))
+    assert " 1.000 " in final
+    assert any(line.startswith("goal draft <= 0.1 x final's transformer work: 0.") for line in lines)
