@@ -294,6 +294,23 @@ def test_job_lines_are_checked_without_models(tmp_path):
     assert "shot: give either a shot or a start/end range, not both" in reasons[10]
 
 
+def test_a_job_takes_a_speed_profile_and_step_cache_checked_at_parse(tmp_path):
+    lines = [{"prompt": "a", "profile": "draft"}, {"prompt": "b", "settings": {"profile": "preview", "steps": 3}},
+             {"prompt": "c", "profile": "turbo"}, {"prompt": "d", "settings": {"step_cache": "magcache"}},
+             {"prompt": "e", "settings": {"step_cache": "taylorseer:interval=4"}}]
+    (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    jobs = read_jobs(tmp_path / "jobs.jsonl", [0])
+    assert jobs[0].settings == {"profile": "draft"} and jobs[1].settings == {"profile": "preview", "steps": 3}
+    assert jobs[2].reason.startswith("profile: unknown profile 'turbo'")
+    assert "step_cache: MagCache needs magnitude ratios" in jobs[3].reason
+    assert jobs[4].settings == {"step_cache": "taylorseer:interval=4"}
+    from studio.generation.presets import get_preset
+    from studio.generation.settings import GenerationSettings
+
+    draft = GenerationSettings.from_user(get_preset("ti2v-5b"), seed=0, **jobs[0].settings)
+    assert (draft.profile, draft.steps, draft.width) == ("draft", 10, 864)
+
+
 def test_hard_negatives_swap_directions_then_movement_types():
     assert hard_negative("The camera pans left, then tilts up.") == "The camera pans right, then tilts down."
     assert hard_negative("It zooms in on her face.") == "It zooms out on her face."

@@ -423,6 +423,19 @@ def test_generate_swaps_the_buttons_and_shows_both_sides(page):
     assert any("left" in u[gen.status] for u in updates if gen.status in u and "Generating" in u[gen.status])
 
 
+def test_the_speed_profile_sets_the_controls_and_is_recorded(page):
+    gen = page.generate
+    shown = gen.on_profile(generate_values(page, {gen.profile: "draft"}))
+    assert shown == {gen.seconds: 0.17, gen.resolution: "32x32", gen.steps: 1}  # the tiny preset, scaled
+    assert gen.on_profile(generate_values(page, {gen.profile: "final"}))[gen.steps] == 2
+    updates = list(gen.on_generate(generate_values(page, {gen.profile: "draft", gen.resolution: "32x32",
+                                                          gen.seconds: 0.17, gen.steps: 1})))
+    done = next(u for u in updates if gen.downloads in u)
+    record = json.loads(next(Path(f) for f in done[gen.downloads] if f.endswith("run.json")).read_text())
+    assert record["settings"]["profile"] == "draft" and record["settings"]["step_cache"].startswith("taylorseer:")
+    assert (record["settings"]["width"], record["settings"]["steps"]) == (32, 1)
+
+
 def test_generate_refusals_keep_everything_and_reset_the_buttons(page, plain_page):
     for built, more, message in (
         (page, {page.generate.seed: "abc"}, "seed: expected a number, got 'abc'"),

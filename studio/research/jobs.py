@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..generation.profiles import get_profile
+from ..generation.step_caches import StepCache
 from ..session.requests import ClipRange
 
 SOURCES = ("clip", "caption", "prompt")
 SETTING_KEYS = ("duration", "frames", "height", "width", "steps", "guidance", "guidance_2", "shift",
-                "negative_prompt")
-KNOWN_KEYS = set(SOURCES) | {"shot", "start", "end", "seeds", "settings", "mode", "short_prompt", "id"}
+                "negative_prompt", "profile", "step_cache")
+KNOWN_KEYS = set(SOURCES) | {"shot", "start", "end", "seeds", "settings", "mode", "short_prompt", "id", "profile"}
 MAX_SEEDS = 64
 
 
@@ -103,6 +105,10 @@ def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int])
     bad = sorted(set(settings) - set(SETTING_KEYS))
     if bad:
         raise InputError(f"unknown setting(s) {', '.join(bad)}; known: {', '.join(SETTING_KEYS)}", "settings")
+    if data.get("profile") is not None:  # a job's speed profile: the same as settings.profile
+        settings = {**settings, "profile": data["profile"]}
+    get_profile(settings.get("profile"))  # an unknown profile or step cache fails at parse, before any model
+    StepCache.parse(settings.get("step_cache"))
     reference = None
     if source == "clip":
         # JSON numbers only here; the range and the shot's numbering (from 1, a 0-based job refused,

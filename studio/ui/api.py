@@ -138,14 +138,14 @@ class ScriptApi:
 
     def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, request: gr.Request = None):
         """`settings`: {preset, seconds, resolution, steps, guidance, shift, seed, negative_prompt, mode,
-        short_prompt, finetuned}; all optional. With a clip, its frame at `start` starts the video."""
+        short_prompt, finetuned, profile, step_cache}; all optional. With a clip, its frame at `start` starts the video."""
         model_started(self.ctx, request)
         session, config = self.ctx.session, self.ctx.config
         settings = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
         if settings is None:
             raise InputError("expected a JSON object", "settings")
         known = {"preset", "seconds", "resolution", "steps", "guidance", "shift", "seed", "negative_prompt", "mode",
-                 "short_prompt", "finetuned"}
+                 "short_prompt", "finetuned", "profile", "step_cache"}
         unknown = sorted(set(settings) - known)
         if unknown:
             raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}",

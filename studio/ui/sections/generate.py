@@ -11,6 +11,7 @@ import gradio as gr
 
 from ...errors import StudioError
 from ...generation.presets import DEFAULT_PRESET, PRESETS, get_preset
+from ...generation.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from ...session import Done, GenerateRequest, Plan, RunRequest, SideStep, Status
 from ...session.finetunes import finetune_choices
 from ...session.requests import FOLLOW_IMAGE
@@ -102,6 +103,10 @@ class GenerateSection:
                                            label="Model", elem_id="model-preset")
                     self.start_from_frame = gr.Checkbox(label="Start from the reference frame at Start (TI2V-5B)",
                                                         value=False, elem_id="start-from-frame")
+                self.profile = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PROFILES.values()],
+                                        value=DEFAULT_PROFILE, label="Speed profile", elem_id="speed-profile",
+                                        info="Sets the size, duration and steps below (then edit them freely) and "
+                                             "the step cache the run uses. Draft to explore; final for the keeper.")
                 with gr.Row():
                     self.seconds = gr.Slider(0.1, d["max_seconds"], value=d["seconds"], step=0.1,
                                              label="Duration (s)", elem_id="duration")
@@ -139,12 +144,14 @@ class GenerateSection:
         self.refresh_finetunes.click(self.on_refresh_finetunes, None, [self.finetune], queue=False, **options)
         self.generate_button.click(
             takes_turns(self.ctx, self.on_generate),
-            {page.prompt.prompt, *self.settings, self.finetune, self.start_image, reference.clip, reference.start,
-             *page.caption.inputs},
+            {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.start_image, reference.clip,
+             reference.start, *page.caption.inputs},
             [self.generate_button, self.cancel_button, self.judge_button, self.status, *self.player_outputs,
              self.downloads, self.used_seed, self.run_id, self.judge_result, *page.history.outputs],
             show_progress="hidden", **options, **model_job(self.ctx, blocks))
         self.cancel_button.click(self.on_cancel, None, [self.status], queue=False, **options)
+        self.profile.change(self.on_profile, {self.profile, self.preset}, [self.seconds, self.resolution, self.steps],
+                            api_visibility="undocumented")
         self.judge_button.click(takes_turns(self.ctx, self.on_judge), {self.run_id}, [self.judge_result, self.status,
                                                                                      *page.history.outputs],
                                 show_progress="minimal", **options, **model_job(self.ctx, blocks))
@@ -155,6 +162,13 @@ class GenerateSection:
                 self.resolution: gr.update(choices=resolution_choices(values[self.preset], self.ctx.config.tiny),
                                            value=d["resolutions"][0]),
                 self.steps: d["steps"], self.guidance: d["guidance"], self.shift: d["shift"]}
+
+    def on_profile(self, values: dict) -> dict:
+        """The chosen profile's size, duration and steps for the preset, shown in the controls."""
+        spec = get_preset(values[self.preset] or DEFAULT_PRESET, tiny=self.ctx.config.tiny)
+        scaled = get_profile(values[self.profile]).defaults(spec)
+        return {self.seconds: round((scaled["frames"] - 1) / spec.fps, 2),
+                self.resolution: f"{scaled['width']}x{scaled['height']}", self.steps: scaled["steps"]}
 
     def on_refresh_finetunes(self) -> dict:
         return {self.finetune: gr.update(choices=finetune_choices(self.ctx.config))}
@@ -177,7 +191,8 @@ class GenerateSection:
             guidance=values[self.guidance], shift=values[self.shift], seed=values[self.seed],
             negative_prompt=values[self.negative], mode=values[self.comparison],
             short_prompt=values[self.short_prompt], finetuned=values[self.finetune], start_image=start_image,
-            caption=self.page.caption.read(values), preview_every=PREVIEW_EVERY)
+            caption=self.page.caption.read(values), preview_every=PREVIEW_EVERY,
+            profile=values[self.profile])
 
     @gpu(duration=_gpu_seconds)
     def on_generate(self, values: dict, request: gr.Request = None):
