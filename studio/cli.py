@@ -23,7 +23,7 @@ from .logging_setup import configure as configure_logging
 # videos and their comparison, making a CHAI-finetuned model, then reference material. A new
 # workflow command slots in at its stage.
 COMMANDS = ("tiny-models", "prompts", "shots", "caption", "critique", "revise", "score", "compose", "generate",
-            "batch", "judge", "dataset", "train", "spec", "config")
+            "explore", "batch", "judge", "dataset", "train", "spec", "config")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
