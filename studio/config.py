@@ -87,7 +87,13 @@ class StudioConfig:
         "auto", "Where generation weights live: auto picks from free VRAM (all on GPU, model CPU offload, "
         "or group offload layer by layer).", ("auto", "gpu", "model_offload", "group_offload"),
     )
-    attention: str = _setting("sdpa", "Attention kernel for the Wan transformers.", ("sdpa", "flash", "xformers"))
+    attention: str = _setting(
+        "auto", "Attention kernel for the Wan transformers: auto picks per GPU (flash-attn, then SageAttention when "
+        "installed, else PyTorch SDPA; SDPA on a CPU) and run.json records the choice.",
+        ("auto", "sdpa", "flash", "flash3", "sage", "xformers"))
+    compile: bool = _setting(
+        False, "Compile the Wan transformers' repeated blocks once per loaded model (diffusers' "
+        "compile_repeated_blocks, regional torch.compile): slower first run, faster steps after.")
     first_block_cache: float = _setting(
         0.0, "First-block cache threshold for generation (0 = off; ~0.05 skips near-duplicate steps).")
     vae_tiling: str = _setting("auto", "Decode videos tile by tile (auto = on with CUDA).", ("auto", "on", "off"))

@@ -106,7 +106,19 @@ def test_attention_backend_names():
     with pytest.raises(InputError, match="attention: .*CUDA"):
         resolve_attention_backend("flash", cuda=False)
     with pytest.raises(InputError, match="attention: must be one of"):
-        resolve_attention_backend("sage", cuda=True)
+        resolve_attention_backend("magic", cuda=True)
+    assert resolve_attention_backend("auto", cuda=False) == "native"  # a CPU always gets PyTorch's SDPA
+    import importlib.util
+
+    expected = ("flash" if importlib.util.find_spec("flash_attn") else
+                "sage" if importlib.util.find_spec("sageattention") else "native")
+    assert resolve_attention_backend("auto", cuda=True) == expected
+    for name, package in (("sage", "sageattention"), ("flash3", "kernels"), ("xformers", "xformers")):
+        if importlib.util.find_spec(package) is None:
+            with pytest.raises(InputError, match=f"attention: .*pip install {package}"):
+                resolve_attention_backend(name, cuda=True)
+        else:
+            assert resolve_attention_backend(name, cuda=True)
 
 
 def test_finetuned_slot_kinds(tmp_path):

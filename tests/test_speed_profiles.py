@@ -148,3 +148,17 @@ def test_the_speed_bench_prints_its_measured_ratios():
     final = next(line for line in lines if line.startswith("final    none"))
     assert " 1.000 " in final
     assert any(line.startswith("goal draft <= 0.1 x final's transformer work: 0.") for line in lines)
+
+
+def test_compile_is_applied_once_per_loaded_model_and_recorded(tiny):
+    """`--compile`: diffusers' regional compilation of the repeated Wan blocks, done when the model is
+    loaded (the generator cache key includes it), not per run. Compiled inference is not run here."""
+    config = StudioConfig(baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny["finetuned-lora"]), device="cpu",
+                          compile=True)
+    compiled = SideBySideGenerator.from_config(config, "ti2v-5b")
+    transformer = compiled.baseline_transformers[0]
+    assert compiled.compiled and all(block._compiled_call_impl is not None for block in transformer.blocks)
+    plain = SideBySideGenerator.from_config(config.replace(compile=False), "ti2v-5b")
+    assert not plain.compiled and plain.baseline_transformers[0].blocks[0]._compiled_call_impl is None
+    assert plain.attention_backend == "native" == compiled.attention_backend  # auto on a CPU
+    assert StudioConfig.from_env({"CHAI_STUDIO_COMPILE": "1"}).compile is True

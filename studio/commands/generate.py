@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..config import StudioConfig
 
     StudioConfig.add_arguments(parser, only=(
-        "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention",
+        "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "compile",
         "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words", "output_dir"))
 
 

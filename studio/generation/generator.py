@@ -59,6 +59,8 @@ class SideBySideGenerator(LoadingMixin, PlacementMixin, RenderingMixin, RunWriti
         self.baseline_revision = baseline_revision
         self.placement = placement or hardware.Placement("cpu", "cpu", "cpu", False)
         self.attention = attention
+        self.attention_backend = "native"  # what `attention` resolved to on this machine (set when prepared)
+        self.compiled = False
         self.first_block_cache = first_block_cache
         self.vae_tiling = vae_tiling
         self._t2v_class = pinned_pipeline_class(WanPipeline)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..errors import InputError
 
 MEMORY_MODES = ("auto", "gpu", "model_offload", "group_offload")
-ATTENTION_BACKENDS = ("sdpa", "flash", "xformers")
+ATTENTION_BACKENDS = ("auto", "sdpa", "flash", "flash3", "sage", "xformers")
 GIB = 1024**3
 # Room left for activations, the VAE decode and the CUDA context when everything stays resident.
 RESIDENT_HEADROOM = 0.20
@@ -77,19 +77,35 @@ def plan_placement(
 
 
 def resolve_attention_backend(name: str, cuda: bool) -> str:
-    """Map the studio's names to diffusers' `set_attention_backend` names, checking availability."""
+    """Map the studio's names to diffusers' `set_attention_backend` names, checking availability.
+
+    `auto` picks per machine: on a CUDA GPU the flash-attn package when installed, else
+    SageAttention when installed, else PyTorch's SDPA (which picks its own flash kernel where the
+    GPU has one); on a CPU, SDPA. The backend chosen is recorded in run.json.
+    """
     if name not in ATTENTION_BACKENDS:
         raise InputError(f"must be one of {', '.join(ATTENTION_BACKENDS)}, got {name!r}", "attention")
+    installed = {package: importlib.util.find_spec(package) is not None
+                 for package in ("flash_attn", "sageattention", "kernels", "xformers")}
+    if name == "auto":
+        if not cuda:
+            return "native"
+        return "flash" if installed["flash_attn"] else "sage" if installed["sageattention"] else "native"
     if name == "sdpa":
         return "native"
     if not cuda:
-        raise InputError(f"{name!r} attention needs a CUDA GPU; use sdpa on CPU", "attention")
+        raise InputError(f"{name!r} attention needs a CUDA GPU; use sdpa or auto on CPU", "attention")
     if name == "flash":
         # The flash-attn package when installed, else PyTorch's own flash kernel behind SDPA.
-        return "flash" if importlib.util.find_spec("flash_attn") is not None else "_native_flash"
-    if importlib.util.find_spec("xformers") is None:
-        raise InputError("xformers is not installed (pip install xformers) ; use sdpa or flash", "attention")
-    return "xformers"
+        return "flash" if installed["flash_attn"] else "_native_flash"
+    needs = {"flash3": ("kernels", "_flash_3_hub", "FlashAttention 3 kernels from the hub need `pip install kernels` "
+                                                   "(Hopper GPUs)"),
+             "sage": ("sageattention", "sage", "SageAttention needs `pip install sageattention`"),
+             "xformers": ("xformers", "xformers", "xformers is not installed (pip install xformers)")}
+    package, backend, advice = needs[name]
+    if not installed[package]:
+        raise InputError(f"{advice}; use auto, sdpa or flash", "attention")
+    return backend
 
 
 def cuda_free_bytes() -> list[int]:

@@ -86,7 +86,7 @@ class LoadingMixin:
             placement=placement, attention=config.attention, first_block_cache=config.first_block_cache,
             vae_tiling=vae_tiling,
         )
-        generator._prepare_modules(attention_backend)
+        generator._prepare_modules(attention_backend, compile_blocks=config.compile)
         log.info("generator loaded in %.1f s: finetune %s, memory mode %s", time.perf_counter() - started,
                  source.kind if source else "none", placement.mode)
         return generator
@@ -205,7 +205,7 @@ def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySide
     from .generator import SideBySideGenerator
 
     key = (config.baseline, config.finetuned, config.tiny, str(config.tiny_dir), config.device, config.dtype,
-           config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling,
+           config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling, config.compile,
            preset or DEFAULT_PRESET)
     with _CACHE_LOCK:
         if _CACHE["key"] != key:

@@ -36,11 +36,18 @@ class PlacementMixin:
     def resident_bytes(self) -> int:
         return sum(module_bytes(m) for m in self.distinct_modules())
 
-    def _prepare_modules(self, attention_backend: str) -> None:
-        """Apply the placement, attention kernel, cache and VAE tiling to the loaded modules."""
-        for transformer in self.baseline_transformers + self.finetuned_transformers:
+    def _prepare_modules(self, attention_backend: str, compile_blocks: bool = False) -> None:
+        """Apply the placement, attention kernel, cache, compilation and VAE tiling to the loaded modules."""
+        self.attention_backend = attention_backend
+        distinct = list({id(t): t for t in self.baseline_transformers + self.finetuned_transformers}.values())
+        for transformer in distinct:
             if attention_backend != "native":
                 transformer.set_attention_backend(attention_backend)
+            if compile_blocks:
+                # Once per loaded model (the generator is cached per config), never per run: regional
+                # compilation compiles one block and reuses it for the other identical blocks.
+                transformer.compile_repeated_blocks(fullgraph=True)
+        self.compiled = compile_blocks
         if self.first_block_cache > 0:
             from diffusers import FirstBlockCacheConfig
 
