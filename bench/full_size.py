@@ -24,19 +24,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from side_by_side import PEAK_BF16_FLOPS, transformer_flops_per_step
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from studio.generation.published import TI2V_5B_TRANSFORMER  # noqa: E402
+from studio.generation.published import TI2V_5B_TRANSFORMER, latent_shape
 
-TI2V_5B = dict(TI2V_5B_TRANSFORMER)  # transformer/config.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers
+TI2V_5B = TI2V_5B_TRANSFORMER  # one place for the published config: studio/generation/published.py
 FULL_VIDEO = {"width": 1280, "height": 704, "frames": 121}
 # CPU check: same code, a narrow three-layer transformer and a small video.
 REDUCED = dict(TI2V_5B, num_attention_heads=4, attention_head_dim=32, ffn_dim=512, num_layers=3, text_dim=256)
 REDUCED_VIDEO = {"width": 256, "height": 128, "frames": 17}
-VAE_SPATIAL, VAE_TEMPORAL = 16, 4
 TEXT_TOKENS = 512
 
 
@@ -65,8 +64,7 @@ def side_by_side_step(models, latents, timestep, text, negative) -> None:
 def measure(config: dict, video: dict, device: str, steps: int, lora: bool) -> dict:
     baseline = build(config, device, seed=0)
     models = [baseline, baseline] if lora else [baseline, build(config, device, seed=1)]
-    frames = (video["frames"] - 1) // VAE_TEMPORAL + 1
-    h, w = video["height"] // VAE_SPATIAL, video["width"] // VAE_SPATIAL
+    _, frames, h, w = latent_shape("ti2v-5b", video["height"], video["width"], video["frames"])
     latents = torch.randn(1, config["in_channels"], frames, h, w, device=device, dtype=torch.bfloat16)
     patch = config["patch_size"]
     tokens = frames * (h // patch[1]) * (w // patch[2])

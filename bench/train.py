@@ -35,8 +35,9 @@ import torch
 
 from studio.config import StudioConfig
 from studio.generation.presets import PRESETS
-from studio.generation.published import TRANSFORMERS, VAE_SPATIAL
+from studio.generation.published import latent_shape, meta_transformer
 from studio.training.options import DEFAULT_TARGETS, TrainOptions
+from studio.training.plan import lora_layers
 
 GIB = 2**30
 TEXT_TOKENS = 512
@@ -75,30 +76,26 @@ def tiny_run(workdir: Path, steps: int) -> None:
 
 
 def lora_parameters(model: torch.nn.Module, targets: tuple[str, ...], rank: int) -> int:
-    total = 0
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and any(name == t or name.endswith("." + t) for t in targets):
-            total += rank * (module.in_features + module.out_features)
-    return total
+    """A and B of every adapted Linear: rank x (in + out) each."""
+    return sum(rank * (layer.in_features + layer.out_features)
+               for layers in lora_layers(model, targets).values() for layer in layers)
 
 
 def memory_plan(preset_name: str, options: TrainOptions, height: int | None = None,
-                width: int | None = None) -> dict[str, float]:
-    from accelerate import init_empty_weights
-    from diffusers import WanTransformer3DModel
-
-    preset, shape = PRESETS[preset_name], TRANSFORMERS[preset_name]
+                width: int | None = None, model: torch.nn.Module | None = None) -> dict[str, float]:
+    """The plan for one expert-shaped `model` (default: the published one on the meta device);
+    every size below is read from the model and its config, none is typed in here."""
+    preset = PRESETS[preset_name]
+    model = model if model is not None else meta_transformer(preset_name)
+    shape = model.config
     height, width = height or preset.height, width or preset.width
-    with init_empty_weights():
-        model = WanTransformer3DModel(**shape)
     params = sum(p.numel() for p in model.parameters())
     lora = lora_parameters(model, options.target_modules, options.rank)
     experts = 2 if preset.two_experts else 1
     patch = shape["patch_size"]
-    latent_frames = (preset.frames - 1) // 4 + 1
-    tokens = (latent_frames // patch[0]) * (height // VAE_SPATIAL[preset_name] // patch[1]) * (
-        width // VAE_SPATIAL[preset_name] // patch[2])
-    width = shape["num_attention_heads"] * shape["attention_head_dim"]  # from here on: the model's width
+    _, latent_frames, latent_height, latent_width = latent_shape(preset_name, height, width, preset.frames)
+    tokens = (latent_frames // patch[0]) * (latent_height // patch[1]) * (latent_width // patch[2])
+    hidden = shape["num_attention_heads"] * shape["attention_head_dim"]
     layers, ffn = shape["num_layers"], shape["ffn_dim"]
     bf16 = 2
     plan = {
@@ -109,12 +106,12 @@ def memory_plan(preset_name: str, options: TrainOptions, height: int | None = No
         "frozen_weights_gib": experts * params * bf16 / GIB,
         # float32 weight, gradient and two AdamW moments per LoRA parameter.
         "lora_state_gib": experts * lora * 4 * 4 / GIB,
-        # Gradient checkpointing keeps each block's input (tokens x width, bf16) for the backward pass.
-        "checkpointed_inputs_gib": layers * tokens * width * bf16 / GIB,
+        # Gradient checkpointing keeps each block's input (tokens x hidden width, bf16) for the backward pass.
+        "checkpointed_inputs_gib": layers * tokens * hidden * bf16 / GIB,
         # One block recomputed during backward: norms, q/k/v, attention output and projections of the self- and
-        # cross-attention (about 14 x width per token) and the feed-forward's two hidden activations (2 x ffn).
-        "one_block_gib": tokens * (14 * width + 2 * ffn) * bf16 / GIB,
-        "text_gib": layers * 2 * TEXT_TOKENS * width * bf16 / GIB,
+        # cross-attention (about 14 x hidden width per token) and the feed-forward's two hidden activations (2 x ffn).
+        "one_block_gib": tokens * (14 * hidden + 2 * ffn) * bf16 / GIB,
+        "text_gib": layers * 2 * TEXT_TOKENS * hidden * bf16 / GIB,
     }
     subtotal = sum(v for k, v in plan.items() if k.endswith("_gib"))
     plan["total_gib"] = subtotal * 1.1  # allocator fragmentation and kernel workspaces

@@ -1,5 +1,5 @@
 """The published Wan2.2 transformer configurations (the diffusers `transformer/config.json` of each
-checkpoint), for benchmarks and memory plans that build the full-size models with random weights
+checkpoint, as diffusers' `scripts/convert_wan_to_diffusers.py` writes them) and VAE geometry, for benchmarks and memory plans that build the full-size models with random weights
 or on the meta device. The studio never needs them to run: real checkpoints carry their own."""
 
 from __future__ import annotations
@@ -17,5 +17,27 @@ A14B_EXPERT_TRANSFORMER = {
     "out_channels": 16, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 13824, "num_layers": 40,
     "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "eps": 1e-6, "rope_max_seq_len": 1024,
 }
-VAE_SPATIAL = {"ti2v-5b": 16, "t2v-a14b": 8}
 TRANSFORMERS = {"ti2v-5b": TI2V_5B_TRANSFORMER, "t2v-a14b": A14B_EXPERT_TRANSFORMER}
+# The latent geometry of each checkpoint's `vae/config.json`: Wan2.2's own z-48 VAE for TI2V-5B
+# (16x spatial, 4x temporal) and the Wan2.1 z-16 VAE that A14B keeps (8x spatial, 4x temporal).
+VAES = {"ti2v-5b": {"z_dim": 48, "scale_factor_spatial": 16, "scale_factor_temporal": 4},
+        "t2v-a14b": {"z_dim": 16, "scale_factor_spatial": 8, "scale_factor_temporal": 4}}
+VAE_SPATIAL = {name: vae["scale_factor_spatial"] for name, vae in VAES.items()}
+
+
+def latent_shape(preset_name: str, height: int, width: int, frames: int) -> tuple[int, int, int, int]:
+    """(channels, latent frames, latent height, latent width) of a video, as the VAE encodes it:
+    the first frame alone, then one latent frame per `scale_factor_temporal` frames."""
+    vae = VAES[preset_name]
+    spatial, temporal = vae["scale_factor_spatial"], vae["scale_factor_temporal"]
+    return vae["z_dim"], (frames - 1) // temporal + 1, height // spatial, width // spatial
+
+
+def meta_transformer(preset_name: str):
+    """The published transformer (one expert for A14B) on PyTorch's meta device: every module and
+    parameter shape, no memory and no weights."""
+    from accelerate import init_empty_weights
+    from diffusers import WanTransformer3DModel
+
+    with init_empty_weights():
+        return WanTransformer3DModel(**TRANSFORMERS[preset_name])

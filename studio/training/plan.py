@@ -91,12 +91,19 @@ def check_baseline_fits(location: str, preset: Preset, targets: tuple[str, ...],
                          "text; build the dataset with the same --baseline", "dataset")
     with init_empty_weights():
         model = WanTransformer3DModel.from_config(config)
-    linears = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
-    unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in linears)]
+    unknown = [t for t, layers in lora_layers(model, targets).items() if not layers]
     if unknown:
+        linears = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
         examples = sorted({n.split(".", 2)[-1] for n in linears if n.startswith("blocks.0.")})
         raise InputError(f"{', '.join(unknown)} name no Linear layer of the {preset.label} transformer; "
                          f"per-block layers are {', '.join(examples)} (and proj_out)", "target_modules")
+
+
+def lora_layers(model: torch.nn.Module, targets: tuple[str, ...]) -> dict[str, list[torch.nn.Linear]]:
+    """The Linear layers each target names, matched as peft matches `target_modules`: the whole
+    module name or its dotted suffix (so `to_q` is every block's attn1.to_q and attn2.to_q)."""
+    return {target: [module for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)
+                     and (name == target or name.endswith("." + target))] for target in targets}
 
 
 def split_rows(rows: list[dict[str, Any]], fraction: float) -> tuple[list[dict], list[dict]]:
