@@ -557,6 +557,21 @@ def test_a_captioner_that_cannot_load_names_the_setting(plain_page, reference_cl
     assert list(shown) == [panel.status] and "--captioner" in shown[panel.status]
 
 
+def test_api_runs_with_a_caption_and_reference_are_judged_per_aspect(page, reference_clip):
+    api = page.api
+    caption = dict(zip(ASPECTS, TEXTS))
+    small = {"seconds": 0.17, "resolution": "64x64", "steps": 1, "seed": 4}
+    run, _ = list(api.on_generate("A dog runs.", small, str(reference_clip), 0.0, caption))[-1]
+    judged = api.on_judge(run["run_id"])
+    assert judged["caption_source"] == "caption" and set(judged["aspects"]) == set(ASPECTS)
+    assert all(row["caption"] == caption[aspect] for aspect, row in judged["aspects"].items())
+    assert judged["reference_clip"] and all(row["reference"] is not None for row in judged["aspects"].values())
+    plain, _ = list(api.on_generate("A dog runs.", small, None, None))[-1]  # the old four inputs still work
+    assert api.on_judge(plain["run_id"])["caption_source"] == "prompt"
+    with pytest.raises(InputError, match="caption: expected the caption as a JSON object"):
+        next(api.on_generate("A dog runs.", small, None, None, "the caption"))
+
+
 def test_script_api_values_of_the_wrong_type_get_clear_messages(page, reference_clip):
     api, caption = page.api, {"Subject": "a"}
     for call, expected in (

@@ -69,7 +69,7 @@ class ScriptApi:
             "score_all": ("clip start end caption", self.result, model),
             "best_of_n": ("clip start end aspect n", self.result, model),
             "compose": ("caption mode max_words", self.result, {}),
-            "generate": ("prompt settings clip start", both, model),
+            "generate": ("prompt settings clip start caption", both, model),
             "judge": ("run_id", self.result, model),
             "cancel": ("", self.text_result, dict(queue=False)),
             "reload_run": ("run_id", both, {}),
@@ -136,9 +136,12 @@ class ScriptApi:
         return {"prompt": composed.prompt, "tokens": composed.tokens, "exact_tokens": composed.exact_tokens,
                 "token_limit": composed.token_limit, "report": composed.report}
 
-    def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, request: gr.Request = None):
+    def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any = None,
+                    request: gr.Request = None):
         """`settings`: {preset, seconds, resolution, steps, guidance, shift, seed, negative_prompt, mode,
-        short_prompt, finetuned, profile, step_cache}; all optional. With a clip, its frame at `start` starts the video."""
+        short_prompt, finetuned, profile, step_cache}; all optional. With a clip, its frame at `start`
+        starts the video (and the clip is the judge's reference). `caption` (optional): the structured
+        caption the prompt came from, recorded with the run so `/judge` scores it aspect by aspect."""
         model_started(self.ctx, request)
         session, config = self.ctx.session, self.ctx.config
         settings = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
@@ -152,8 +155,9 @@ class ScriptApi:
                              "settings")
         settings.setdefault("finetuned", self.finetune_picks.get(session_id(request), ""))
         start_image = self._clip(clip, start, None) if clip else None
+        structured = None if caption is None else caption_from_user(caption, session.limits)
         run = GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"), tiny=config.tiny,
-                                        start_image=start_image, **settings)
+                                        start_image=start_image, caption=structured, **settings)
         with self.ctx.cancellable(request) as cancel:
             for event in session.generate(run, cancel):
                 if isinstance(event, Done):
