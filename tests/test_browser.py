@@ -219,7 +219,9 @@ def test_the_whole_page_on_a_desktop(browser, server, shots_dir, reference_clip)
     tab.click("#generate-button")
     wait_text(tab, "#generate-status", r"step \d+/120")
     tab.click("#cancel-button")
-    wait_text(tab, "#generate-status", "Cancelled: nothing was written")
+    # Pressed during the first side, nothing is written; during the second, the finished first side
+    # is kept as a partial run. Either way a calm status, never an error.
+    wait_text(tab, "#generate-status", r"Cancelled: (nothing was written|kept the finished .+ side as partial run)")
     assert tab.locator("#generate-button").is_enabled() and tab.locator("#cancel-button").is_disabled()
     no_error_toasts(tab)
     assert tab.locator(".error").count() == 0
