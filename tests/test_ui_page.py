@@ -511,6 +511,23 @@ def test_reload_restores_an_image_start_run_and_regenerates_it_identically(page,
         assert shown[page.prompt.prompt] == "A dog runs." and texts_shown(page, shown) == TEXTS
 
 
+def test_reload_restores_a_text_start_runs_reference_and_its_judge_scores(page, reference_clip):
+    gen, ref, history = page.generate, page.reference, page.history
+    first = list(gen.on_generate(generate_values(page, {ref.clip: str(reference_clip), ref.start: 0.5, ref.end: 1.5,
+                                                          gen.seed: 12})))
+    done = next(u for u in first if gen.downloads in u)
+    record = json.loads(Path(next(f for f in done[gen.downloads] if f.endswith("run.json"))).read_text())
+    assert record["reference"]["clip"] == str(reference_clip) and record["image"] is None  # a text start
+    judged = gen.on_judge({gen.run_id: done[gen.run_id]})
+    index = done[history.run_ids].index(done[gen.run_id])
+    other = generate_values(page, {history.cards: index, history.run_ids: done[history.run_ids], ref.clip: None,
+                                   ref.start: 0.0, ref.end: 0.0})
+    shown = history.on_select(carried(page, other, {}))
+    assert (shown[ref.clip], shown[ref.start], shown[ref.end]) == (str(reference_clip), 0.5, 1.5)
+    assert shown[gen.judge_result] == judged[gen.judge_result] and "| Camera |" in shown[gen.judge_result]
+    assert shown[gen.start_from_frame] is False
+
+
 def test_history_refuses_what_it_cannot_restore(page, tmp_path):
     history = page.history
     notes, fake = junk_files(tmp_path)

@@ -191,10 +191,13 @@ class GenerateRequest:
                   short_prompt: Any = None, finetuned: Any = "", start_image: ClipRange | None = None,
                   caption: StructuredCaption | None = None, preview_every: int = 0, frames: Any = None,
                   guidance_2: Any = None, image: Any = None, profile: Any = None,
-                  step_cache: Any = None) -> GenerateRequest:
+                  step_cache: Any = None, reference: ClipRange | None = None) -> GenerateRequest:
         """`seconds` and `frames` are alternatives, as are `start_image` (a frame of the reference)
         and `image` (an image file's path). `profile` (draft, preview, final) fills the size,
-        length, steps and step cache not given; `step_cache` is `NAME[:key=value,...]` or none."""
+        length, steps and step cache not given; `step_cache` is `NAME[:key=value,...]` or none.
+        `reference`: the clip and range the caption describes, for a run that does not start from
+        it (a start frame is its own reference), recorded so the judge has its ceiling and a
+        reload brings the clip back."""
         from ..generation.presets import PRESETS, get_preset
 
         text = values.text(prompt, "prompt", limits.max_prompt_chars).strip()
@@ -230,7 +233,10 @@ class GenerateRequest:
         start = image_file or start_image
         return cls(text, preset, settings, None if mode == "auto" else mode, short,
                    values.text(finetuned, "finetuned"), start, caption,
-                   str(image) if image_file else None, size_follows_image=follow and start is not None)
+                   str(image) if image_file else None,
+                   reference=None if reference is None else {"clip": str(reference.path), "start": reference.start,
+                                                             "end": reference.end},
+                   size_follows_image=follow and start is not None)
 
 
 def parse_resolution(value: Any) -> tuple[int, int]:

@@ -7,6 +7,7 @@ that a visitor drops on the page restores the same settings as a run from the hi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -60,6 +61,7 @@ class RunView:
     reference: dict[str, Any] | None  # {"clip": path or None, "start", "end"} when the run used one
     start_image: str | None  # the run's own start image (image-start runs)
     message: str
+    judgement: dict[str, Any] | None = None  # the run's judge.json, when it was judged
 
 
 class RunHistory:
@@ -97,7 +99,10 @@ class RunHistory:
         run = load_run_by_id(self.output_dir, run_id)
         files = run["files"]
         image_file = files.get("start_image")
-        return _view(run, run["run_dir"].name, files, str(image_file) if image_file else None)
+        from ..research.judge import load_judgement
+
+        view = _view(run, run["run_dir"].name, files, str(image_file) if image_file else None)
+        return dataclasses.replace(view, judgement=load_judgement(run["run_dir"]))
 
     def import_file(self, path: Any) -> RunView:
         """Settings from a dropped run.json or studio mp4 (videos are not restored: only settings)."""

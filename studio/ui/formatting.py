@@ -148,3 +148,14 @@ def without_paths(message: str) -> str:
     """`/tmp/gradio/ab12/clip.mp4 is ...` -> `clip.mp4 is ...`: visitors see file names, not where
     the server keeps them."""
     return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(folder)", message)
+
+
+def judge_markdown(judgement: dict[str, Any]) -> str:
+    """Per aspect, each side's reward (P(yes) that the caption describes the video)."""
+    sides = judgement.get("sides", [])
+    header = "| aspect | " + " | ".join(s["label"] for s in sides) + " |"
+    lines = [header, "|---" * (len(sides) + 1) + "|"]
+    for aspect, row in (judgement.get("aspects") or {}).items():
+        scores = row.get("scores") or {}
+        lines.append(f"| {aspect} | " + " | ".join(f"{scores.get(s['key'], 0) * 100:.0f}%" for s in sides) + " |")
+    return "\n".join(lines)

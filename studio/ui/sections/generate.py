@@ -18,7 +18,7 @@ from ...session.requests import FOLLOW_IMAGE
 from ..context import (
     PageContext, log_failure, model_job, model_started, owner, shows_errors, takes_turns,
 )
-from ..formatting import error_line, eta_text, step_bar
+from ..formatting import error_line, eta_text, judge_markdown, step_bar
 from ..zerogpu import CAPTION_DURATION, generation_seconds, gpu
 
 COMPARISONS = [("Automatic", "auto"), ("Finetuned vs zero-shot", "finetuned"),
@@ -145,7 +145,7 @@ class GenerateSection:
         self.generate_button.click(
             takes_turns(self.ctx, self.on_generate),
             {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.start_image, reference.clip,
-             reference.start, *page.caption.inputs},
+             reference.start, reference.end, *page.caption.inputs},
             [self.generate_button, self.cancel_button, self.judge_button, self.status, *self.player_outputs,
              self.downloads, self.used_seed, self.run_id, self.judge_result, *page.history.outputs],
             show_progress="hidden", **options, **model_job(self.ctx, blocks))
@@ -176,7 +176,11 @@ class GenerateSection:
     def request(self, values: dict) -> GenerateRequest:
         """The run the settings describe (checked once, by the session's rules)."""
         session, reference = self.ctx.session, self.page.reference
-        start_image = None
+        start_image = described = None
+        if values[reference.clip] and not values[self.start_from_frame]:
+            # A text-start run still records the clip its caption describes: the judge's ceiling,
+            # and what a reload of the run puts back in the Reference section.
+            described = session.clip(values[reference.clip], values[reference.start], values[reference.end])
         if values[self.start_from_frame]:
             if values[reference.clip]:
                 start_image = session.clip(values[reference.clip], values[reference.start])
@@ -192,7 +196,7 @@ class GenerateSection:
             negative_prompt=values[self.negative], mode=values[self.comparison],
             short_prompt=values[self.short_prompt], finetuned=values[self.finetune], start_image=start_image,
             caption=self.page.caption.read(values), preview_every=PREVIEW_EVERY,
-            profile=values[self.profile])
+            profile=values[self.profile], reference=described)
 
     @gpu(duration=_gpu_seconds)
     def on_generate(self, values: dict, request: gr.Request = None):
@@ -300,14 +304,3 @@ def _turn(key: str, order: tuple[str, ...], labels: dict[str, str]) -> str:
         return "runs alongside the other side"
     position = order.index(key)
     return "runs first" if position == 0 else f"runs after {labels[order[position - 1]]}"
-
-
-def judge_markdown(judgement: dict[str, Any]) -> str:
-    """Per aspect, each side's reward (P(yes) that the caption describes the video)."""
-    sides = judgement.get("sides", [])
-    header = "| aspect | " + " | ".join(s["label"] for s in sides) + " |"
-    lines = [header, "|---" * (len(sides) + 1) + "|"]
-    for aspect, row in (judgement.get("aspects") or {}).items():
-        scores = row.get("scores") or {}
-        lines.append(f"| {aspect} | " + " | ".join(f"{scores.get(s['key'], 0) * 100:.0f}%" for s in sides) + " |")
-    return "\n".join(lines)

@@ -11,7 +11,7 @@ import gradio as gr
 from ...caption.editing import take_in
 from ...session import RunView
 from ..context import PageContext, shows_errors
-from ..formatting import card_html
+from ..formatting import card_html, judge_markdown
 
 MAX_CARDS = 24
 
@@ -56,7 +56,8 @@ class HistorySection:
         generate = page.generate
         return [self.status, *page.caption.outputs, page.prompt.prompt, *generate.settings, generate.downloads,
                 *generate.player_outputs, generate.used_seed, generate.run_id, generate.start_image,
-                generate.judge_button, page.reference.clip, page.reference.start, page.reference.end]
+                generate.judge_button, generate.judge_result, page.reference.clip, page.reference.start,
+                page.reference.end]
 
     def on_refresh(self, request: gr.Request = None) -> dict:
         return self.refreshed(request)
@@ -88,7 +89,8 @@ class HistorySection:
                        generate.comparison: s["mode"], generate.short_prompt: s["short_prompt"],
                        generate.start_from_frame: s["start_from_frame"], generate.start_image: view.start_image,
                        generate.run_id: view.run_id, generate.downloads: view.downloads or None,
-                       generate.judge_button: gr.update(interactive=view.run_id is not None)}
+                       generate.judge_button: gr.update(interactive=view.run_id is not None),
+                       generate.judge_result: judge_markdown(view.judgement) if view.judgement else ""}
         if view.caption is not None:
             shown.update(page.caption.show(take_in(page.caption.read(values), view.caption, "reloaded a run",
                                                    "import")))
