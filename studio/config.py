@@ -76,6 +76,9 @@ class StudioConfig:
         16, "Most model jobs (caption, score, critique, revise, generate) waiting at once; more are refused with "
         "a 'queue full' message. Composing and editing never wait in this queue.")
     session_jobs: int = _setting(2, "Most model jobs one visitor session may have queued or running at once.")
+    zerogpu_seconds: int = _setting(
+        300, "ZeroGPU Spaces: the most GPU seconds one call may ask for (the platform's per-call maximum); a run "
+        "that needs more is refused before the GPU is requested, naming the speed profile that fits.")
     history: str = _setting(
         "auto", "Who sees the run history: `session` (each visitor only their own runs), `shared` (everyone sees "
         "every run) or auto (session when the page is public: bound beyond loopback, shared or on a Space).",
@@ -136,7 +139,8 @@ class StudioConfig:
             raise InputError(f"must be between 0 and 2, got {self.lora_scale}", "lora_scale")
         if not 20 <= self.prompt_words <= 320:
             raise InputError(f"must be between 20 and 320 words, got {self.prompt_words}", "prompt_words")
-        for name in ("max_clip_seconds", "max_upload_mb", "max_aspect_chars", "queue_size", "session_jobs"):
+        for name in ("max_clip_seconds", "max_upload_mb", "max_aspect_chars", "queue_size", "session_jobs",
+                     "zerogpu_seconds"):
             if getattr(self, name) <= 0:
                 raise InputError(f"must be positive, got {getattr(self, name)}", name)
         if not 0.0 <= self.first_block_cache <= 1.0:

@@ -73,3 +73,19 @@ def _reachable(endpoint: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def download_models(config) -> list[str]:
+    """Fetch the captioner, the baseline and a hub-hosted finetune into the local cache now (what a
+    ZeroGPU Space does at start-up, so no download happens inside a GPU call's time limit). Local
+    paths and the tiny checkpoints are left alone; returns the hub ids fetched."""
+    if config.tiny:
+        return []
+    from huggingface_hub import snapshot_download
+
+    fetched = []
+    for name in dict.fromkeys((config.captioner, config.baseline, config.finetuned)):
+        if name and REPO_ID_RE.match(name) and not Path(name).expanduser().exists():
+            snapshot_download(name)
+            fetched.append(name)
+    return fetched

@@ -415,7 +415,7 @@ def test_history_cards_reload_and_import_of_a_real_run(session, finished_run):
     run_id = Path(result.run_dir).name
     card = next(c for c in session.runs.cards() if c.run_id == run_id)
     assert (card.seed, card.preset, card.size, card.steps, card.mode) == (5, "ti2v-5b", "64×64", 2, "finetuned")
-    assert card.lines[2] == "seed 5 · 2 steps" and card.lines[3] == "not judged" and card.poster
+    assert card.lines[2] == "seed 5 · 2 steps · final" and card.lines[3] == "not judged" and card.poster
     assert session.runs.cards(only=["someone-else"]) == []
 
     view = session.runs.reload(run_id)

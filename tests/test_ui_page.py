@@ -11,6 +11,7 @@ files and states, never about what the text says.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -124,8 +125,8 @@ def test_page_builds_without_torch_and_names_every_script_endpoint(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     public, others = done.stdout.splitlines()
     assert sorted(public.split()) == sorted(
-        "caption critique revise score score_all best_of_n compose generate cancel reload_run judge import_run "
-        "list_finetunes pick_finetune history".split())
+        "caption critique revise score score_all best_of_n compose generate explore render_final cancel reload_run "
+        "judge import_run list_finetunes pick_finetune history".split())
     assert others == "undocumented"  # the page's own events are callable by index, not listed
     assert not (tmp_path / "tiny").exists()  # the tiny checkpoints are built on first use, not by the page
 
@@ -436,6 +437,66 @@ def test_the_speed_profile_sets_the_controls_and_is_recorded(page):
     assert (record["settings"]["width"], record["settings"]["steps"]) == (32, 1)
 
 
+def test_explore_ranks_drafts_in_a_grid_a_click_keeps_one_and_render_final_links_them(page):
+    import gradio as gr
+
+    gen, history = page.generate, page.history
+    assert gen.explore_button.value == "Explore 4 seeds"
+    values = generate_values(page, {gen.explore_seeds: 2, gen.seed: 30, gen.profile: "final"})
+    updates = list(gen.on_explore(values))
+    assert interactive(updates[0][gen.explore_button]) is False and interactive(updates[0][gen.cancel_button])
+    assert any("Seed 31 (2 of 2)" in u.get(gen.status, "") for u in updates)
+    done = updates[-1]
+    grid, kept = done[gen.explore_grid], done[gen.explore_runs]
+    assert grid["visible"] and len(grid["value"]) == 2 == len(kept) and interactive(done[gen.explore_button])
+    report = json.loads((Path(page.ctx.config.output_dir) / "explore.json").read_text())
+    assert [e["run"] for e in report["ranking"]] == kept and report["seeds"] == [30, 31]
+    for (video, caption), entry, place in zip(grid["value"], report["ranking"], (1, 2)):
+        assert Path(video).parent.name == entry["run"] and caption.startswith(f"#{place} · seed {entry['seed']}")
+        record = json.loads((Path(page.ctx.config.output_dir) / entry["run"] / "run.json").read_text())
+        # Explore renders drafts whatever the profile radio says; the judge scored each one.
+        assert record["settings"]["profile"] == "draft"
+        assert (Path(page.ctx.config.output_dir) / entry["run"] / "judge.json").is_file()
+    assert set(kept) <= set(done[history.run_ids])
+
+    second = kept[1]
+    shown = gen.on_keep(Values({gen.explore_runs: kept}), gr.SelectData(None, {"index": 1, "value": None}))
+    assert shown[gen.run_id] == second and interactive(shown[gen.final_button]) is True
+    assert shown[gen.seed] == report["ranking"][1]["seed"] and second in shown[gen.status]
+    assert "no longer in the grid" in gen.on_keep(Values({gen.explore_runs: []}),
+                                                  gr.SelectData(None, {"index": 0, "value": None}))[gen.status]
+
+    final = list(gen.on_render_final(Values({gen.run_id: second, gen.finetune: ""})))
+    result = next(u for u in final if gen.downloads in u)
+    record = json.loads(next(Path(f) for f in result[gen.downloads] if f.endswith("run.json")).read_text())
+    assert record["from_run"] == second and record["settings"]["profile"] == "final"
+    assert record["seed"] == report["ranking"][1]["seed"] and record["prompt"] == "A dog runs."
+    cards = {card.run_id: card for card in page.ctx.session.runs.cards()}
+    assert cards[result[gen.run_id]].from_run == second and f"from {second}" in cards[result[gen.run_id]].lines
+    assert cards[second].rendered_again == (result[gen.run_id],) and cards[second].profile == "draft"
+    assert "Render final" not in str(list(gen.on_render_final(Values({gen.run_id: None, gen.finetune: ""})))[-1])
+    refused = list(gen.on_render_final(Values({gen.run_id: "no-such-run", gen.finetune: ""})))
+    assert len(refused) == 1 and refused[0][gen.status].startswith("⚠")
+
+
+def test_api_explore_and_render_final(page):
+    api = page.api
+    ranking = api.on_explore("A dog runs.", {"seed": 7}, None, None, None, 2)
+    assert ranking["seeds"] == [7, 8] and ranking["profile"] == "draft" and len(ranking["ranking"]) == 2
+    assert all("run_dir" not in entry for entry in ranking["ranking"])  # scripts get run ids, not server paths
+    run, files = list(api.on_render_final(ranking["best"], None))[-1]
+    record = json.loads(Path(files[-1]).read_text())
+    assert record["from_run"] == ranking["best"] and record["settings"]["profile"] == "final"
+    assert run["seed"] == ranking["ranking"][0]["seed"]
+    for call, message in ((lambda: api.on_explore("A dog.", {}, None, None, None, 0), "seeds: must be between 1"),
+                          (lambda: next(api.on_render_final(ranking["best"], {"steps": 3})),
+                           "settings: unknown field(s) steps"),
+                          (lambda: next(api.on_render_final(ranking["best"], {"profile": "turbo"})),
+                           "unknown profile 'turbo'")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            call()
+
+
 def test_generate_refusals_keep_everything_and_reset_the_buttons(page, plain_page):
     for built, more, message in (
         (page, {page.generate.seed: "abc"}, "seed: expected a number, got 'abc'"),
@@ -450,7 +511,7 @@ def test_generate_refusals_keep_everything_and_reset_the_buttons(page, plain_pag
         gen = built.generate
         updates = list(gen.on_generate(generate_values(built, more)))
         # Refused before anything rendered: no player, download or seed was touched.
-        untouched = {gen.generate_button, gen.cancel_button, gen.status, gen.judge_result,
+        untouched = {gen.generate_button, gen.explore_button, gen.cancel_button, gen.status, gen.judge_result,
                      *(p["preview"] for p in gen.players.values())}
         assert len(updates) <= 2 and all(set(u) <= untouched for u in updates), updates
         shown = updates[-1]
@@ -554,18 +615,51 @@ def test_the_finetune_menu_lists_the_models_folder_and_refuses_other_values(page
     page.api.on_pick_finetune("")
 
 
-def test_preset_defaults_and_zerogpu_durations(page):
+def test_preset_defaults_and_zerogpu_sizing(page):
+    from studio.generation.presets import get_preset
+    from studio.generation.settings import GenerationSettings
+    from studio.session import GenerateRequest
+    from studio.session.limits import Limits
     from studio.ui import zerogpu
-    from studio.ui.sections.generate import _gpu_seconds
 
     gen = page.generate
     shown = gen.on_preset({gen.preset: "t2v-a14b"})
     assert shown[gen.shift] == 12.0 and shown[gen.resolution]["value"] == shown[gen.resolution]["choices"][0]
-    small = _gpu_seconds(gen, {gen.steps: 2, gen.seconds: 0.1, gen.resolution: "64x64"})
-    big = _gpu_seconds(gen, {gen.steps: 50, gen.seconds: 5, gen.resolution: "1280x704"})
-    assert small == zerogpu.OVERHEAD_SECONDS < big <= zerogpu.MAX_DURATION
-    assert _gpu_seconds(gen, {gen.steps: "many"}) == zerogpu.MAX_DURATION
     assert zerogpu.gpu(10)(len) is len  # a no-op off ZeroGPU
+    ti2v = get_preset("ti2v-5b")
+    at = {name: GenerationSettings.from_user(ti2v, profile=name, seed=0) for name in ("draft", "preview", "final")}
+    seconds = {name: zerogpu.generation_seconds("ti2v-5b", s) for name, s in at.items()}
+    # A cached draft is far cheaper than the final: fewer pixels, frames and (TaylorSeer) full steps.
+    assert zerogpu.OVERHEAD_SECONDS < seconds["draft"] < seconds["preview"] < seconds["final"]
+    assert zerogpu.full_steps(10, at["draft"].step_cache) == pytest.approx(2 + 8 / 3)
+    assert zerogpu.generation_seconds("ti2v-5b", at["final"], sides=1) < seconds["final"]
+    final = GenerateRequest.from_user(Limits.from_config(StudioConfig()), "A dog.", "ti2v-5b", profile="final")
+    with pytest.raises(InputError) as refused:
+        zerogpu.check_fits(final, 300)
+    assert refused.value.field == "profile" and "more than the 300 s one ZeroGPU call may hold" in str(refused.value)
+    assert "choose the draft profile" in str(refused.value)
+    draft = GenerateRequest.from_user(Limits.from_config(StudioConfig()), "A dog.", "ti2v-5b", profile="draft")
+    assert zerogpu.check_fits(draft, 300) == seconds["draft"]
+    with pytest.raises(InputError, match="4 runs of these settings"):
+        zerogpu.check_fits(draft, seconds["draft"] * 3, runs=4)
+    with pytest.raises(InputError, match="shorten the video or lower the steps and size"):
+        zerogpu.check_fits(draft, zerogpu.OVERHEAD_SECONDS)
+
+
+def test_on_zerogpu_a_run_that_cannot_fit_is_refused_before_the_gpu(page, monkeypatch):
+    from studio.ui import zerogpu
+
+    gen = page.generate
+    before = run_ids(page)
+    monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: True)
+    monkeypatch.setattr(page.ctx, "config", page.ctx.config.replace(zerogpu_seconds=zerogpu.OVERHEAD_SECONDS - 1))
+    for updates in (list(gen.on_generate(generate_values(page))), list(gen.on_explore(generate_values(page)))):
+        assert len(updates) == 1 and "one ZeroGPU call may hold" in updates[0][gen.status]
+        assert interactive(updates[0][gen.generate_button]) is True
+    api = page.api
+    with pytest.raises(InputError, match="one ZeroGPU call may hold"):
+        next(api.on_generate("A dog runs.", {"steps": 1}, None, None))
+    assert run_ids(page) == before
 
 
 def test_a_captioner_that_cannot_load_names_the_setting(plain_page, reference_clip):

@@ -110,13 +110,12 @@ def request_from_args(args: argparse.Namespace):
 
 
 def request_from_run(run_dir: str | Path, config, profile: str | None = None, step_cache: str | None = None):
-    """The recorded run's prompt, caption, settings, mode, start image and model locations. With
-    `profile` (or `step_cache`), the same prompt, seed, guidance and start image at that profile: a
-    kept draft rendered final; its frames are then not expected to match the recorded ones."""
+    """The recorded run's request (`request_again`) on a session of the models it recorded, and
+    the frame hashes it recorded when it is reproduced exactly (none at another profile)."""
     from ..errors import InputError
     from ..generation.run_records import load_run
-    from ..session import GenerateRequest, Session
-    from ..session.requests import start_image_file
+    from ..session import Session
+    from ..session.requests import request_again
 
     run = load_run(run_dir)
     record = run["record"]
@@ -138,32 +137,11 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     if runtime.get("vae_tiling") is not None:
         overrides["vae_tiling"] = "on" if runtime["vae_tiling"] else "off"
     session = Session(config.replace(**overrides))
-    image_record = record.get("image") or {}
-    image = start_image_file(Path(run_dir) / image_record["file"]) if image_record.get("file") else None
-    comparison = record.get("comparison") or {"mode": "finetuned"}
-    # The recorded settings were checked when the run was made; the prompt is still counted by
-    # Session.generate, so a run from an older studio is never silently cut.
-    settings = run["settings"]
-    if profile is not None or step_cache is not None:
-        from ..generation.presets import get_preset
-        from ..generation.settings import GenerationSettings
-
-        recorded_settings = settings
-        settings = GenerationSettings.from_user(
-            get_preset(run["preset"] or "ti2v-5b", tiny=bool(record.get("preset_tiny"))), seed=settings.seed, guidance=settings.guidance,
-            guidance_2=settings.guidance_2, shift=settings.shift, negative_prompt=settings.negative_prompt,
-            fps=settings.fps, profile=profile or settings.profile, step_cache=step_cache)
-        if profile is None:  # only the cache changes: the size, length and steps stay the recorded ones
-            settings = settings.replace(width=recorded_settings.width, height=recorded_settings.height,
-                                        num_frames=recorded_settings.num_frames, steps=recorded_settings.steps)
-    request = GenerateRequest(run["prompt"], run["preset"] or "ti2v-5b", settings, comparison.get("mode"),
-                              comparison.get("short_prompt"), start_image=image, caption=run["caption"],
-                              image_source=image_record.get("source"), reference=record.get("reference"),
-                              size_follows_image=image is not None and settings is not run["settings"],
-                              from_run=Path(run_dir).name)
-    if settings is not run["settings"]:
+    request = request_again(run, Path(run_dir), profile, step_cache)
+    if request.settings is not run["settings"]:
         return session, request, {}
-    recorded = {s["key"]: s["frames_sha256"] for s in comparison.get("sides", []) if s.get("frames_sha256")}
+    sides = (record.get("comparison") or {}).get("sides", [])
+    recorded = {s["key"]: s["frames_sha256"] for s in sides if s.get("frames_sha256")}
     return session, request, recorded
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,26 +53,33 @@ def rank(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda e: (-e["score"], -(e["margin"] if e["margin"] is not None else 0.0), e["seed"]))
 
 
-def explore(session, request, seeds: list[int]) -> Iterator[Event]:
-    """Render and judge `request` once per seed (its settings' seed replaced); ends with
-    Done(ranking), also written to explore.json in the session's output folder."""
+def explore_one(session, request, seed: int, cancel=None) -> dict[str, Any]:
+    """Render `request` at `seed` and judge it: the seed's entry in the ranking. (One GPU call on
+    a ZeroGPU Space: a seed at a time fits the per-call limit where N seeds would not.)"""
+    one = replace(request, settings=request.settings.replace(seed=seed))
+    result = next(e for e in session.generate(one, cancel) if isinstance(e, Done)).result
+    judged = session.judge(Path(result.run_dir).name)
+    means = side_means(judged)
+    keys = [side["key"] for side in judged["sides"]]
+    lead = "finetuned" if "finetuned" in means else keys[0]
+    margin = means[lead] - means["baseline"] if lead == "finetuned" and "baseline" in means else None
+    return {"seed": seed, "run": Path(result.run_dir).name, "run_dir": str(result.run_dir),
+            "video": str(result.side_by_side_video or result.left_video), "score": round(means[lead], 6), "ranked_side": lead, "margin": None if margin is None else round(margin, 6),
+            "sides": {k: round(v, 6) for k, v in means.items()}}
+
+
+def explore(session, request, seeds: list[int], cancel=None, one: Callable[..., dict] = explore_one) -> Iterator[Event]:
+    """Render and judge `request` once per seed (`one` does a seed: `explore_one`, or the page's
+    GPU-wrapped call of it); ends with Done(ranking), also written to explore.json in the
+    session's output folder. A cancel stops before the next seed."""
     if not seeds:
         raise InputError("give at least one seed", "seeds")
     entries = []
     for index, seed in enumerate(seeds, 1):
-        yield Status(f"Seed {seed} ({index} of {len(seeds)}): rendering at {request.settings.profile}…")
-        one = replace(request, settings=request.settings.replace(seed=seed))
-        result = next(e for e in session.generate(one) if isinstance(e, Done)).result
-        yield Status(f"Seed {seed} ({index} of {len(seeds)}): judging…")
-        judged = session.judge(Path(result.run_dir).name)
-        means = side_means(judged)
-        keys = [side["key"] for side in judged["sides"]]
-        lead = "finetuned" if "finetuned" in means else keys[0]
-        margin = means[lead] - means["baseline"] if lead == "finetuned" and "baseline" in means else None
-        entries.append({"seed": seed, "run": Path(result.run_dir).name, "run_dir": str(result.run_dir),
-                        "score": round(means[lead], 6), "ranked_side": lead,
-                        "margin": None if margin is None else round(margin, 6),
-                        "sides": {k: round(v, 6) for k, v in means.items()}})
+        if cancel is not None and cancel.is_set():
+            raise InputError(f"cancelled after {index - 1} of {len(seeds)} seeds", "explore")
+        yield Status(f"Seed {seed} ({index} of {len(seeds)}): rendering at {request.settings.profile}, then judging…")
+        entries.append(one(session, request, seed, cancel))
     ranking = rank(entries)
     report = {"schema": "chai-studio/explore", "version": 1, "prompt": request.prompt,
               "profile": request.settings.profile, "seeds": seeds, "ranking": ranking, "best": ranking[0]["run"]}

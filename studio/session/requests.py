@@ -290,3 +290,34 @@ def start_image_file(value: Any) -> Path:
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise InputError(f"{path.name} is not an image (PNG or JPEG expected)", "image") from None
     return path
+
+
+def request_again(run: dict[str, Any], run_dir: Path, profile: str | None = None,
+                  step_cache: str | None = None) -> GenerateRequest:
+    """A recorded run as a request: its prompt, caption, settings, mode and start image. With
+    `profile` (or `step_cache`), the same prompt, seed, guidance and start image at that profile:
+    a kept draft rendered final (its frames are then new ones). Either way `from_run` links the
+    new run to this one in the history."""
+    from ..generation.presets import get_preset
+
+    record = run["record"]
+    image_record = record.get("image") or {}
+    image = start_image_file(Path(run_dir) / image_record["file"]) if image_record.get("file") else None
+    comparison = record.get("comparison") or {"mode": "finetuned"}
+    # The recorded settings were checked when the run was made; the prompt is still counted by
+    # Session.generate, so a run from an older studio is never silently cut.
+    recorded = settings = run["settings"]
+    if profile is not None or step_cache is not None:
+        settings = GenerationSettings.from_user(
+            get_preset(run["preset"] or "ti2v-5b", tiny=bool(record.get("preset_tiny"))), seed=recorded.seed,
+            guidance=recorded.guidance, guidance_2=recorded.guidance_2, shift=recorded.shift,
+            negative_prompt=recorded.negative_prompt, fps=recorded.fps, profile=profile or recorded.profile,
+            step_cache=step_cache)
+        if profile is None:  # only the cache changes: the size, length and steps stay the recorded ones
+            settings = settings.replace(width=recorded.width, height=recorded.height,
+                                        num_frames=recorded.num_frames, steps=recorded.steps)
+    return GenerateRequest(run["prompt"], run["preset"] or "ti2v-5b", settings, comparison.get("mode"),
+                           comparison.get("short_prompt"), start_image=image, caption=run["caption"],
+                           image_source=image_record.get("source"), reference=record.get("reference"),
+                           size_follows_image=image is not None and settings is not recorded,
+                           from_run=Path(run_dir).name)

@@ -34,6 +34,9 @@ class RunCard:
     poster: str | None
     judged: dict[str, float] = field(default_factory=dict)  # side label -> mean judge score
     missing: tuple[str, ...] = ()  # labels of the sides a cancel stopped (a partial run)
+    profile: str = "final"
+    from_run: str | None = None  # the run this one rendered again (a kept draft, for a final)
+    rendered_again: tuple[str, ...] = ()  # the runs made from this one (a draft's finals)
 
     @property
     def partial(self) -> bool:
@@ -44,8 +47,11 @@ class RunCard:
         date = self.created.replace("T", " ")[:16] or "unknown date"
         judged = " · ".join(f"{label} {score * 100:.0f}%" for label, score in self.judged.items())
         partial = f" · partial ({', '.join(self.missing)} cancelled)" if self.missing else ""
+        links = ([f"from {self.from_run}"] if self.from_run else []) + \
+            ([f"rendered again as {', '.join(self.rendered_again)}"] if self.rendered_again else [])
         return [date + partial, f"{self.mode} · {self.preset} · {self.size} · {self.seconds:g} s",
-                f"seed {self.seed} · {self.steps} steps", judged or "not judged", one_line(self.prompt, 90)]
+                f"seed {self.seed} · {self.steps} steps · {self.profile}", *links, judged or "not judged",
+                one_line(self.prompt, 90)]
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,15 @@ class RunHistory:
             cards.append(RunCard(run.run_id, run.created, run.prompt, run.seed, mode, run.preset,
                                  f"{settings.get('width', '?')}×{settings.get('height', '?')}",
                                  int(settings.get("steps", 0)), round(_seconds(settings), 2),
-                                 str(run.poster) if run.poster else None, judged, missing_labels(record)))
-        return cards
+                                 str(run.poster) if run.poster else None, judged, missing_labels(record),
+                                 str(settings.get("profile") or "final"), record.get("from_run")))
+        # A draft's card names the finals made from it, as each final's card names its draft.
+        again: dict[str, list[str]] = {}
+        for card in cards:
+            if card.from_run:
+                again.setdefault(card.from_run, []).append(card.run_id)
+        return [dataclasses.replace(card, rendered_again=tuple(again[card.run_id])) if card.run_id in again else card
+                for card in cards]
 
     def reload(self, run_id: Any) -> RunView:
         from ..generation import load_run_by_id

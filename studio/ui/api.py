@@ -8,6 +8,7 @@ A bad value fails the call with the same one-line message the page and the comma
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,15 @@ from ..session import (
     AspectRequest, BestOfRequest, CaptionRequest, ComposeRequest, Done, GenerateRequest, RunRequest, RunView,
     caption_from_user,
 )
+from ..research.explore import draw_seeds, explore, explore_one
 from ..session.finetunes import finetune_choices, finetune_location
+from ..session.requests import request_again
+from . import zerogpu
 from .context import PageContext, model_job, model_started, owner, raises_errors, session_id, takes_turns
+from .zerogpu import CAPTION_DURATION, gpu
+
+GENERATE_FIELDS = ("preset", "seconds", "resolution", "steps", "guidance", "shift", "seed", "negative_prompt", "mode",
+                   "short_prompt", "finetuned", "profile", "step_cache")
 
 
 def run_json(view: RunView) -> dict[str, Any]:
@@ -49,6 +57,7 @@ class ScriptApi:
                 "max_words": gr.Number(label="max_words", value=None), "prompt": gr.Textbox(label="prompt"),
                 "settings": gr.JSON(label="settings"), "run_id": gr.Textbox(label="run_id"),
                 "run_file": gr.File(label="run_file", type="filepath"), "finetuned": gr.Textbox(label="finetuned"),
+                "seeds": gr.Number(label="seeds", value=4, precision=0),
             }
             self.result = gr.JSON(label="result")
             self.text_result = gr.Textbox(label="result")
@@ -56,7 +65,7 @@ class ScriptApi:
             self.files = gr.File(label="files", file_count="multiple")
             self.buttons = {name: gr.Button(name) for name in (
                 "caption", "critique", "revise", "score", "score_all", "best_of_n", "compose", "generate",
-                "cancel", "reload_run", "judge", "import_run", "list_finetunes", "pick_finetune", "history")}
+                "explore", "render_final", "cancel", "reload_run", "judge", "import_run", "list_finetunes", "pick_finetune", "history")}
 
     def wire(self, blocks: gr.Blocks) -> None:
         model = model_job(self.ctx, blocks)
@@ -70,6 +79,8 @@ class ScriptApi:
             "best_of_n": ("clip start end aspect n", self.result, model),
             "compose": ("caption mode max_words", self.result, {}),
             "generate": ("prompt settings clip start caption", both, model),
+            "explore": ("prompt settings clip start caption seeds", self.result, model),
+            "render_final": ("run_id settings", both, model),
             "judge": ("run_id", self.result, model),
             "cancel": ("", self.text_result, dict(queue=False)),
             "reload_run": ("run_id", both, {}),
@@ -89,6 +100,7 @@ class ScriptApi:
         return self.ctx.session.clip(clip, start, end, shot)
 
     # -- captioning ------------------------------------------------------------------------------
+    @gpu(duration=CAPTION_DURATION)
     def on_caption(self, clip: Any, start: Any, end: Any, shot: Any, two_stage: bool, request: gr.Request = None):
         model_started(self.ctx, request)
         session = self.ctx.session
@@ -99,12 +111,14 @@ class ScriptApi:
                 return event.result.to_dict()
         return None
 
+    @gpu(duration=CAPTION_DURATION)
     def on_critique(self, clip: Any, start: Any, end: Any, aspect: Any, text: Any, request: gr.Request = None) -> str:
         model_started(self.ctx, request)
         limits = self.ctx.session.limits
         return self.ctx.session.critique(AspectRequest.from_user(self._clip(clip, start, end), limits, aspect, text,
                                                                  verb="critique"))
 
+    @gpu(duration=CAPTION_DURATION)
     def on_revise(self, clip: Any, start: Any, end: Any, aspect: Any, text: Any, critique: Any,
                request: gr.Request = None) -> str:
         model_started(self.ctx, request)
@@ -112,16 +126,19 @@ class ScriptApi:
         return self.ctx.session.revise(AspectRequest.from_user(self._clip(clip, start, end), limits, aspect, text,
                                                                critique, verb="revise", needs_critique=True))
 
+    @gpu(duration=CAPTION_DURATION)
     def on_score(self, clip: Any, start: Any, end: Any, aspect: Any, text: Any, request: gr.Request = None) -> float:
         model_started(self.ctx, request)
         limits = self.ctx.session.limits
         return self.ctx.session.score(AspectRequest.from_user(self._clip(clip, start, end), limits, aspect, text))
 
+    @gpu(duration=CAPTION_DURATION)
     def on_score_all(self, clip: Any, start: Any, end: Any, caption: Any, request: gr.Request = None) -> dict:
         model_started(self.ctx, request)
         session = self.ctx.session
         return session.score_all(self._clip(clip, start, end), caption_from_user(caption, session.limits))
 
+    @gpu(duration=CAPTION_DURATION)
     def on_best_of_n(self, clip: Any, start: Any, end: Any, aspect: Any, n: Any, request: gr.Request = None) -> list:
         model_started(self.ctx, request)
         session = self.ctx.session
@@ -136,30 +153,90 @@ class ScriptApi:
         return {"prompt": composed.prompt, "tokens": composed.tokens, "exact_tokens": composed.exact_tokens,
                 "token_limit": composed.token_limit, "report": composed.report}
 
+    def _request(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any, request: Any,
+                 known: frozenset[str] = frozenset(GENERATE_FIELDS)) -> GenerateRequest:
+        session, config = self.ctx.session, self.ctx.config
+        settings = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
+        if settings is None:
+            raise InputError("expected a JSON object", "settings")
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}",
+                             "settings")
+        settings.setdefault("finetuned", self.finetune_picks.get(session_id(request), ""))
+        if zerogpu.on_zerogpu():  # the profile that fits one GPU call unless the script asks otherwise
+            settings.setdefault("profile", "draft")
+        start_image = self._clip(clip, start, None) if clip else None
+        structured = None if caption is None else caption_from_user(caption, session.limits)
+        return GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"), tiny=config.tiny,
+                                         start_image=start_image, caption=structured, **settings)
+
+    def _fits(self, run: GenerateRequest, reserve: int = 0) -> GenerateRequest:
+        """On ZeroGPU, refused before the GPU is asked for when one call cannot hold it."""
+        if zerogpu.on_zerogpu():
+            config = self.ctx.config
+            zerogpu.check_fits(run, config.zerogpu_seconds - reserve, config.tiny)
+        return run
+
     def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any = None,
                     request: gr.Request = None):
         """`settings`: {preset, seconds, resolution, steps, guidance, shift, seed, negative_prompt, mode,
         short_prompt, finetuned, profile, step_cache}; all optional. With a clip, its frame at `start`
         starts the video (and the clip is the judge's reference). `caption` (optional): the structured
         caption the prompt came from, recorded with the run so `/judge` scores it aspect by aspect."""
-        model_started(self.ctx, request)
-        session, config = self.ctx.session, self.ctx.config
-        settings = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
-        if settings is None:
+        yield from self._generate(self._fits(self._request(prompt, settings, clip, start, caption, request)), request)
+
+    def on_render_final(self, run_id: Any, settings: Any, request: gr.Request = None):
+        """A run (a kept draft) again at `settings.profile` (default final), same prompt and seed;
+        `settings` may also name `step_cache` and `finetuned`."""
+        from ..generation import load_run_by_id
+
+        given = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
+        if given is None:
             raise InputError("expected a JSON object", "settings")
-        known = {"preset", "seconds", "resolution", "steps", "guidance", "shift", "seed", "negative_prompt", "mode",
-                 "short_prompt", "finetuned", "profile", "step_cache"}
-        unknown = sorted(set(settings) - known)
+        unknown = sorted(set(given) - {"profile", "step_cache", "finetuned"})
         if unknown:
-            raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}",
+            raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are finetuned, profile, step_cache",
                              "settings")
-        settings.setdefault("finetuned", self.finetune_picks.get(session_id(request), ""))
-        start_image = self._clip(clip, start, None) if clip else None
-        structured = None if caption is None else caption_from_user(caption, session.limits)
-        run = GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"), tiny=config.tiny,
-                                        start_image=start_image, caption=structured, **settings)
+        run = load_run_by_id(self.ctx.config.output_dir, self._visible_run(run_id, request))
+        again = request_again(run, run["run_dir"], given.get("profile") or "final", given.get("step_cache"))
+        finetuned = given.get("finetuned", self.finetune_picks.get(session_id(request), ""))
+        yield from self._generate(self._fits(dataclasses.replace(again, finetuned=finetuned or "")), request)
+
+    def on_explore(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any = None, seeds: Any = 4,
+                   request: gr.Request = None) -> dict:
+        """`seeds` draft runs (profile draft unless `settings.profile` says otherwise; `settings.seed`
+        is the first seed, else they are drawn), each judged; the ranking, best first."""
+        given = {} if settings is None else dict(settings) if isinstance(settings, dict) else settings
+        if isinstance(given, dict):
+            given.setdefault("profile", "draft")
+        run = self._request(prompt, given, clip, start, caption, request)
+        first = given.get("seed") if isinstance(given, dict) else None
+        chosen = draw_seeds(seeds, None if first in (None, -1) else first)
+        self._fits(run, reserve=CAPTION_DURATION)
+
+        def one(session: Any, draft: GenerateRequest, seed: int, cancel: Any = None) -> dict:
+            return self._explore_seed(draft, seed, cancel, request)
+
         with self.ctx.cancellable(request) as cancel:
-            for event in session.generate(run, cancel):
+            for event in explore(self.ctx.session, run, chosen, cancel, one=one):
+                if isinstance(event, Done):
+                    return {**event.result, "ranking": [{k: v for k, v in entry.items() if k not in ("run_dir", "video")}
+                                                        for entry in event.result["ranking"]]}
+        return {}
+
+    @gpu(duration=lambda self, run, *rest, **kw: zerogpu.request_seconds(run) + CAPTION_DURATION)
+    def _explore_seed(self, run: GenerateRequest, seed: int, cancel: Any = None, request: Any = None) -> dict:
+        model_started(self.ctx, request)
+        entry = explore_one(self.ctx.session, run, seed, cancel)
+        self.ctx.session_runs.add(owner(request), entry["run"])
+        return entry
+
+    @gpu(duration=lambda self, run, *rest, **kw: zerogpu.request_seconds(run))
+    def _generate(self, run: GenerateRequest, request: Any = None):
+        model_started(self.ctx, request)
+        with self.ctx.cancellable(request) as cancel:
+            for event in self.ctx.session.generate(run, cancel):
                 if isinstance(event, Done):
                     result = event.result
                     self.ctx.session_runs.add(owner(request), Path(result.run_dir).name)
@@ -184,6 +261,7 @@ class ScriptApi:
         view = self.ctx.session.runs.reload(self._visible_run(run_id, request))
         return run_json(view), [video for _, video in view.videos if video] + view.downloads[-1:]
 
+    @gpu(duration=CAPTION_DURATION)
     def on_judge(self, run_id: Any, request: gr.Request = None) -> dict:
         model_started(self.ctx, request)
         return self.ctx.session.judge(self._visible_run(run_id, request))

@@ -111,9 +111,8 @@ def eta_text(seconds: float | None) -> str:
 
 def card_html(card: RunCard) -> str:
     """A history card's text (HTML, so the Dataset shows every line whole)."""
-    date, settings, seed, judged, prompt = (html.escape(line) for line in card.lines)
-    return (f'<div class="run-card"><b>{date}</b><br>{settings}<br>{seed}<br>{judged}<br>'
-            f"<i>{prompt}</i></div>")
+    date, *middle, prompt = (html.escape(line) for line in card.lines)
+    return f'<div class="run-card"><b>{date}</b><br>{"<br>".join(middle)}<br><i>{prompt}</i></div>'
 
 
 def glossary_html(definition: str) -> str:

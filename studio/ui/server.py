@@ -69,6 +69,12 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
 
     check_local_location(config.finetuned, "finetuned")
     log_as_server()
+    from .zerogpu import on_zerogpu
+
+    if on_zerogpu():  # downloads happen now, not inside a GPU call's time limit
+        from ..hub import download_models
+
+        download_models(config)
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)
     page = build(config, public=is_public(host, share))

@@ -3,6 +3,7 @@ previews, per-side progress and an ETA, downloads and the CHAI judge."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,16 @@ import gradio as gr
 from ...errors import StudioError
 from ...generation.presets import DEFAULT_PRESET, PRESETS, get_preset
 from ...generation.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+from ...research.explore import MAX_SEEDS, draw_seeds, explore, explore_one
 from ...session import Done, GenerateRequest, Plan, RunRequest, SideStep, Status
 from ...session.finetunes import finetune_choices
-from ...session.requests import FOLLOW_IMAGE
+from ...session.requests import FOLLOW_IMAGE, request_again
 from ..context import (
     PageContext, log_failure, model_job, model_started, owner, shows_errors, takes_turns,
 )
 from ..formatting import error_line, eta_text, judge_markdown, step_bar
-from ..zerogpu import CAPTION_DURATION, generation_seconds, gpu
+from .. import zerogpu
+from ..zerogpu import CAPTION_DURATION, gpu
 
 COMPARISONS = [("Automatic", "auto"), ("Finetuned vs zero-shot", "finetuned"),
                ("CHAI prompt vs short prompt", "prompt"), ("Zero-shot only", "baseline")]
@@ -39,15 +42,32 @@ def resolution_choices(preset: str, tiny: bool) -> list:
     return list(spec.resolutions) + ([FOLLOW_IMAGE_CHOICE] if spec.supports_image else [])
 
 
-def _gpu_seconds(section: Any, values: dict, *rest: Any, **kwargs: Any) -> int:
-    """ZeroGPU: seconds to ask for, from the request's own settings."""
-    frames = float(values.get(section.seconds) or 5) * 24 + 1
-    chosen = str(values.get(section.resolution) or "1280x704")
-    if chosen == FOLLOW_IMAGE:  # the same pixel area as the preset's size, whatever the aspect
-        spec = get_preset(values.get(section.preset) or DEFAULT_PRESET, tiny=section.ctx.config.tiny)
-        chosen = f"{spec.width}x{spec.height}"
-    width, _, height = chosen.partition("x")
-    return generation_seconds(values.get(section.steps), frames, width, height)
+def _render_seconds(section: Any, run: GenerateRequest, *rest: Any, **kwargs: Any) -> int:
+    """ZeroGPU: seconds to ask for, from the checked request's own settings."""
+    return zerogpu.request_seconds(run)
+
+
+def _seed_seconds(section: Any, run: GenerateRequest, *rest: Any, **kwargs: Any) -> int:
+    """ZeroGPU: one explored seed, rendered then judged."""
+    return zerogpu.request_seconds(run) + CAPTION_DURATION
+
+
+def profile_values(preset: str, profile: str, tiny: bool) -> dict[str, Any]:
+    """A profile's duration, resolution and steps for a preset, as the controls show them."""
+    spec = get_preset(preset, tiny=tiny)
+    scaled = get_profile(profile).defaults(spec)
+    return dict(seconds=round((scaled["frames"] - 1) / spec.fps, 2), steps=scaled["steps"],
+                resolution=f"{scaled['width']}x{scaled['height']}")
+
+
+def explore_label(count: Any) -> str:
+    return f"Explore {count} seeds" if isinstance(count, (int, float)) and 1 <= count <= MAX_SEEDS else "Explore seeds"
+
+
+def starting_profile(config: Any) -> str:
+    """The profile the page opens with: draft on a ZeroGPU Space (the only one that fits its
+    per-call limit), else the preset's own settings."""
+    return "draft" if zerogpu.on_zerogpu() else DEFAULT_PROFILE
 
 
 class GenerateSection:
@@ -55,6 +75,10 @@ class GenerateSection:
         self.ctx = ctx
         config, limits = ctx.config, ctx.session.limits
         d = preset_defaults(DEFAULT_PRESET, config.tiny)
+        d["resolution"] = d["resolutions"][0]
+        opening = starting_profile(config)
+        if opening != DEFAULT_PROFILE:
+            d.update(profile_values(DEFAULT_PRESET, opening, config.tiny))
         with gr.Column(elem_id="section-generate", elem_classes=["studio-section"]):
             gr.Markdown("## 4 · Generate")
             if not config.finetuned and not config.tiny:
@@ -66,7 +90,21 @@ class GenerateSection:
                                                  elem_id="generate-button")
                 self.cancel_button = gr.Button("Cancel", variant="stop", interactive=False, scale=1,
                                                elem_id="cancel-button")
+            with gr.Row(equal_height=True, elem_id="explore-row"):
+                self.explore_seeds = gr.Number(label="Seeds", value=4, precision=0, minimum=1, maximum=MAX_SEEDS,
+                                               scale=1, min_width=90, elem_id="explore-seeds")
+                self.explore_button = gr.Button(explore_label(4), scale=2, elem_id="explore-button")
+                self.final_button = gr.Button("Render final", interactive=False, scale=2,
+                                              elem_id="render-final-button")
+            gr.Markdown("*Explore* renders a draft side by side per seed (the seed above, then the next ones; -1: "
+                        "random), has the CHAI captioner judge each against the caption and ranks them by the "
+                        "finetuned side's mean P(Yes). Click one to keep it; *Render final* renders the run shown "
+                        "again at the final profile: same prompt and seed.", elem_classes=["hint"])
             self.status = gr.Markdown("", elem_id="generate-status", elem_classes=["step-status"])
+            self.explore_grid = gr.Gallery(label="Explored seeds, best first: click one to keep it", columns=2,
+                                           visible=False, allow_preview=False, interactive=False,
+                                           elem_id="explore-grid")
+            self.explore_runs = gr.State([])  # the grid's run ids, in its order
             self.players: dict[str, dict[str, Any]] = {}
             with gr.Row(equal_height=True, elem_id="players"):
                 for slot, label, elem in (("left", "CHAI-finetuned Wan2.2", "finetuned"),
@@ -104,14 +142,14 @@ class GenerateSection:
                     self.start_from_frame = gr.Checkbox(label="Start from the reference frame at Start (TI2V-5B)",
                                                         value=False, elem_id="start-from-frame")
                 self.profile = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PROFILES.values()],
-                                        value=DEFAULT_PROFILE, label="Speed profile", elem_id="speed-profile",
+                                        value=opening, label="Speed profile", elem_id="speed-profile",
                                         info="Sets the size, duration and steps below (then edit them freely) and "
                                              "the step cache the run uses. Draft to explore; final for the keeper.")
                 with gr.Row():
                     self.seconds = gr.Slider(0.1, d["max_seconds"], value=d["seconds"], step=0.1,
                                              label="Duration (s)", elem_id="duration")
                     self.resolution = gr.Dropdown(resolution_choices(DEFAULT_PRESET, config.tiny),
-                                                  value=d["resolutions"][0], label="Resolution",
+                                                  value=d["resolution"], label="Resolution",
                                                   allow_custom_value=True, elem_id="resolution")
                     self.steps = gr.Slider(*limits.steps, value=d["steps"], step=1, label="Steps", elem_id="steps")
                 with gr.Row():
@@ -142,14 +180,30 @@ class GenerateSection:
         self.preset.change(self.on_preset, {self.preset}, [self.seconds, self.resolution, self.steps, self.guidance,
                                                            self.shift], queue=False, **options)
         self.refresh_finetunes.click(self.on_refresh_finetunes, None, [self.finetune], queue=False, **options)
+        run_outputs = [self.generate_button, self.explore_button, self.cancel_button, self.judge_button,
+                       self.final_button, self.status, *self.player_outputs, self.downloads, self.used_seed,
+                       self.run_id, self.judge_result, *page.history.outputs]
         self.generate_button.click(
             takes_turns(self.ctx, self.on_generate),
             {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.start_image, reference.clip,
              reference.start, reference.end, *page.caption.inputs},
-            [self.generate_button, self.cancel_button, self.judge_button, self.status, *self.player_outputs,
-             self.downloads, self.used_seed, self.run_id, self.judge_result, *page.history.outputs],
+            run_outputs,
             show_progress="hidden", **options, **model_job(self.ctx, blocks))
         self.cancel_button.click(self.on_cancel, None, [self.status], queue=False, **options)
+        self.final_button.click(
+            takes_turns(self.ctx, self.on_render_final), {self.run_id, self.finetune}, run_outputs,
+            show_progress="hidden", **options, **model_job(self.ctx, blocks))
+        self.explore_seeds.change(lambda count: gr.update(value=explore_label(count)), self.explore_seeds,
+                                  self.explore_button, queue=False, **options)
+        self.explore_button.click(
+            takes_turns(self.ctx, self.on_explore),
+            {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.start_image, self.explore_seeds,
+             reference.clip, reference.start, reference.end, *page.caption.inputs},
+            [self.generate_button, self.explore_button, self.cancel_button, self.status, self.explore_grid,
+             self.explore_runs, *page.history.outputs],
+            show_progress="hidden", **options, **model_job(self.ctx, blocks))
+        self.explore_grid.select(self.on_keep, {self.explore_runs, *page.caption.inputs},
+                                 [*page.history.reload_outputs(page), self.status], **options)
         self.profile.change(self.on_profile, {self.profile, self.preset}, [self.seconds, self.resolution, self.steps],
                             api_visibility="undocumented")
         self.judge_button.click(takes_turns(self.ctx, self.on_judge), {self.run_id}, [self.judge_result, self.status,
@@ -165,16 +219,15 @@ class GenerateSection:
 
     def on_profile(self, values: dict) -> dict:
         """The chosen profile's size, duration and steps for the preset, shown in the controls."""
-        spec = get_preset(values[self.preset] or DEFAULT_PRESET, tiny=self.ctx.config.tiny)
-        scaled = get_profile(values[self.profile]).defaults(spec)
-        return {self.seconds: round((scaled["frames"] - 1) / spec.fps, 2),
-                self.resolution: f"{scaled['width']}x{scaled['height']}", self.steps: scaled["steps"]}
+        shown = profile_values(values[self.preset] or DEFAULT_PRESET, values[self.profile], self.ctx.config.tiny)
+        return {self.seconds: shown["seconds"], self.resolution: shown["resolution"], self.steps: shown["steps"]}
 
     def on_refresh_finetunes(self) -> dict:
         return {self.finetune: gr.update(choices=finetune_choices(self.ctx.config))}
 
-    def request(self, values: dict) -> GenerateRequest:
-        """The run the settings describe (checked once, by the session's rules)."""
+    def request(self, values: dict, at_profile: str | None = None) -> GenerateRequest:
+        """The run the settings describe (checked once, by the session's rules). `at_profile`: the
+        same prompt, mode and guidance with that profile's size, length and steps (Explore's drafts)."""
         session, reference = self.ctx.session, self.page.reference
         start_image = described = None
         if values[reference.clip] and not values[self.start_from_frame]:
@@ -189,27 +242,59 @@ class GenerateSection:
             else:
                 raise StudioError("starting from the reference frame needs a reference clip; upload one or untick "
                                   "the option")
+        sized = at_profile is None
         return GenerateRequest.from_user(
             session.limits, values[self.page.prompt.prompt], values[self.preset], tiny=self.ctx.config.tiny,
-            seconds=values[self.seconds], resolution=values[self.resolution], steps=values[self.steps],
+            seconds=values[self.seconds] if sized else None, resolution=values[self.resolution] if sized else None,
+            steps=values[self.steps] if sized else None,
             guidance=values[self.guidance], shift=values[self.shift], seed=values[self.seed],
             negative_prompt=values[self.negative], mode=values[self.comparison],
             short_prompt=values[self.short_prompt], finetuned=values[self.finetune], start_image=start_image,
             caption=self.page.caption.read(values), preview_every=PREVIEW_EVERY,
-            profile=values[self.profile], reference=described)
+            profile=at_profile or values[self.profile], reference=described)
 
-    @gpu(duration=_gpu_seconds)
     def on_generate(self, values: dict, request: gr.Request = None):
         """Streams the run: buttons swap, previews and progress per side, then the videos."""
+        yield from self._checked_render(lambda: self.request(values), request)
+
+    def on_render_final(self, values: dict, request: gr.Request = None):
+        """The run shown (a kept draft) again at the final profile: same prompt, seed, mode, guidance
+        and start image, with the weights now picked; the history links the two."""
+        def final() -> GenerateRequest:
+            from ...generation import load_run_by_id
+
+            shown = RunRequest.from_user(values[self.run_id]).run_id
+            run = load_run_by_id(self.ctx.config.output_dir, shown)
+            return dataclasses.replace(request_again(run, run["run_dir"], "final"), finetuned=values[self.finetune] or "")
+
+        yield from self._checked_render(final, request)
+
+    def _checked_render(self, build, request: Any):
+        """The request built and checked (and sized against ZeroGPU's per-call limit) before a GPU
+        is asked for; a refusal is one status line and changes nothing else."""
+        try:
+            run = build()
+            if zerogpu.on_zerogpu():
+                zerogpu.check_fits(run, self.ctx.config.zerogpu_seconds, self.ctx.config.tiny)
+        except Exception as exc:  # noqa: BLE001 - shown in place
+            log_failure(exc)
+            yield {**self._buttons(busy=False), self.status: error_line(exc)}
+            return
+        yield from self._render(run, request)
+
+    def _buttons(self, busy: bool) -> dict:
+        """Generate and Explore off and Cancel on while a run is going; the reverse after it."""
+        return {self.generate_button: gr.update(interactive=not busy), self.explore_button:
+                gr.update(interactive=not busy), self.cancel_button: gr.update(interactive=busy)}
+
+    @gpu(duration=_render_seconds)
+    def _render(self, run: GenerateRequest, request: Any = None):
         model_started(self.ctx, request)
-        idle = {self.generate_button: gr.update(interactive=True), self.cancel_button: gr.update(interactive=False)}
+        idle = self._buttons(busy=False)
         planned: list = []
         with self.ctx.cancellable(request) as cancel:
             try:
-                run = self.request(values)
-                yield {self.generate_button: gr.update(interactive=False),
-                       self.cancel_button: gr.update(interactive=True), self.status: "Starting…",
-                       self.judge_result: ""}
+                yield {**self._buttons(busy=True), self.status: "Starting…", self.judge_result: ""}
                 yield from self._stream(run, cancel, request, planned)
                 yield idle
             except Exception as exc:  # noqa: BLE001 - shown in place, calmly when it was a cancel
@@ -223,6 +308,59 @@ class GenerateSection:
                 # Refused before the run began: nothing else changes. Stopped during it: the players say so.
                 players = self._players_reset("cancelled" if cancelled else "stopped") if planned else {}
                 yield {**idle, self.status: message, **players}
+
+    def on_explore(self, values: dict, request: gr.Request = None):
+        """N draft runs of the prompt, judged and ranked; the grid shows them best first."""
+        config = self.ctx.config
+        try:
+            run = self.request(values, at_profile="draft")
+            seed = values[self.seed]
+            seeds = draw_seeds(values[self.explore_seeds], None if seed in (None, -1) else seed)
+            if zerogpu.on_zerogpu():  # a seed per GPU call: each must fit on its own
+                zerogpu.check_fits(run, config.zerogpu_seconds - CAPTION_DURATION, config.tiny)
+        except Exception as exc:  # noqa: BLE001 - shown in place
+            log_failure(exc)
+            yield {**self._buttons(busy=False), self.status: error_line(exc)}
+            return
+        busy, idle = self._buttons(busy=True), self._buttons(busy=False)
+        def one(session: Any, draft: GenerateRequest, seed: int, cancel: Any = None) -> dict:
+            return self._explore_seed(draft, seed, cancel, request)
+
+        with self.ctx.cancellable(request) as cancel:
+            try:
+                yield {**busy, self.status: f"Exploring {len(seeds)} seeds at the draft profile…",
+                       self.explore_grid: gr.update(value=None, visible=False)}
+                for event in explore(self.ctx.session, run, seeds, cancel, one=one):
+                    if isinstance(event, Status):
+                        yield {self.status: event.message}
+                    elif isinstance(event, Done):
+                        ranking = event.result["ranking"]
+                        yield {**idle, self.status: event.message + " Click one to keep it.",
+                               self.explore_grid: gr.update(value=[(e["video"], grid_caption(place, e)) for place, e
+                                                                   in enumerate(ranking, 1)], visible=True),
+                               self.explore_runs: [e["run"] for e in ranking], **self.page.history.refreshed(request)}
+            except Exception as exc:  # noqa: BLE001 - shown in place; the seeds already judged stay in the history
+                if not cancel.is_set():
+                    log_failure(exc)
+                cancel.set()
+                yield {**idle, self.status: error_line(exc), **self.page.history.refreshed(request)}
+
+    @gpu(duration=_seed_seconds)
+    def _explore_seed(self, run: GenerateRequest, seed: int, cancel: Any = None, request: Any = None) -> dict:
+        """One seed rendered and judged, its run added to this visitor's history."""
+        model_started(self.ctx, request)
+        entry = explore_one(self.ctx.session, run, seed, cancel)
+        self.ctx.session_runs.add(owner(request), entry["run"])
+        return entry
+
+    def on_keep(self, values: dict, selected: gr.SelectData, request: gr.Request = None) -> dict:
+        """A grid entry clicked: that run in the players (as a history reload), ready for Render final."""
+        runs = values[self.explore_runs] or []
+        index = selected.index if isinstance(selected.index, int) else -1
+        if not 0 <= index < len(runs):
+            return {self.status: "That seed is no longer in the grid; explore again."}
+        shown = self.page.history.on_pick(values, runs[index], request)
+        return {**shown, self.status: f"Kept run {runs[index]}: *Render final* renders it at the final profile."}
 
     def _players_reset(self, state: str) -> dict:
         """Players back to their videos (previews hidden), progress lines saying how the run ended."""
@@ -283,7 +421,7 @@ class GenerateSection:
                                                                visible=True)
         files = [str(p) for p in (result.side_by_side_video or result.left_video, result.run_json)]
         return {**shown, self.downloads: files, self.used_seed: result.seed, self.run_id: Path(result.run_dir).name,
-                self.judge_button: gr.update(interactive=True)}
+                self.judge_button: gr.update(interactive=True), self.final_button: gr.update(interactive=True)}
 
     def on_cancel(self, request: gr.Request = None) -> dict:
         return {self.status: self.ctx.cancel_run(request)}
@@ -296,6 +434,11 @@ class GenerateSection:
         judgement = self.ctx.session.judge(run.run_id)
         return {self.judge_result: judge_markdown(judgement), self.status: f"Judged run {run.run_id}.",
                 **self.page.history.refreshed(request)}
+
+
+def grid_caption(place: int, entry: dict) -> str:
+    margin = "" if entry["margin"] is None else f" ({entry['margin']:+.3f} over zero-shot)"
+    return f"#{place} · seed {entry['seed']} · {entry['ranked_side']} {entry['score']:.3f}{margin}"
 
 
 def _turn(key: str, order: tuple[str, ...], labels: dict[str, str]) -> str:

@@ -46,18 +46,17 @@ class HistorySection:
         options = dict(api_visibility="undocumented")
         self.refresh_button.click(self.on_refresh, None, self.outputs, **options)
         blocks.load(self.on_refresh, None, self.outputs, **options)
-        targets = self.reload_outputs
+        targets = self.reload_outputs(page)
         self.cards.click(self.on_select, {self.cards, self.run_ids, *page.caption.inputs}, targets, **options)
         self.import_file.upload(self.on_import, {self.import_file, *page.caption.inputs}, targets, **options)
 
-    @property
-    def reload_outputs(self) -> list[Any]:
-        page = self.page
+    def reload_outputs(self, page: Any) -> list[Any]:
+        """Everything a reload sets (read from the built page: the sections wire in any order)."""
         generate = page.generate
         return [self.status, *page.caption.outputs, page.prompt.prompt, *generate.settings, generate.downloads,
                 *generate.player_outputs, generate.used_seed, generate.run_id, generate.start_image,
-                generate.judge_button, generate.judge_result, page.reference.clip, page.reference.start,
-                page.reference.end]
+                generate.judge_button, generate.final_button, generate.judge_result, page.reference.clip,
+                page.reference.start, page.reference.end]
 
     def on_refresh(self, request: gr.Request = None) -> dict:
         return self.refreshed(request)
@@ -67,8 +66,12 @@ class HistorySection:
         index, run_ids = values[self.cards], values[self.run_ids] or []
         if not isinstance(index, int) or not 0 <= index < len(run_ids):
             return {self.status: "That run is no longer listed; press Refresh."}
+        return self.on_pick(values, run_ids[index], request)
+
+    @shows_errors
+    def on_pick(self, values: dict, run_id: str, request: Any = None) -> dict:
+        """A run by id back on the page (a history card, or an explored seed kept)."""
         allowed = self.ctx.runs_of(request)
-        run_id = run_ids[index]
         if allowed is not None and run_id not in allowed:
             run_id = None  # another visitor's run reads exactly like a missing one
         return self.restored(values, self.ctx.session.runs.reload(run_id))
@@ -90,6 +93,7 @@ class HistorySection:
                        generate.start_from_frame: s["start_from_frame"], generate.start_image: view.start_image,
                        generate.run_id: view.run_id, generate.downloads: view.downloads or None,
                        generate.judge_button: gr.update(interactive=view.run_id is not None),
+                       generate.final_button: gr.update(interactive=view.run_id is not None),
                        generate.judge_result: judge_markdown(view.judgement) if view.judgement else ""}
         if view.caption is not None:
             shown.update(page.caption.show(take_in(page.caption.read(values), view.caption, "reloaded a run",
