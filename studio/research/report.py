@@ -212,7 +212,8 @@ def aggregate_section(summary: dict[str, Any]) -> str:
         out.append(f"<h2>Aggregate: {escape(mode)} mode ({figures['runs']} runs)</h2>")
         out.append(f"<p>Left: <b>{escape(left)}</b>; right: <b>{escape(right)}</b>. Difference = left − right; "
                    "interval: paired bootstrap over jobs × seeds, 95%.</p>")
-        out.append('<div class="scroll"><table class="aggregate"><thead><tr><th>aspect</th><th>left</th>'
+        out.append(f'<div class="scroll"><table class="aggregate" data-mode="{escape(mode)}"><thead><tr>'
+                   "<th>aspect</th><th>left</th>"
                    "<th>right</th><th>mean diff</th><th>95% CI</th><th>win / tie / loss</th><th>n</th>"
                    "<th>negatives</th><th>contrast left</th><th>contrast right</th></tr></thead><tbody>")
         for a in (row for row in table if row["mode"] == mode):
