@@ -198,8 +198,9 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
                          f"[{a['ci_low']:+.3f}, {a['ci_high']:+.3f}] | {a['wins']}/{a['ties']}/{a['losses']} | "
                          f"{_percent(a['contrast_left'])} | {_percent(a['contrast_right'])} |")
         c = figures["contrast"]
+        skipped = f" ({c['not_counted']} word-level negative(s) not counted)" if c.get("not_counted") else ""
         lines.append(f"contrast accuracy over {c['n']} caption/negative pairs: left {_percent(c['left'])}, "
-                     f"right {_percent(c['right'])}")
+                     f"right {_percent(c['right'])}{skipped}")
     return "\n".join(lines) if lines else "no judged two-sided runs"
 
 
