@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -18,12 +22,14 @@ from studio.config import StudioConfig
 from studio.generation.generator import SideBySideGenerator
 from studio.research.batch import PARTIAL, Batch
 from studio.research.jobs import read_jobs
-from studio.research.negatives import hard_negative
+from studio.research.negatives import hard_negative, is_meaningful, swap_tables
+from studio.research.report import render_report
 from studio.research.stats import aggregate, paired_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"frames": 5, "height": 64, "width": 64, "steps": 1}
 CAPTION = {"Motion": "A man walks to the left across a wet street.",
+           "Spatial": 'A close-up of a sign reading "<Exit & Go>", framed from the chest up.',
            "Camera": "The camera dollies in slowly, then pans right at eye level."}
 
 
@@ -75,6 +81,8 @@ def shared_models_unloaded_afterwards():
 
 BAD_JOBS = ['{"prompt": "a cat", "settings": ', json.dumps({"prompt": "a dog", "mode": "sideways"}),
             json.dumps({"clip": "no-such-clip.mp4"})]
+# Refused at parse with three seeds: three job x seed runs that did not happen (line 8).
+THREE_SEED_FAILURE = json.dumps({"prompt": "a fox", "seeds": [7, 8, 9], "colour": "red"})
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +99,7 @@ def tiny_config(ui_tiny_dir):
 @pytest.fixture(scope="module")
 def first_batch(tmp_path_factory, reference_clip, tiny_config, past_the_last_shot):
     folder = tmp_path_factory.mktemp("batch")
-    jobs = write_jobs(folder, reference_clip, [*BAD_JOBS, past_the_last_shot])
+    jobs = write_jobs(folder, reference_clip, [*BAD_JOBS, past_the_last_shot, THREE_SEED_FAILURE])
     unload_all()
     with pytest.MonkeyPatch.context() as patch:
         loads = LoadCounter(patch)
@@ -128,10 +136,15 @@ def test_judge_scores_every_aspect_of_both_videos_with_a_contrast_row(first_batc
             assert "negative" in row and "hits" in row
             if row["negative"]:
                 assert set(row["hits"]) == set(keys) and all(0.0 <= v <= 1.0 for v in row["negative_scores"].values())
-        if run.name.startswith("shot-"):  # the caption file: both aspects have a direction to swap
+        if run.name.startswith("shot-"):  # the caption file: every aspect has a CHAI term to swap
             assert judgement["caption_source"] == "caption" and set(judgement["aspects"]) == set(CAPTION)
-            assert judgement["aspects"]["Camera"]["negative"] == \
-                "The camera dollies out slowly, then pans left at eye level."
+            camera = judgement["aspects"]["Camera"]
+            assert camera["negative"] == "The camera dollies out slowly, then pans left at eye level."
+            assert camera["swaps"] == [{"from": "dollies in", "to": "dollies out", "group": "translation"},
+                                       {"from": "pans right", "to": "pans left", "group": "rotation"}]
+            # the shot size swaps for its opposite; "chest up" is no camera direction and stays
+            assert judgement["aspects"]["Spatial"]["negative"] == \
+                'A wide shot of a sign reading "<Exit & Go>", framed from the chest up.'
         if run.name.startswith("two-shots-"):  # the clip: its own score is the ceiling
             assert all(0.0 <= row["reference"] <= 1.0 for row in judgement["aspects"].values())
             record = json.loads((run / "run.json").read_text())
@@ -185,8 +198,128 @@ def test_report_opens_in_chromium_with_two_videos_per_run_and_the_aggregate(firs
         assert tables.first.locator("tbody tr").count() == 5
         assert page.locator("svg.chart").count() == 2
         assert "no-such-clip.mp4 does not exist" in page.inner_text("body")
+        # on a phone the page is as wide as the screen; only the boxes around tables scroll sideways
+        phone = browser.new_page(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+        phone.goto(report.as_uri())
+        assert phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]") == [375, 375]
+        assert phone.eval_on_selector_all("table", "ts => ts.length > 0 && ts.every("
+                                                   "t => t.parentElement.classList.contains('scroll'))")
+        box = phone.locator("section.run .scroll").first
+        assert box.evaluate("b => b.scrollWidth > b.clientWidth && getComputedStyle(b).overflowX === 'auto'")
         browser.close()
     assert result.summary["finetuned"]["runs"] == 4 and result.summary["prompt"]["runs"] == 2
+
+
+def _report(first_batch) -> tuple[Path, str]:
+    out = first_batch[0] / "out"
+    return out, (out / "report.html").read_text()
+
+
+def _run_section(text: str, prefix: str) -> str:
+    start = text.index(f'<section class="run" id="runs/{prefix}')
+    return text[start:text.index("</section>", start)]
+
+
+def _cells(html: str) -> list[str]:
+    return [unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<t[dh]>(.*?)</t[dh]>", html)]
+
+
+def test_report_header_records_models_settings_and_warns_of_tiny_models(first_batch):
+    import studio
+
+    out, text = _report(first_batch)
+    record = json.loads(next((out / "runs").glob("shot-*/run.json")).read_text())
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
+    meta = re.search(r'<table class="meta"><tbody>(.*?)</tbody>', text).group(1)
+    header = dict(zip(*[iter(_cells(meta))] * 2))
+    assert record["models"]["baseline"]["location"] in header["Baseline"]
+    assert f"sha256 {record['hashes']['baseline']}" in header["Baseline"]
+    assert record["models"]["finetuned"]["location"] in header["Finetuned"]
+    assert f"sha256 {record['hashes']['finetuned']}" in header["Finetuned"]
+    assert (header["Profile"], header["Steps"], header["Size"], header["Frames"]) == ("final", "1", "64x64",
+                                                                                      "5 at 24 fps")
+    assert header["Seeds"] == "0, 1, 2, 7, 8, 9"  # the failed lines' seeds too (0: the batch default)
+    assert header["Date"].startswith(f"report written {datetime.now(UTC):%Y-%m-%d}")
+    assert header["Studio version"].startswith(f"{studio.__version__} (commit ")
+    assert text.count('class="warning"') == 1 and "Tiny test models: these results are noise" in text
+    assert json.loads((out / "report.json").read_text())["header"]["tiny"] is True
+    result = first_batch[2]
+    made_with_real_models = [{**r, "provenance": {**r["provenance"], "tiny": False}} if r.get("provenance") else r
+                             for r in result.rows]
+    assert 'class="warning"' not in render_report(made_with_real_models, result.summary, out, out)
+
+
+def test_report_shows_each_hard_negative_whole_with_the_swapped_words_marked(first_batch):
+    _, text = _report(first_batch)
+    section = _run_section(text, "shot-")
+    assert ('<td class="negative">The camera <mark>dollies out</mark> slowly, then <mark>pans left</mark> at eye '
+            "level.</td>") in section
+    assert ('<td class="negative">A <mark>wide shot</mark> of a sign reading &quot;&lt;Exit &amp; Go&gt;&quot;, '
+            "framed from the chest up.</td>") in section
+    assert "<Exit" not in text and "close-down" not in text and "chest down" not in text
+
+
+def test_negatives_made_under_word_level_swaps_are_shown_but_not_counted(first_batch, tmp_path, tiny_config):
+    import shutil
+
+    folder, jobs, result, _ = first_batch
+    copy = tmp_path / "out"
+    shutil.copytree(folder / "out", copy)
+    judge_file = next((copy / "runs").glob("shot-*-seed1/judge.json"))
+    judgement = json.loads(judge_file.read_text())
+    spatial = judgement["aspects"]["Spatial"]
+    spatial["negative"] = re.sub(r"\bup\b", "down", spatial["caption"])  # what swapping lone words made
+    assert spatial["negative"] == 'A close-down of a sign reading "<Exit & Go>", framed from the chest down.'
+    judge_file.write_text(json.dumps(judgement))
+    again = Batch(jobs, copy, tiny_config, log=lambda message: None).run()
+    assert again.generated == [] and again.judged == []
+    before, after = result.summary["finetuned"], again.summary["finetuned"]
+    assert before["contrast"]["not_counted"] == 0 and after["contrast"]["not_counted"] == 1
+    assert after["contrast"]["n"] == before["contrast"]["n"] - 1
+    assert after["aspects"]["Spatial"]["contrast_n"] == before["aspects"]["Spatial"]["contrast_n"] - 1 == 1
+    section = _run_section((copy / "report.html").read_text(), judge_file.parent.name)
+    assert ("A close-<mark>down</mark> of a sign reading &quot;&lt;Exit &amp; Go&gt;&quot;, framed from the chest "
+            "<mark>down</mark>.<br><span class=\"muted\">not a swap of CHAI vocabulary terms") in section
+    assert json.loads((copy / "report.json").read_text())["contrast"]["finetuned"]["not_counted"] == 1
+
+
+def test_failed_jobs_count_as_jobs_and_once_per_seed(first_batch):
+    out, text = _report(first_batch)
+    counts = json.loads((out / "report.json").read_text())["counts"]
+    # 3 jobs ran 6 runs; 5 lines failed: four with one seed each, line 8 with three
+    assert counts == {"jobs": 8, "jobs_complete": 3, "jobs_failed": 5, "runs": 13, "runs_complete": 6,
+                      "runs_failed": 7}
+    assert "8 job(s): 3 complete, 5 failed. 13 job × seed run(s): 6 complete, 7 failed." in text
+    failures = re.search(r'<table class="failures">(.*?)</table>', text, re.S).group(1)
+    assert "<td>line8</td><td>8</td><td>7, 8, 9</td><td>job: unknown key(s) colour" in failures
+
+
+def _percent(value):
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def test_report_csv_and_json_hold_the_numbers_of_the_html_table(first_batch):
+    out, text = _report(first_batch)
+    with open(out / "report.csv", newline="") as handle:
+        from_csv = list(csv.DictReader(handle))
+    table = json.loads((out / "report.json").read_text())["table"]
+    assert len(from_csv) == len(table) == 10  # five aspects in each of the two modes
+    for written, row in zip(from_csv, table):
+        assert written["mode"] == row["mode"] and written["aspect"] == row["aspect"]
+        for key, value in row.items():
+            if isinstance(value, (int, float)):
+                assert float(written[key]) == pytest.approx(value, abs=1e-9), key
+            else:
+                assert written[key] == ("" if value is None else value), key
+    for mode, figures in first_batch[2].summary.items():
+        html = re.search(rf'<table class="aggregate" data-mode="{mode}">.*?<tbody>(.*?)</tbody>', text,
+                         re.S).group(1)
+        shown = [_cells(row) for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
+        expected = [[r["aspect"], f"{r['mean_left']:.3f}", f"{r['mean_right']:.3f}", f"{r['mean_diff']:+.3f}",
+                     f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['wins']} / {r['ties']} / {r['losses']}",
+                     str(r["n"]), str(r["contrast_n"]), _percent(r["contrast_left"]), _percent(r["contrast_right"])]
+                    for r in table if r["mode"] == mode]
+        assert shown == expected and len(shown) == len(figures["aspects"])
 
 
 def _hashes(out: Path) -> dict[str, list[str]]:
@@ -319,6 +452,32 @@ def test_hard_negatives_swap_directions_then_movement_types():
     assert hard_negative("The camera trucks alongside the runner.") == "The camera pans alongside the runner."
     assert hard_negative("The camera pedestals with the lift.") == "The camera tilts with the lift."
     assert hard_negative("She sits in a chair in the kitchen.") is None  # "in" is only a direction after a move
+
+
+def test_hard_negatives_swap_whole_vocabulary_terms_never_lone_words():
+    # the issue's examples: swapping the lone word "up" made "close-down" and "chest down"
+    assert hard_negative("A close-up of her hands.") == "A wide shot of her hands."
+    assert hard_negative("She is framed from the chest up.") is None
+    assert hard_negative("A close-up shot, framed from the chest up.") == "A wide shot, framed from the chest up."
+    assert not is_meaningful("A close-up, framed from the chest up.", "A close-down, framed from the chest down.")
+    assert hard_negative("A low angle shot as the camera dollies in.") == "A high angle shot as the camera dollies out."
+    assert hard_negative("An extreme close-up; the shot goes from wide to tight.") == \
+        "An extreme wide shot; the shot goes from tight to wide."
+    assert hard_negative("He left the room and looked up at the top of the stairs.") is None
+    assert hard_negative("A medium full shot of two men.") is None  # "full shot" inside a longer term stays
+    assert hard_negative("The camera rolls counter-clockwise.") == "The camera rolls clockwise."
+    caption = "The camera pans left past the door."
+    assert is_meaningful(caption, hard_negative(caption)) and not is_meaningful(caption, None)
+    from studio.caption.vocabulary import load_vocabulary
+
+    names = {g.id: {p.name.lower().replace("-", " ") for p in g.primitives} for g in load_vocabulary().groups}
+    directions, _ = swap_tables()
+    term_swaps = [(k, v) for k, v in directions.items() if v and v[1] in names and v[1] not in
+                  ("translation", "rotation", "zoom", "arc")]
+    assert len(term_swaps) > 40
+    for phrase, (replacement, group) in term_swaps:  # a term of one group for another term of the same group
+        assert phrase.removesuffix(" shot") in names[group] or phrase in names[group], phrase
+        assert replacement.replace("-", " ") in names[group] and replacement.replace("-", " ") != phrase, phrase
 
 
 def test_bootstrap_and_aggregate_are_reproducible():

@@ -4,7 +4,7 @@ import argparse
 import sys
 
 HELP = ("Run many comparison jobs (JOBS.jsonl: one JSON object per line) x seeds into DIR/runs, judge them "
-        "and write DIR/results.jsonl and DIR/report.html; re-running resumes.")
+        "and write DIR/results.jsonl and DIR/report.html (with report.csv and report.json); re-running resumes.")
 
 SETTINGS = ("baseline", "finetuned", "lora_scale", "captioner", "caption_prompts", "device", "dtype", "memory_mode",
             "attention", "compile", "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words",
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import StudioConfig
     from ..errors import InputError
     from ..research.batch import Batch
-    from ..research.stats import markdown_table
+    from ..research.stats import batch_counts, markdown_table
 
     config = StudioConfig.from_args(args)
     seeds = []
@@ -56,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
         require_ray()
     result = Batch(args.jobs, args.out, config, preset=args.preset, default_seeds=seeds, judge=not args.no_judge,
                    ray_address=args.ray, workers=args.workers).run()
-    ok = sum(row["status"] == "ok" for row in result.rows)
-    print(f"{ok} complete run(s) ({len(result.generated)} new, {len(result.judged)} judged now), "
-          f"{len(result.rows) - ok} failed; results: {result.results}", file=sys.stderr)
+    counts = batch_counts(result.rows)
+    print(f"{counts['runs_complete']} complete run(s) ({len(result.generated)} new, {len(result.judged)} judged "
+          f"now), {counts['runs_failed']} failed job x seed run(s) in {counts['jobs_failed']} job(s); results: "
+          f"{result.results}", file=sys.stderr)
     print(markdown_table(result.summary), file=sys.stderr)
     print(result.report)
     return 0

@@ -53,10 +53,14 @@ class JobFailure:
     line: int
     reason: str
     seed: int | None = None
+    seeds: list[Any] | None = None  # a line that could not be read: the seeds it would have run
 
     def to_row(self) -> dict[str, Any]:
-        return {"run": None, "job": self.id, "line": self.line, "seed": self.seed, "status": "failed",
-                "reason": self.reason}
+        row = {"run": None, "job": self.id, "line": self.line, "seed": self.seed, "status": "failed",
+               "reason": self.reason}
+        if self.seed is None and self.seeds:
+            row["seeds"] = list(self.seeds)
+        return row
 
 
 def _slug(text: str) -> str:
@@ -134,6 +138,18 @@ def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int])
     return Job(job_id, line_number, source, value, seeds, dict(settings), mode, short, reference)
 
 
+def seeds_of_unreadable(text: str, default_seeds: list[int]) -> list[Any]:
+    """The seeds a refused line would have run, so its failure counts once per seed: its own list
+    when that much of it reads, else the batch's defaults."""
+    try:
+        seeds = json.loads(text).get("seeds", default_seeds)
+    except (json.JSONDecodeError, AttributeError):
+        return list(default_seeds)
+    if isinstance(seeds, list) and 0 < len(seeds) <= MAX_SEEDS:
+        return list(seeds)  # as written, even seeds it refused: each is a cell that did not run
+    return list(default_seeds)
+
+
 def read_jobs(path: str | Path, default_seeds: list[int]) -> list[Job | JobFailure]:
     """Every non-blank, non-comment (#) line of the jobs file, as a Job or a JobFailure."""
     path = Path(path)
@@ -152,10 +168,11 @@ def read_jobs(path: str | Path, default_seeds: list[int]) -> list[Job | JobFailu
         try:
             job = parse_job(number, text, base, default_seeds)
         except InputError as exc:
-            jobs.append(JobFailure(f"line{number}", number, str(exc)))
+            jobs.append(JobFailure(f"line{number}", number, str(exc), seeds=seeds_of_unreadable(text, default_seeds)))
             continue
         if job.id in seen:
-            jobs.append(JobFailure(f"line{number}", number, f"job: repeats the job {job.id} of an earlier line"))
+            jobs.append(JobFailure(f"line{number}", number, f"job: repeats the job {job.id} of an earlier line",
+                                   seeds=job.seeds))
             continue
         seen.add(job.id)
         jobs.append(job)

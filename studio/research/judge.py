@@ -82,7 +82,7 @@ def _sample(path: Path, captioner, start=None, end=None):
 
 def judge_run(run_dir: str | Path, captioner, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score one run's videos (and its reference clip when there is one); writes judge.json."""
-    from .negatives import hard_negative
+    from .negatives import build_hard_negative
 
     run_dir = Path(run_dir)
     record = record or check_run_dir(run_dir)
@@ -95,10 +95,13 @@ def judge_run(run_dir: str | Path, captioner, record: dict[str, Any] | None = No
         reference_clip = _sample(Path(reference["clip"]), captioner, reference.get("start"), reference.get("end"))
     aspects = {}
     for aspect, text in texts.items():
-        negative = hard_negative(text)
+        built = build_hard_negative(text)
+        negative = built.text if built else None
         questions = [text] + ([negative] if negative else [])
         row: dict[str, Any] = {"caption": text, "negative": negative, "scores": {}, "negative_scores": {},
-                               "hits": {}, "reference": None}
+                               "hits": {}, "reference": None,
+                               "swaps": [{"from": s.original, "to": s.replacement, "group": s.family}
+                                         for s in (built.swaps if built else ())]}
         for key, clip in clips.items():
             scores = captioner.rewards(clip, aspect, questions)
             row["scores"][key] = round(scores[0], 6)
