@@ -440,3 +440,28 @@ def test_judge_writes_judge_json_and_the_card_shows_the_means(session, finished_
     card = next(c for c in session.runs.cards() if c.run_id == run_dir.name)
     assert len(card.judged) == 2 and all(0 <= v <= 1 for v in card.judged.values())
     assert card.lines[3] != "not judged" and card.lines[3].count("%") == 2
+
+
+def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, tmp_path):
+    """One generator is alive at a time: on a GPU an old pair left referenced is 20-60 GB never freed."""
+    import gc
+    import weakref
+
+    from studio.session import SharedModels
+    from studio.tiny import build_tiny_models
+
+    build_tiny_models(ui_tiny_dir, only=["wan-a14b"])
+    config = StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu", output_dir=tmp_path)
+    models = SharedModels(config)
+    first = models.generator("ti2v-5b")
+    assert models.loaded_tokenizer() is first.tokenizer
+    gone = weakref.ref(first)
+    del first
+    second = models.generator("ti2v-5b", finetuned=str(ui_tiny_dir / "finetuned-lora"))  # another finetune
+    gc.collect()
+    assert gone() is None and models.loaded_tokenizer() is second.tokenizer
+    gone = weakref.ref(second)
+    del second
+    third = models.generator("t2v-a14b")  # another preset
+    gc.collect()
+    assert gone() is None and models.loaded_tokenizer() is third.tokenizer

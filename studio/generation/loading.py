@@ -217,6 +217,11 @@ def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySide
         return generator
 
 
+def loaded_generator() -> SideBySideGenerator | None:
+    """The generator loaded now, if any (never loads)."""
+    return _CACHE["generator"]
+
+
 def unload_generator() -> None:
     with _CACHE_LOCK:
         _unload_locked()

@@ -9,6 +9,7 @@ original exception stays its cause, for the log.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -41,7 +42,6 @@ class SharedModels:
         (else estimates): `python -m studio compose` must stay instant and never import torch."""
         self.config = config
         self.load_tokenizer = load_tokenizer
-        self._generators: dict[str, SideBySideGenerator] = {}
         self._compare: Captioner | None = None
         self._tokenizer: Any = None
         self._tokenizer_failed = False
@@ -91,16 +91,15 @@ class SharedModels:
             captioner.unload_captioner()
         config = self.config.replace(finetuned=finetuned) if finetuned else self.config
         location = str(config.tiny_dir) if config.tiny else config.baseline
-        generator = _loading(lambda: generation.get_generator(config, preset), f"the {preset} generator", location,
-                             "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
-        self._generators[preset] = generator
-        return generator
+        # Not kept here: `get_generator` holds the one loaded generator and frees it (GPU memory
+        # included) before loading another, which a second reference here would prevent.
+        return _loading(lambda: generation.get_generator(config, preset), f"the {preset} generator", location,
+                        "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
 
     def _unload_generators(self) -> None:
         from .. import generation
 
         generation.unload_generator()
-        self._generators.clear()
 
     def _take_turns(self) -> bool:
         import torch
@@ -113,9 +112,12 @@ class SharedModels:
     # -- tokenizer ---------------------------------------------------------------------------------
     def loaded_tokenizer(self) -> Any:
         """The umT5 tokenizer if one is loaded (alone or in a generator), else None; never loads."""
-        for generator in list(self._generators.values()):
-            if getattr(generator, "tokenizer", None) is not None:
-                return generator.tokenizer
+        # Looked up, not imported: the loading module brings torch, which counting tokens for
+        # `python -m studio compose` must never import.
+        loading = sys.modules.get("studio.generation.loading")
+        generator = loading.loaded_generator() if loading is not None else None
+        if getattr(generator, "tokenizer", None) is not None:
+            return generator.tokenizer
         return self._tokenizer
 
     def tokenizer(self) -> Any:
