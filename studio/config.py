@@ -81,6 +81,9 @@ class StudioConfig:
         "every run) or auto (session when the page is public: bound beyond loopback, shared or on a Space).",
         ("auto", "session", "shared"),
     )
+    settings_dir: Path = _setting(
+        Path(".studio"), "Folder where the studio keeps what it measured for the loaded checkpoints: the MagCache "
+        "calibrations `python -m studio calibrate-cache` writes (per preset, weights and step count).")
     tiny: bool = _setting(False, "Use the tiny random-weight checkpoints (offline wiring checks; outputs are noise).")
     tiny_dir: Path = _setting(Path(".tiny-models"), "Where the tiny checkpoints are written and read.")
     memory_mode: str = _setting(

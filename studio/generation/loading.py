@@ -84,7 +84,7 @@ class LoadingMixin:
             finetuned_transformers=finetuned_transformers, finetune=source, lora_scale=config.lora_scale,
             baseline_location=baseline, baseline_revision=_revision(pipe.config.get("_name_or_path")),
             placement=placement, attention=config.attention, first_block_cache=config.first_block_cache,
-            vae_tiling=vae_tiling,
+            vae_tiling=vae_tiling, settings_dir=config.settings_dir,
         )
         generator._prepare_modules(attention_backend, compile_blocks=config.compile)
         log.info("generator loaded in %.1f s: finetune %s, memory mode %s", time.perf_counter() - started,
@@ -214,6 +214,7 @@ def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySide
             _CACHE["key"] = key
         generator = _CACHE["generator"]
         generator.set_lora_scale(config.lora_scale)
+        generator.settings_dir = Path(config.settings_dir)  # read per run: no reload needed
         return generator
 
 
