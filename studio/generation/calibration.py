@@ -5,10 +5,11 @@ are wrong for another (a finetune included). `python -m studio calibrate-cache` 
 generation per model of a preset with diffusers' MagCache in calibration mode and writes each
 model's ratios, one list per transformer (expert), to
 
-    <settings_dir>/magcache/<preset>[-tiny]-<baseline|finetuned>-<location digest>-<steps>steps.json
+    <settings_dir>/magcache/<preset>-<baseline|finetuned>-<location digest>-<steps>steps.json
 
 A `--step-cache magcache` run takes the file for the loaded weights (same preset, location and
 content hash) measured at the nearest step count; diffusers interpolates it to the run's steps.
+The tiny presets differ from the real ones only in their default sizes, so they share the key.
 Nothing here loads a model, so a missing calibration is refused before any model loads.
 """
 
@@ -52,9 +53,9 @@ def calibration_folder(settings_dir: str | Path) -> Path:
     return Path(settings_dir).expanduser() / FOLDER
 
 
-def _stem(preset: str, tiny: bool, model: str, location: str) -> str:
+def _stem(preset: str, model: str, location: str) -> str:
     digest = hashlib.sha256(model_key(location).encode()).hexdigest()[:12]
-    return f"{preset}{'-tiny' if tiny else ''}-{model}-{digest}"
+    return f"{preset}-{model}-{digest}"
 
 
 def save_calibration(settings_dir: str | Path, preset: str, tiny: bool, model: str, location: str, steps: int,
@@ -66,7 +67,7 @@ def save_calibration(settings_dir: str | Path, preset: str, tiny: bool, model: s
     except OSError as exc:
         raise InputError(f"cannot write {folder} ({exc.strerror or exc}); set --settings-dir / "
                          "CHAI_STUDIO_SETTINGS_DIR to a folder you can write", "settings_dir") from exc
-    path = folder / f"{_stem(preset, tiny, model, location)}-{steps}steps.json"
+    path = folder / f"{_stem(preset, model, location)}-{steps}steps.json"
     record = {"schema": SCHEMA, "version": SCHEMA_VERSION,
               "created": datetime.now(UTC).isoformat(timespec="seconds"), "preset": preset, "tiny": tiny,
               "model": model, "location": model_key(location), "sha256": provenance.local_content_hash(location),
@@ -93,12 +94,13 @@ def _read(path: Path) -> Calibration | None:
 def find_calibration(settings_dir: str | Path, preset: str, tiny: bool, model: str, location: str,
                      steps: int) -> Calibration:
     """The calibration of these weights at the step count nearest `steps` (the larger on a tie);
-    refused, with the command that makes one, when there is none or the weights have changed."""
+    refused, with the command that makes one, when there is none or the weights have changed.
+    `tiny` only shapes that command."""
     folder = calibration_folder(settings_dir)
-    stem = _stem(preset, tiny, model, location)
+    stem = _stem(preset, model, location)
     key = model_key(location)
     found = [c for c in map(_read, sorted(folder.glob(f"{stem}-*steps.json"))) if c is not None
-             and (c.preset, c.tiny, c.model, c.location) == (preset, tiny, model, key)]
+             and (c.preset, c.model, c.location) == (preset, model, key)]
     command = f"python -m studio calibrate-cache --preset {preset}{' --tiny' if tiny else ''}"
     if not found:
         raise InputError(f"MagCache has no calibration for the {model} weights {key} ({preset}) in {folder}; "
@@ -118,16 +120,15 @@ def planned_locations(config, preset_name: str) -> dict[str, str]:
     from .finetune import classify_finetuned
     from .loading import TINY_FOLDERS
 
-    baseline, finetuned = config.baseline, config.finetuned
+    locations = {}
     if config.tiny:
         base_folder, lora_folder = TINY_FOLDERS[preset_name]
-        baseline = str(Path(config.tiny_dir) / base_folder)
-        finetuned = finetuned or str(Path(config.tiny_dir) / lora_folder)
+        locations["baseline"] = str(Path(config.tiny_dir) / base_folder)
+        locations["finetuned"] = str(Path(config.tiny_dir) / lora_folder)  # unless one is given, below
     else:
-        baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
-    locations = {"baseline": baseline}
-    if str(finetuned or "").strip():
-        locations["finetuned"] = classify_finetuned(finetuned).location
+        locations["baseline"] = resolve_model_location(config.baseline, "CHAI_STUDIO_BASELINE or --baseline")
+    if str(config.finetuned or "").strip():
+        locations["finetuned"] = classify_finetuned(config.finetuned).location
     return locations
 
 
