@@ -18,6 +18,11 @@ run with one setting, `NAME[:key=value,...]`:
 MagCache's ratios belong to one checkpoint: `python -m studio calibrate-cache` measures them
 (`calibrating_steps` below) and `calibration` keeps them on disk. A MagCache run without a
 calibration for the loaded weights is refused rather than run on another model's ratios.
+
+diffusers' FasterCache and Pyramid Attention Broadcast are not offered: Wan's pipelines run the
+conditional and unconditional branches as two forwards of batch 1, while FasterCache splits one
+forward's batch into the two branches (`chunk(2)`), and PAB keeps one cached attention output per
+module across both forwards, so a skipped call would hand one branch the other's attention.
 """
 
 from __future__ import annotations
