@@ -65,6 +65,10 @@ class StudioConfig:
         "auto", "Model precision; auto = bfloat16 on CUDA, float32 on CPU.",
         ("auto", "bfloat16", "float16", "float32"),
     )
+    precision: str = _setting(
+        "default", "Weight storage of the Wan transformers: default keeps --dtype; fp8 stores their linear weights "
+        "as float8 (torchao weight-only, computed in --dtype), about half the memory of bfloat16; needs the `fp8` "
+        "extra (`pip install '.[fp8]'`).", ("default", "fp8"))
     output_dir: Path = _setting(Path("outputs"), "Where run directories (videos, run.json) are written.")
     max_clip_seconds: float = _setting(
         60.0, "Longest reference clip accepted, on the page and by every command; longer clips are refused and "

@@ -257,3 +257,36 @@ def test_compile_is_applied_once_per_loaded_model_and_recorded(tiny):
     assert not plain.compiled and plain.baseline_transformers[0].blocks[0]._compiled_call_impl is None
     assert plain.attention_backend == "native" == compiled.attention_backend  # auto on a CPU
     assert StudioConfig.from_env({"CHAI_STUDIO_COMPILE": "1"}).compile is True
+
+
+def test_fp8_without_torchao_is_one_line_naming_the_extra_before_anything_loads(tmp_path):
+    # torchao hidden the way Python hides a module (None in sys.modules): the test means the same
+    # whether or not the machine has the extra installed.
+    hide = "import sys; sys.modules['torchao'] = None; from studio.cli import main; sys.exit(main(sys.argv[1:]))"
+    for command in (["generate", "--prompt", PROMPT], ["calibrate-cache"]):
+        done = subprocess.run([sys.executable, "-c", hide, *command, "--tiny", "--tiny-dir", str(tmp_path / "never"),
+                               "--precision", "fp8"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert done.returncode == 2, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: precision: fp8 weights need torchao") and "pip install '.[fp8]'" in last
+        assert "Traceback" not in done.stderr and not (tmp_path / "never").exists()
+    bad = subprocess.run([sys.executable, "-m", "studio", "generate", "--prompt", PROMPT, "--precision", "fp4"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and "invalid choice: 'fp4'" in bad.stderr
+
+
+def test_the_precision_is_recorded_and_from_run_loads_it_again(generator, tmp_path, monkeypatch):
+    from studio.commands.generate import request_from_run
+    from studio.generation.precision import check_precision
+
+    result = generator.generate(PROMPT, GenerationSettings.from_user(get_preset("ti2v-5b", tiny=True), seed=4),
+                                out_dir=tmp_path)
+    record = json.loads(result.run_json.read_text())
+    assert record["runtime"]["precision"] == "default" == generator.precision
+    record["runtime"]["precision"] = "fp8"  # as a run made with --precision fp8 records it
+    result.run_json.write_text(json.dumps(record))
+    session, _, _ = request_from_run(result.run_dir, StudioConfig(device="cpu", output_dir=tmp_path))
+    assert session.config.precision == "fp8"
+    monkeypatch.setitem(sys.modules, "torchao", None)
+    with pytest.raises(InputError, match=r"install the studio's fp8 extra \(pip install '.\[fp8\]'"):
+        check_precision(session.config.precision)

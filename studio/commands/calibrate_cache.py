@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..config import StudioConfig
 
     StudioConfig.add_arguments(parser, only=(
-        "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "tiny", "tiny_dir",
+        "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "precision", "tiny", "tiny_dir",
         "settings_dir"))
 
 
@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     settings = GenerationSettings.from_user(preset, steps=args.steps, seed=args.seed, step_cache="none")
     if not str(args.prompt or "").strip():
         raise InputError("is empty; give the calibration generation a prompt", "--prompt")
+    from ..generation.precision import check_precision
+
+    check_precision(config.precision)
     if config.finetuned.strip():
         from ..generation.finetune import classify_finetuned
 

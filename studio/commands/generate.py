@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     StudioConfig.add_arguments(parser, only=(
         "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "compile",
-        "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "settings_dir", "prompt_words", "output_dir"))
+        "first_block_cache", "vae_tiling", "precision", "tiny", "tiny_dir", "settings_dir", "prompt_words",
+        "output_dir"))
 
 
 def output_root(out: str | Path | None, config) -> Path:
@@ -132,7 +133,7 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     dtype = str(runtime.get("dtype", "")).replace("torch.", "")
     if dtype in ("bfloat16", "float16", "float32"):
         overrides["dtype"] = dtype
-    for name in ("attention", "first_block_cache"):
+    for name in ("attention", "first_block_cache", "precision"):
         if runtime.get(name) is not None:
             overrides[name] = runtime[name]
     if runtime.get("vae_tiling") is not None:

@@ -255,6 +255,9 @@ class Session:
         has_finetune = bool(config.finetuned) or config.tiny
         chosen = resolve_mode(request.mode, has_finetune, request.short_prompt)
         outputs.check_writable(config.output_dir, outputs.estimate_run_bytes(request.settings))
+        from ..generation.precision import check_precision
+
+        check_precision(config.precision)
         if request.settings.step_cache.startswith("magcache"):
             from ..generation.calibration import check_calibrated
             from ..generation.comparison import plan_sides
