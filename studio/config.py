@@ -69,6 +69,10 @@ class StudioConfig:
         "default", "Weight storage of the Wan transformers: default keeps --dtype; fp8 stores their linear weights "
         "as float8 (torchao weight-only, computed in --dtype), about half the memory of bfloat16; needs the `fp8` "
         "extra (`pip install '.[fp8]'`).", ("default", "fp8"))
+    parallel: str = _setting(
+        "off", "Split one side's denoising over two GPUs when the sides run one after another: sequence = "
+        "diffusers' context (sequence) parallelism. Not available yet: refused on fewer than two CUDA GPUs, and "
+        "on two because it needs one process per GPU (see docs/performance.md).", ("off", "sequence"))
     output_dir: Path = _setting(Path("outputs"), "Where run directories (videos, run.json) are written.")
     max_clip_seconds: float = _setting(
         60.0, "Longest reference clip accepted, on the page and by every command; longer clips are refused and "

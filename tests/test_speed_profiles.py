@@ -290,3 +290,19 @@ def test_the_precision_is_recorded_and_from_run_loads_it_again(generator, tmp_pa
     monkeypatch.setitem(sys.modules, "torchao", None)
     with pytest.raises(InputError, match=r"install the studio's fp8 extra \(pip install '.\[fp8\]'"):
         check_precision(session.config.precision)
+
+
+def test_sequence_parallelism_is_refused_in_one_line_before_anything_loads(tmp_path):
+    from studio.generation.hardware import check_parallel
+
+    done = subprocess.run([sys.executable, "-m", "studio", "generate", "--prompt", PROMPT, "--tiny", "--tiny-dir",
+                           str(tmp_path / "never"), "--parallel", "sequence", "--device", "cpu"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: parallel: sequence parallelism splits one side over two CUDA GPUs; this machine has 0")
+    assert not (tmp_path / "never").exists()
+    check_parallel("off", 0)
+    with pytest.raises(InputError, match=r"needs one process per GPU \(torchrun\)") as caught:
+        check_parallel("sequence", 2)
+    assert caught.value.field == "parallel"

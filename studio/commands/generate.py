@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     StudioConfig.add_arguments(parser, only=(
         "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "compile",
-        "first_block_cache", "vae_tiling", "precision", "tiny", "tiny_dir", "settings_dir", "prompt_words",
+        "first_block_cache", "vae_tiling", "precision", "parallel", "tiny", "tiny_dir", "settings_dir", "prompt_words",
         "output_dir"))
 
 

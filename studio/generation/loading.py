@@ -55,6 +55,7 @@ class LoadingMixin:
             raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
         attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
         check_precision(config.precision)
+        hardware.check_parallel(config.parallel, hardware.cuda_device_count())
         if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
             raise InputError(f"{baseline} does not exist", "baseline")
         baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")

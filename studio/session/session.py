@@ -258,6 +258,10 @@ class Session:
         from ..generation.precision import check_precision
 
         check_precision(config.precision)
+        if config.parallel != "off":
+            from ..generation.hardware import check_parallel, cuda_device_count
+
+            check_parallel(config.parallel, cuda_device_count())
         if request.settings.step_cache.startswith("magcache"):
             from ..generation.calibration import check_calibrated
             from ..generation.comparison import plan_sides
