@@ -11,6 +11,9 @@ side-by-side per row (a LoRA finetune and the zero-shot model, classifier-free g
 - wall time of the side-by-side;
 - PSNR of both videos against the uncached run at the same profile (inf: identical).
 
+MagCache rows use ratios calibrated on both tiny models in the same run (`calibrate_magcache`, what
+`python -m studio calibrate-cache` runs), at final's steps, kept in a temporary settings folder.
+
 Every ratio is measured in this one run. Figures at full size need a CUDA GPU (see
 bench/side_by_side.py for the full-size timings of one profile).
 """
@@ -33,6 +36,7 @@ import torch  # noqa: E402
 
 from studio.config import StudioConfig  # noqa: E402
 from studio.generation import SideBySideGenerator  # noqa: E402
+from studio.generation.calibration import save_calibration  # noqa: E402
 from studio.generation.presets import get_preset  # noqa: E402
 from studio.generation.profiles import PROFILES  # noqa: E402
 from studio.generation.settings import GenerationSettings  # noqa: E402
@@ -41,7 +45,7 @@ from studio.tiny import build_tiny_models  # noqa: E402
 
 PROMPT = "A slow dolly forward along a row of stone columns at dusk, the camera at eye level."
 CACHES = ("", "first-block:threshold=0.08", "first-block:threshold=0.2", "taylorseer:interval=3,warmup=2",
-          "taylorseer:interval=4,warmup=2")
+          "taylorseer:interval=4,warmup=2", "magcache", "magcache:threshold=0.2")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -77,6 +81,12 @@ def main() -> None:
             baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny["finetuned-lora"]), device="cpu"), "ti2v-5b")
         preset = dataclasses.replace(get_preset("ti2v-5b", tiny=True), width=128, height=128, frames=33,
                                      steps=args.steps)
+        # Calibrated before the counter exists, so the calibration's own block evaluations are not counted.
+        generator.settings_dir = Path(folder) / "settings"
+        calibrated = GenerationSettings.from_user(preset, profile="final", seed=11)
+        for model in ("baseline", "finetuned"):
+            save_calibration(generator.settings_dir, "ti2v-5b", True, model, generator.model_location(model),
+                             calibrated.steps, generator.calibrate_magcache(model, PROMPT, calibrated))
         counter = Counter(generator.baseline_transformers)
         rows = []
         for name in PROFILES:
@@ -92,21 +102,22 @@ def main() -> None:
     uncached = {r["profile"]: r for r in rows if r["cache"] == "none"}
     print(f"tiny TI2V-5B on CPU ({torch.get_num_threads()} threads), bench size {preset.width}x{preset.height}, "
           f"{preset.frames} frames, final = {preset.steps} steps; ratios to final measured in this run")
-    print(f"{'profile':8} {'cache':38} {'size':>9} {'frames':>6} {'steps':>5} {'blocks':>7} {'x final':>8} "
+    print(f"{'profile':8} {'cache':48} {'size':>9} {'frames':>6} {'steps':>5} {'blocks':>7} {'x final':>8} "
           f"{'token-wt':>8} {'wall':>6} {'x final':>8} {'PSNR dB':>8}")
     for r in rows:
         s = r["settings"]
         quality = psnr(r["video"], uncached[r["profile"]]["video"])
-        print(f"{r['profile']:8} {r['cache']:38} {s.width:>4}x{s.height:<4} {s.num_frames:>6} {s.steps:>5} "
+        print(f"{r['profile']:8} {r['cache']:48} {s.width:>4}x{s.height:<4} {s.num_frames:>6} {s.steps:>5} "
               f"{r['calls']:>7} {r['calls'] / final['calls']:>8.3f} {r['tokens'] / final['tokens']:>8.3f} "
               f"{r['seconds']:>5.1f}s {r['seconds'] / final['seconds']:>8.3f} {quality:>8.1f}")
     draft = next(r for r in rows if r["profile"] == "draft" and r["cache"] != "none")
     same_steps = {r["cache"]: r for r in rows if r["profile"] == "final"}
     best_default = same_steps[canonical("first-block")]["calls"] / final["calls"]
     taylor = same_steps[canonical("taylorseer")]["calls"] / final["calls"]
+    magcache = same_steps[canonical("magcache")]["calls"] / final["calls"]
     print(f"goal draft <= 0.1 x final's transformer work: {draft['tokens'] / final['tokens']:.3f} (token-weighted)")
     print(f"goal a step cache at its default <= 0.6 x uncached block evaluations (same steps): first-block "
-          f"{best_default:.3f}, taylorseer {taylor:.3f}")
+          f"{best_default:.3f}, taylorseer {taylor:.3f}, magcache {magcache:.3f}")
     print(f"four drafts (what exploring 4 seeds renders) vs one final: work {4 * draft['tokens'] / final['tokens']:.3f}, "
           f"wall {4 * draft['seconds'] / final['seconds']:.3f}")
 

@@ -22,7 +22,7 @@ from .logging_setup import configure as configure_logging
 # order of the workflow: offline set-up, the reference clip and its caption, the prompt, the
 # videos and their comparison, making a CHAI-finetuned model, then reference material. A new
 # workflow command slots in at its stage.
-COMMANDS = ("tiny-models", "prompts", "shots", "caption", "critique", "revise", "score", "compose", "generate",
+COMMANDS = ("tiny-models", "prompts", "shots", "caption", "critique", "revise", "score", "compose", "calibrate-cache", "generate",
             "explore", "batch", "judge", "dataset", "train", "spec", "config")
 
 

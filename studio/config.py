@@ -65,6 +65,14 @@ class StudioConfig:
         "auto", "Model precision; auto = bfloat16 on CUDA, float32 on CPU.",
         ("auto", "bfloat16", "float16", "float32"),
     )
+    precision: str = _setting(
+        "default", "Weight storage of the Wan transformers: default keeps --dtype; fp8 stores their linear weights "
+        "as float8 (torchao weight-only, computed in --dtype), about half the memory of bfloat16; needs the `fp8` "
+        "extra (`pip install '.[fp8]'`).", ("default", "fp8"))
+    parallel: str = _setting(
+        "off", "Split one side's denoising over two GPUs when the sides run one after another: sequence = "
+        "diffusers' context (sequence) parallelism. Not available yet: refused on fewer than two CUDA GPUs, and "
+        "on two because it needs one process per GPU (see docs/performance.md).", ("off", "sequence"))
     output_dir: Path = _setting(Path("outputs"), "Where run directories (videos, run.json) are written.")
     max_clip_seconds: float = _setting(
         60.0, "Longest reference clip accepted, on the page and by every command; longer clips are refused and "
@@ -84,6 +92,9 @@ class StudioConfig:
         "every run) or auto (session when the page is public: bound beyond loopback, shared or on a Space).",
         ("auto", "session", "shared"),
     )
+    settings_dir: Path = _setting(
+        Path(".studio"), "Folder where the studio keeps what it measured for the loaded checkpoints: the MagCache "
+        "calibrations `python -m studio calibrate-cache` writes (per preset, weights and step count).")
     tiny: bool = _setting(False, "Use the tiny random-weight checkpoints (offline wiring checks; outputs are noise).")
     tiny_dir: Path = _setting(Path(".tiny-models"), "Where the tiny checkpoints are written and read.")
     memory_mode: str = _setting(

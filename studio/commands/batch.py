@@ -7,7 +7,7 @@ HELP = ("Run many comparison jobs (JOBS.jsonl: one JSON object per line) x seeds
         "and write DIR/results.jsonl and DIR/report.html (with report.csv and report.json); re-running resumes.")
 
 SETTINGS = ("baseline", "finetuned", "lora_scale", "captioner", "caption_prompts", "device", "dtype", "memory_mode",
-            "attention", "compile", "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words",
+            "attention", "compile", "first_block_cache", "vae_tiling", "precision", "tiny", "tiny_dir", "settings_dir", "prompt_words",
             "max_clip_seconds", "max_aspect_chars")
 
 

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     StudioConfig.add_arguments(parser, only=(
         "baseline", "finetuned", "lora_scale", "captioner", "caption_prompts", "device", "dtype", "memory_mode",
-        "attention", "compile", "vae_tiling", "tiny", "tiny_dir", "prompt_words", "output_dir"))
+        "attention", "compile", "vae_tiling", "precision", "tiny", "tiny_dir", "settings_dir", "prompt_words", "output_dir"))
 
 
 def run(args: argparse.Namespace) -> int:

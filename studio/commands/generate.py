@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                "(same prompt, seed and start image), e.g. a kept draft at final")
     parser.add_argument("--step-cache", metavar="NAME[:K=V,...]", default=None,
                         help=f"skip near-duplicate denoising work: {', '.join(CACHES)} or none "
-                             "(default: the profile's)")
+                             "(default: the profile's); magcache needs `calibrate-cache` run first")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="a new run directory is created under DIR (default: the output_dir setting, "
                              "CHAI_STUDIO_OUTPUT_DIR / --output-dir, itself outputs/ by default)")
@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     StudioConfig.add_arguments(parser, only=(
         "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "compile",
-        "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words", "output_dir"))
+        "first_block_cache", "vae_tiling", "precision", "parallel", "tiny", "tiny_dir", "settings_dir", "prompt_words",
+        "output_dir"))
 
 
 def output_root(out: str | Path | None, config) -> Path:
@@ -131,7 +132,7 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     dtype = str(runtime.get("dtype", "")).replace("torch.", "")
     if dtype in ("bfloat16", "float16", "float32"):
         overrides["dtype"] = dtype
-    for name in ("attention", "first_block_cache"):
+    for name in ("attention", "first_block_cache", "precision"):
         if runtime.get(name) is not None:
             overrides[name] = runtime[name]
     if runtime.get("vae_tiling") is not None:

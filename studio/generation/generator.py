@@ -16,6 +16,7 @@ holds what they share: the loaded modules and the checks on a request.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from PIL import Image
 
@@ -41,7 +42,8 @@ class SideBySideGenerator(LoadingMixin, PlacementMixin, RenderingMixin, RunWriti
                  finetuned_transformers: list, finetune: ft.FinetuneSource | None, lora_scale: float = 1.0,
                  baseline_location: str = "", baseline_revision: str | None = None,
                  placement: hardware.Placement | None = None, attention: str = "sdpa",
-                 first_block_cache: float = 0.0, vae_tiling: bool = False):
+                 first_block_cache: float = 0.0, vae_tiling: bool = False, settings_dir: str | Path = ".studio",
+                 precision: str = "default"):
         from diffusers import WanImageToVideoPipeline, WanPipeline
         from diffusers.video_processor import VideoProcessor
 
@@ -63,6 +65,8 @@ class SideBySideGenerator(LoadingMixin, PlacementMixin, RenderingMixin, RunWriti
         self.compiled = False
         self.first_block_cache = first_block_cache
         self.vae_tiling = vae_tiling
+        self.settings_dir = Path(settings_dir)  # where MagCache calibrations are looked up
+        self.precision = precision  # how the transformers' weights are stored (see precision)
         self._t2v_class = pinned_pipeline_class(WanPipeline)
         self._i2v_class = pinned_pipeline_class(WanImageToVideoPipeline)
         self._lock = threading.Lock()  # one generation at a time: the modules are shared

@@ -76,6 +76,27 @@ def plan_placement(
     return Placement(mode, "cuda:0", "cuda:0", False)
 
 
+def check_parallel(name: str, gpu_count: int) -> None:
+    """Refuse a parallelism the machine or the studio cannot run, before anything loads."""
+    if name == "off":
+        return
+    if name != "sequence":
+        raise InputError(f"must be off or sequence, got {name!r}", "parallel")
+    if gpu_count < 2:
+        raise InputError(f"sequence parallelism splits one side over two CUDA GPUs; this machine has {gpu_count}",
+                         "parallel")
+    # diffusers' context parallelism (`enable_parallelism(ContextParallelConfig(...))`) needs an
+    # initialised torch.distributed group, one process per GPU; the studio runs in one process.
+    raise InputError("sequence parallelism needs one process per GPU (torchrun), which the studio does not start "
+                     "yet; use off (two GPUs already run the two sides at once for a full finetune)", "parallel")
+
+
+def cuda_device_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def resolve_attention_backend(name: str, cuda: bool) -> str:
     """Map the studio's names to diffusers' `set_attention_backend` names, checking availability.
 

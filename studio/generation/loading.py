@@ -24,6 +24,7 @@ from ..hub import resolve_model_location
 from . import finetune as ft
 from . import hardware
 from .placement import module_bytes
+from .precision import check_precision, store_weights
 from .presets import DEFAULT_PRESET, Preset, get_preset
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class LoadingMixin:
         if device == "cuda" and not torch.cuda.is_available():
             raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
         attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
+        check_precision(config.precision)
+        hardware.check_parallel(config.parallel, hardware.cuda_device_count())
         if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
             raise InputError(f"{baseline} does not exist", "baseline")
         baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
@@ -69,6 +72,8 @@ class LoadingMixin:
         _check_preset(pipe, preset, baseline)
         base_transformers = [t for t in (pipe.transformer, pipe.transformer_2) if t is not None]
         finetuned_transformers = _load_finetune(pipe, source, base_transformers, dtype, f"{baseline} ({preset.label})")
+        # After the finetune: a LoRA is fitted to the full-precision layers, then only its base layers are stored in fp8.
+        store_weights(base_transformers + finetuned_transformers, config.precision)
 
         shares_base = source is not None and source.kind == "lora"
         distinct = [pipe.text_encoder, vae] + base_transformers + ([] if shares_base else finetuned_transformers)
@@ -84,7 +89,7 @@ class LoadingMixin:
             finetuned_transformers=finetuned_transformers, finetune=source, lora_scale=config.lora_scale,
             baseline_location=baseline, baseline_revision=_revision(pipe.config.get("_name_or_path")),
             placement=placement, attention=config.attention, first_block_cache=config.first_block_cache,
-            vae_tiling=vae_tiling,
+            vae_tiling=vae_tiling, settings_dir=config.settings_dir, precision=config.precision,
         )
         generator._prepare_modules(attention_backend, compile_blocks=config.compile)
         log.info("generator loaded in %.1f s: finetune %s, memory mode %s", time.perf_counter() - started,
@@ -206,6 +211,7 @@ def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySide
 
     key = (config.baseline, config.finetuned, config.tiny, str(config.tiny_dir), config.device, config.dtype,
            config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling, config.compile,
+           config.precision,
            preset or DEFAULT_PRESET)
     with _CACHE_LOCK:
         if _CACHE["key"] != key:
@@ -214,6 +220,7 @@ def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySide
             _CACHE["key"] = key
         generator = _CACHE["generator"]
         generator.set_lora_scale(config.lora_scale)
+        generator.settings_dir = Path(config.settings_dir)  # read per run: no reload needed
         return generator
 
 

@@ -19,7 +19,16 @@ from .comparison import FINETUNED_MODEL
 def module_bytes(module: torch.nn.Module | None) -> int:
     if module is None:
         return 0
-    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+    return sum(stored_bytes(t) for t in list(module.parameters()) + list(module.buffers()))
+
+
+def stored_bytes(tensor: torch.Tensor) -> int:
+    # A torchao quantized weight (a tensor subclass) reports its outer dtype; the parts it stores
+    # (`tensor_data_names`: the float8 `qdata` and its `scale`) are what takes the memory.
+    names = getattr(tensor, "tensor_data_names", None)
+    if names:
+        return sum(stored_bytes(getattr(tensor, name)) for name in names)
+    return tensor.numel() * tensor.element_size()
 
 
 class PlacementMixin:

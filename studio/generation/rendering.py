@@ -25,7 +25,7 @@ from . import finetune as ft
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side, plan_sides
 from .preview import LatentPreviewer
 from .settings import GenerationSettings
-from .step_caches import cached_steps
+from .step_caches import StepCache, cached_steps
 
 log = logging.getLogger("studio.generation")
 StepCallback = Callable[[str, int, int, "Image.Image | None"], None]
@@ -92,6 +92,7 @@ class RenderingMixin:
             self.check_request(side.prompt, settings, image)
             if side.model == FINETUNED_MODEL and not self.has_finetune:
                 raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
+            self.magcache_calibration(side.model, settings)  # refused here, before any step, when missing
         # WanImageToVideoPipeline resizes its image to the output size, stretching any other aspect;
         # covered and centre-cropped first, it is only ever scaled (Wan2.2's own TI2V framing).
         return cover_crop(image, settings.width, settings.height) if image is not None else None
@@ -202,6 +203,63 @@ class RenderingMixin:
             timings[f"{side.key}_decode_s"] = time.perf_counter() - begin
         return frames
 
+    # -- step caches -------------------------------------------------------------------------------
+    def transformers_of(self, which: str) -> list:
+        return self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers
+
+    def model_location(self, which: str) -> str:
+        """Where model `which` was loaded from (what its MagCache calibration is keyed by)."""
+        return self.finetune.location if which == FINETUNED_MODEL else self.baseline_location
+
+    def magcache_calibration(self, which: str, settings: GenerationSettings):
+        """The calibration a MagCache run of model `which` uses; None for any other step cache."""
+        from .calibration import find_calibration
+
+        cache = StepCache.parse(settings.step_cache)
+        if cache is None or not cache.needs_calibration:
+            return None
+        found = find_calibration(self.settings_dir, self.preset.name, self.preset.tiny, which,
+                                 self.model_location(which), settings.steps)
+        if len(found.ratios) != len(self.transformers_of(which)):
+            raise InputError(f"{found.path} holds ratios for {len(found.ratios)} transformer(s), the {which} model has "
+                             f"{len(self.transformers_of(which))}; run `python -m studio calibrate-cache` again",
+                             "step_cache")
+        return found
+
+    def expert_steps(self, settings: GenerationSettings) -> list[int]:
+        """How many of the run's steps each transformer denoises."""
+        if not self.preset.two_experts:
+            return [settings.steps]
+        # Mirrors diffusers 0.42 WanPipeline.__call__: the high-noise `transformer` takes every
+        # timestep at or above boundary_ratio x num_train_timesteps, `transformer_2` the rest.
+        scheduler = self.scheduler_class.from_config(self.scheduler_config, flow_shift=settings.shift)
+        scheduler.set_timesteps(settings.steps)
+        boundary = self.preset.boundary_ratio * scheduler.config.num_train_timesteps
+        high = int((scheduler.timesteps >= boundary).sum())
+        return [high, settings.steps - high]
+
+    def _step_cache(self, which: str, settings: GenerationSettings):
+        calibration = self.magcache_calibration(which, settings)
+        ratios = None if calibration is None else [list(expert) for expert in calibration.ratios]
+        return cached_steps(self.transformers_of(which), settings.step_cache, ratios, self.expert_steps(settings))
+
+    @torch.no_grad()
+    def calibrate_magcache(self, which: str, prompt: str, settings: GenerationSettings) -> list[list[float]]:
+        """One uncached generation on model `which` with MagCache measuring: each transformer's
+        magnitude ratios over the steps it ran (what `calibration.save_calibration` writes)."""
+        from .step_caches import calibrating_steps
+
+        settings = settings.replace(step_cache="")
+        self.check_request(prompt, settings, None)
+        if which == FINETUNED_MODEL and not self.has_finetune:
+            raise InputError("no finetuned weights are loaded to calibrate", "finetuned")
+        ratios: list[list[float]] = []
+        with self._lock:
+            embeds, negative = self.encode(prompt, settings)
+            self._denoise(which, embeds, negative, self.initial_noise(settings), settings, None, None, None,
+                          step_cache=calibrating_steps(self.transformers_of(which), settings.steps, into=ratios))
+        return ratios
+
     # -- one denoising loop ------------------------------------------------------------------------
     def _pipeline(self, which: str, settings: GenerationSettings, image: Image.Image | None):
         transformers = self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers
@@ -236,8 +294,9 @@ class RenderingMixin:
 
     @torch.no_grad()
     def _denoise(self, which: str, embeds, negative, noise, settings, image, on_step, cancel,
-                 report_as: str | None = None) -> torch.Tensor:
-        """One denoising loop on model `which`; progress is reported under `report_as` (the side)."""
+                 report_as: str | None = None, step_cache=None) -> torch.Tensor:
+        """One denoising loop on model `which`; progress is reported under `report_as` (the side).
+        `step_cache` (a context manager) replaces the settings' step cache, e.g. a calibration."""
         report_as = report_as or which
         pipe = self._pipeline(which, settings, image)
         device = self._device_for(which)
@@ -275,8 +334,8 @@ class RenderingMixin:
             kwargs["guidance_scale_2"] = settings.guidance_2
         if image is not None:
             kwargs["image"] = image
-        transformers = self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers
-        with self._adapter(which), self._offload_hooks(pipe), cached_steps(transformers, settings.step_cache):
+        step_cache = step_cache if step_cache is not None else self._step_cache(which, settings)
+        with self._adapter(which), self._offload_hooks(pipe), step_cache:
             latents = pipe(**kwargs).frames
         # A cancel pressed at the last step stopped nothing: the side is whole and is kept.
         if cancel is not None and cancel.is_set() and steps_done[0] < total:

@@ -97,7 +97,8 @@ class RunWritingMixin:
         record = self.run_record(prompt, settings, caption, created, image_source if image is not None else None)
         record["comparison"] = {"mode": mode, "short_prompt": (short_prompt or "").strip() or None,
                                 "sides": [{**side.to_dict(), "video": outputs.video_file(side.key),
-                                           "frames_sha256": frames_hash(videos[side.key])} for side in sides]}
+                                           "frames_sha256": frames_hash(videos[side.key]),
+                                           **self._calibration_record(side.model, settings)} for side in sides]}
         if missing:
             record["partial"] = True
             record["comparison"]["missing_sides"] = [side.to_dict() for side in missing]
@@ -125,6 +126,11 @@ class RunWritingMixin:
                          run_dir / "run.json", posters, settings.seed, settings, timings, mode=mode, sides=sides,
                          videos={side.key: paths[side.key] for side in sides},
                          missing_sides=[side.key for side in missing])
+
+    def _calibration_record(self, which: str, settings: GenerationSettings) -> dict[str, str]:
+        """The MagCache calibration file a side ran with (none for other step caches)."""
+        calibration = self.magcache_calibration(which, settings)
+        return {} if calibration is None else {"step_cache_calibration": str(calibration.path)}
 
     def content_hashes(self) -> dict[str, str | None]:
         """sha256 of the local baseline folder and finetuned weights (computed once per generator)."""
@@ -158,7 +164,8 @@ class RunWritingMixin:
                         self.placement.finetuned_device], "concurrent": self.placement.concurrent,
                         "attention": self.attention, "attention_backend": self.attention_backend,
                         "compiled": self.compiled, "first_block_cache": self.first_block_cache,
-                        "vae_tiling": self.vae_tiling, "dtype": str(self.baseline_transformers[0].dtype)},
+                        "vae_tiling": self.vae_tiling, "dtype": str(self.baseline_transformers[0].dtype),
+                        "precision": self.precision},
             "versions": {**library_versions(), "ffmpeg": provenance.ffmpeg_version()},
             "studio": provenance.studio_version(),
             "hashes": self.content_hashes(),

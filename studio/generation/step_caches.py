@@ -9,9 +9,20 @@ run with one setting, `NAME[:key=value,...]`:
     taylorseer[:interval=3,warmup=2,order=1]
                                       TaylorSeer: full computations every `interval` steps after
                                       `warmup`; the steps between are predicted by a Taylor series.
+    magcache[:threshold=0.06,retention=0.2,max_skip=3]
+                                      MagCache: after the first `retention` share of the steps, a step
+                                      reuses the last residual while the accumulated change its
+                                      magnitude ratios predict stays under `threshold` (at most
+                                      `max_skip` steps in a row).
 
-MagCache needs magnitude ratios calibrated per checkpoint, which the studio does not compute yet, so
-it is refused with that reason rather than run with another model's ratios.
+MagCache's ratios belong to one checkpoint: `python -m studio calibrate-cache` measures them
+(`calibrating_steps` below) and `calibration` keeps them on disk. A MagCache run without a
+calibration for the loaded weights is refused rather than run on another model's ratios.
+
+diffusers' FasterCache and Pyramid Attention Broadcast are not offered: Wan's pipelines run the
+conditional and unconditional branches as two forwards of batch 1, while FasterCache splits one
+forward's batch into the two branches (`chunk(2)`), and PAB keeps one cached attention output per
+module across both forwards, so a skipped call would hand one branch the other's attention.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, StudioError
 
 FIELD = "step_cache"
 WAN_BLOCKS = r"blocks\.\d+"  # WanTransformer3DModel's transformer blocks, by module name
@@ -29,9 +40,11 @@ WAN_BLOCKS = r"blocks\.\d+"  # WanTransformer3DModel's transformer blocks, by mo
 CACHES: dict[str, dict[str, tuple[type, float, float, float]]] = {
     "first-block": {"threshold": (float, 0.08, 0.0, 1.0)},
     "taylorseer": {"interval": (int, 3, 2, 50), "warmup": (int, 2, 1, 50), "order": (int, 1, 1, 4)},
+    "magcache": {"threshold": (float, 0.06, 0.0, 1.0), "retention": (float, 0.2, 0.0, 1.0),
+                 "max_skip": (int, 3, 1, 50)},
 }
-REFUSED = {"magcache": "MagCache needs magnitude ratios calibrated for each checkpoint, which the studio does not "
-                       "compute yet; use first-block or taylorseer"}
+# Mirrors diffusers 0.42 hooks/mag_cache.py: the name its tail-block hook is registered under.
+_MAG_CACHE_TAIL_HOOK = "mag_cache_block_hook"
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,6 @@ class StepCache:
         if text in ("", "none", "off"):
             return None
         name, _, rest = text.partition(":")
-        if name in REFUSED:
-            raise InputError(REFUSED[name], FIELD)
         if name not in CACHES:
             raise InputError(f"unknown step cache {name!r}; choose one of {', '.join(CACHES)} (or none)", FIELD)
         known = CACHES[name]
@@ -71,9 +82,23 @@ class StepCache:
         """The canonical spelling, every parameter written out (what run.json records)."""
         return f"{self.name}:" + ",".join(f"{k}={v:g}" for k, v in self.params)
 
-    def diffusers_config(self, torch_dtype: Any = None):
-        """The diffusers hook configuration this cache enables."""
+    @property
+    def needs_calibration(self) -> bool:
+        return self.name == "magcache"
+
+    def diffusers_config(self, torch_dtype: Any = None, mag_ratios: list[float] | None = None, steps: int = 0):
+        """The diffusers hook configuration this cache enables. MagCache takes the transformer's
+        calibrated `mag_ratios` and the number of steps it will run (diffusers interpolates)."""
         values = dict(self.params)
+        if self.name == "magcache":
+            from diffusers import MagCacheConfig
+
+            if mag_ratios is None:
+                raise InputError("MagCache needs this checkpoint's calibrated ratios; run `python -m studio "
+                                 "calibrate-cache` first", FIELD)
+            return MagCacheConfig(threshold=float(values["threshold"]), retention_ratio=float(values["retention"]),
+                                  max_skip_steps=int(values["max_skip"]), num_inference_steps=max(1, steps),
+                                  mag_ratios=list(mag_ratios))
         if self.name == "first-block":
             from diffusers import FirstBlockCacheConfig
 
@@ -96,19 +121,72 @@ def canonical(spec: Any) -> str:
 
 
 @contextlib.contextmanager
-def cached_steps(transformers: list, spec: str) -> Iterator[None]:
+def cached_steps(transformers: list, spec: str, mag_ratios: list[list[float]] | None = None,
+                 expert_steps: list[int] | None = None) -> Iterator[None]:
     """The step cache `spec` on `transformers` for one denoising loop, off again afterwards (so the
-    other side, and the next run, start with no cached state)."""
+    other side, and the next run, start with no cached state). MagCache takes one list of ratios
+    per transformer and the number of steps each transformer runs (`expert_steps`)."""
     cache = StepCache.parse(spec)
     if cache is None:
         yield
         return
+    if cache.needs_calibration and (mag_ratios is None or len(mag_ratios) != len(transformers)):
+        raise InputError("MagCache needs one list of calibrated ratios per transformer; run `python -m studio "
+                         "calibrate-cache` for this checkpoint", FIELD)
     enabled = []
     try:
-        for transformer in transformers:
-            transformer.enable_cache(cache.diffusers_config(transformer.dtype))
+        for index, transformer in enumerate(transformers):
+            ratios = mag_ratios[index] if cache.needs_calibration else None
+            steps = expert_steps[index] if expert_steps else 0
+            transformer.enable_cache(cache.diffusers_config(transformer.dtype, ratios, steps))
             enabled.append(transformer)
         yield
     finally:
         for transformer in enabled:
             transformer.disable_cache()
+
+
+@contextlib.contextmanager
+def calibrating_steps(transformers: list, steps: int, into: list[list[float]]) -> Iterator[None]:
+    """MagCache in calibration mode on `transformers` for one denoising loop: nothing is skipped,
+    and once the loop is over `into` holds each transformer's magnitude ratios over the steps it ran
+    (the mean over the guidance branches, which share one set of ratios when cached).
+
+    The ratios are copied out of the hook's state after every forward of the transformer: diffusers
+    clears that state when the pipeline finishes, and only prints the ratios otherwise."""
+    from diffusers import MagCacheConfig
+
+    by_branch: list[dict[str, list[float]]] = [{} for _ in transformers]
+    enabled, handles = [], []
+    try:
+        for index, transformer in enumerate(transformers):
+            # One step more than the loop runs: diffusers resets the state (ratios included) when a
+            # transformer reaches `num_inference_steps`, which would empty it before the last copy.
+            transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=steps + 1))
+            enabled.append(transformer)
+            handles.append(transformer.register_forward_hook(_ratio_copier(transformer, by_branch[index])))
+        yield
+        for branches in by_branch:
+            if not branches:
+                raise StudioError("MagCache calibration saw no denoising step of one transformer; give more "
+                                  "--steps so every expert runs")
+            length = min(len(values) for values in branches.values())
+            into.append([sum(values[i] for values in branches.values()) / len(branches) for i in range(length)])
+    finally:
+        for handle in handles:
+            handle.remove()
+        for transformer in enabled:
+            transformer.disable_cache()
+
+
+def _ratio_copier(transformer, into: dict[str, list[float]]):
+    """A forward hook that copies the MagCache calibration ratios of every guidance branch so far."""
+    # Mirrors diffusers 0.42 hooks/mag_cache.py: the tail block's hook owns the state manager, whose
+    # per-branch states ("cond", "uncond") hold the ratios measured so far in `calibration_ratios`.
+    tail = transformer.blocks[-1]._diffusers_hook.get_hook(_MAG_CACHE_TAIL_HOOK)
+
+    def copy(*_):
+        for branch, state in tail.state_manager._state_cache.items():
+            into[branch] = list(state.calibration_ratios)
+
+    return copy

@@ -252,8 +252,23 @@ class Session:
         finetuned = finetune_location(config, request.finetuned)
         if finetuned:
             config = config.replace(finetuned=finetuned)
-        resolve_mode(request.mode, bool(config.finetuned) or config.tiny, request.short_prompt)
+        has_finetune = bool(config.finetuned) or config.tiny
+        chosen = resolve_mode(request.mode, has_finetune, request.short_prompt)
         outputs.check_writable(config.output_dir, outputs.estimate_run_bytes(request.settings))
+        from ..generation.precision import check_precision
+
+        check_precision(config.precision)
+        if config.parallel != "off":
+            from ..generation.hardware import check_parallel, cuda_device_count
+
+            check_parallel(config.parallel, cuda_device_count())
+        if request.settings.step_cache.startswith("magcache"):
+            from ..generation.calibration import check_calibrated
+            from ..generation.comparison import plan_sides
+
+            models = list(dict.fromkeys(side.model for side in plan_sides(chosen, request.prompt, request.short_prompt,
+                                                                          has_finetune)))
+            check_calibrated(config, request.preset, models, request.settings.steps)  # before the long load
         image, image_source, reference = self._start_image(request)
         yield Status(f"Loading {request.preset}…")
         generator = self.models.generator(request.preset, config.finetuned or None)

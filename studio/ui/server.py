@@ -67,7 +67,10 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
 
     from ..logging_setup import log_as_server
 
+    from ..generation.precision import check_precision
+
     check_local_location(config.finetuned, "finetuned")
+    check_precision(config.precision)
     log_as_server()
     from .zerogpu import on_zerogpu
 
