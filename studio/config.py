@@ -56,9 +56,15 @@ class StudioConfig:
         "CHAI-finetuned Wan2.2 weights (none is public yet; without them generate compares prompts): a diffusers "
         "folder or hub id, a transformer `.safetensors` file, or a LoRA `.safetensors` file/folder.",
     )
+    speed_adapter: str = _setting(
+        "",
+        "Step-distilled speed LoRA (e.g. a Lightning-style Wan2.2 LoRA) loaded under both sides, beneath the "
+        "finetune: a LoRA `.safetensors` file/folder or hub id. Its `speed_adapter.json` sidecar sets the steps, "
+        "guidance and shift it needs (else 4 steps, guidance 1.0); explicit values still win. Empty = none.",
+    )
     models_dir: Path = _setting(
         Path("models"), "Folder whose LoRAs (`studio train` output), diffusers folders and transformer files the "
-        "page offers for the finetuned slot.")
+        "page offers for the finetuned slot, and whose LoRAs with a speed sidecar it offers as speed adapters.")
     lora_scale: float = _setting(1.0, "Strength of a LoRA finetune (0-2).")
     device: str = _setting("auto", "Where models run.", ("auto", "cuda", "cpu"))
     dtype: str = _setting(
