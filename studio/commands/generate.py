@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..config import StudioConfig
 
     StudioConfig.add_arguments(parser, only=(
-        "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "compile",
-        "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words", "output_dir"))
+        "baseline", "finetuned", "speed_adapter", "lora_scale", "device", "dtype", "memory_mode", "attention",
+        "compile", "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words", "output_dir"))
 
 
 def output_root(out: str | Path | None, config) -> Path:
@@ -101,7 +101,7 @@ def request_from_args(args: argparse.Namespace):
         frames=args.frames, width=args.width, height=args.height, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, shift=args.shift, seed=args.seed, negative_prompt=args.negative_prompt,
         mode=args.mode, short_prompt=args.short_prompt, caption=caption, image=args.image, profile=args.profile,
-        step_cache=args.step_cache)
+        step_cache=args.step_cache, speed_adapter=config.speed_adapter)
     if config.finetuned.strip():
         from ..generation.finetune import classify_finetuned
 
@@ -126,7 +126,12 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     baseline = (models.get("baseline") or {}).get("location")
     if not baseline:
         raise InputError(f"{run_dir}/run.json names no baseline model", "--from-run")
-    overrides = {"baseline": baseline, "finetuned": finetuned.get("location") or "", "tiny": False}
+    speed = record.get("speed_adapter") if isinstance(record.get("speed_adapter"), dict) else {}
+    overrides = {"baseline": baseline, "finetuned": finetuned.get("location") or "", "tiny": False,
+                 "speed_adapter": str(speed.get("location") or "")}
+    from ..generation.speed_adapter import describe_speed_adapter
+
+    adapter = describe_speed_adapter(overrides["speed_adapter"])  # still there and still a LoRA
     if finetuned.get("lora_scale") is not None:
         overrides["lora_scale"] = float(finetuned["lora_scale"])
     dtype = str(runtime.get("dtype", "")).replace("torch.", "")
@@ -147,12 +152,12 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     if profile is not None or step_cache is not None:
         from ..generation.presets import get_preset
         from ..generation.settings import GenerationSettings
-
         recorded_settings = settings
         settings = GenerationSettings.from_user(
             get_preset(run["preset"] or "ti2v-5b", tiny=bool(record.get("preset_tiny"))), seed=settings.seed, guidance=settings.guidance,
             guidance_2=settings.guidance_2, shift=settings.shift, negative_prompt=settings.negative_prompt,
-            fps=settings.fps, profile=profile or settings.profile, step_cache=step_cache)
+            fps=settings.fps, profile=profile or settings.profile, step_cache=step_cache,
+            adapter_defaults=adapter.defaults() if adapter else None)  # its steps, ahead of the profile's
         if profile is None:  # only the cache changes: the size, length and steps stay the recorded ones
             settings = settings.replace(width=recorded_settings.width, height=recorded_settings.height,
                                         num_frames=recorded_settings.num_frames, steps=recorded_settings.steps)
