@@ -575,6 +575,9 @@ def test_the_speed_adapter_menu_sets_the_sliders_and_the_run_carries_it(page, mo
     assert record["speed_adapter"]["used"]["steps"] == 2 and len(record["speed_adapter"]["sha256"]) == 64
     refused = list(gen.on_generate(generate_values(page, {gen.speed_adapter: "../fast"})))[-1]
     assert "speed_adapter" in refused[gen.status] and "not one of the speed adapters" in refused[gen.status]
+    with pytest.raises(InputError, match="not one of the speed adapters") as caught:
+        list(page.api.on_generate("A dog runs.", {"speed_adapter": str(models_dir / "fast")}, None, None))
+    assert caught.value.field == "speed_adapter"
 
 
 def test_preset_defaults_and_zerogpu_durations(page):

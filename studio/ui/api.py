@@ -19,6 +19,7 @@ from ..session import (
     caption_from_user,
 )
 from ..session.finetunes import finetune_choices, finetune_location
+from ..session.speed_adapters import speed_adapter_location
 from .context import PageContext, model_job, model_started, owner, raises_errors, session_id, takes_turns
 
 
@@ -139,7 +140,8 @@ class ScriptApi:
     def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any = None,
                     request: gr.Request = None):
         """`settings`: {preset, seconds, resolution, steps, guidance, shift, seed, negative_prompt, mode,
-        short_prompt, finetuned, profile, step_cache}; all optional. With a clip, its frame at `start`
+        short_prompt, finetuned, speed_adapter, profile, step_cache}; all optional (`speed_adapter`: a
+        name from the page's speed adapter menu, "none", or "" for the server's own). With a clip, its frame at `start`
         starts the video (and the clip is the judge's reference). `caption` (optional): the structured
         caption the prompt came from, recorded with the run so `/judge` scores it aspect by aspect."""
         model_started(self.ctx, request)
@@ -148,12 +150,13 @@ class ScriptApi:
         if settings is None:
             raise InputError("expected a JSON object", "settings")
         known = {"preset", "seconds", "resolution", "steps", "guidance", "shift", "seed", "negative_prompt", "mode",
-                 "short_prompt", "finetuned", "profile", "step_cache"}
+                 "short_prompt", "finetuned", "speed_adapter", "profile", "step_cache"}
         unknown = sorted(set(settings) - known)
         if unknown:
             raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}",
                              "settings")
         settings.setdefault("finetuned", self.finetune_picks.get(session_id(request), ""))
+        settings["speed_adapter"] = speed_adapter_location(config, settings.get("speed_adapter", ""))
         start_image = self._clip(clip, start, None) if clip else None
         structured = None if caption is None else caption_from_user(caption, session.limits)
         run = GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"), tiny=config.tiny,
