@@ -152,6 +152,7 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     if profile is not None or step_cache is not None:
         from ..generation.presets import get_preset
         from ..generation.settings import GenerationSettings
+
         recorded_settings = settings
         settings = GenerationSettings.from_user(
             get_preset(run["preset"] or "ti2v-5b", tiny=bool(record.get("preset_tiny"))), seed=settings.seed, guidance=settings.guidance,

@@ -203,8 +203,8 @@ class GenerateRequest:
         reload brings the clip back. `speed_adapter` (a location, "" = none; None = the server's
         setting, its sampling not applied) is checked here, and its sidecar's steps, guidance and
         shift fill the values not given, ahead of the profile's."""
-        from ..generation.speed_adapter import describe_speed_adapter
         from ..generation.presets import PRESETS, get_preset
+        from ..generation.speed_adapter import describe_speed_adapter
 
         text = values.text(prompt, "prompt", limits.max_prompt_chars).strip()
         if not text:
