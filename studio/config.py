@@ -24,8 +24,8 @@ ZERO_SHOT_CAPTIONER = "Qwen/Qwen3-VL-8B-Instruct"
 DEFAULT_BASELINE = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 
 
-def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar})
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,16 @@ class StudioConfig:
         "CHAI-finetuned Wan2.2 weights (none is public yet; without them generate compares prompts): a diffusers "
         "folder or hub id, a transformer `.safetensors` file, or a LoRA `.safetensors` file/folder.",
     )
+    speed_adapter: str = _setting(
+        "",
+        "Step-distilled speed LoRA (e.g. a Lightning-style Wan2.2 LoRA) loaded under both sides, beneath the "
+        "finetune: a LoRA `.safetensors` file/folder or hub id. Its `speed_adapter.json` sidecar sets the steps, "
+        "guidance and shift it needs (else 4 steps, guidance 1.0); explicit values still win. Empty = none.",
+        metavar="PATH_OR_ID",
+    )
     models_dir: Path = _setting(
         Path("models"), "Folder whose LoRAs (`studio train` output), diffusers folders and transformer files the "
-        "page offers for the finetuned slot.")
+        "page offers for the finetuned slot, and whose LoRAs with a speed sidecar it offers as speed adapters.")
     lora_scale: float = _setting(1.0, "Strength of a LoRA finetune (0-2).")
     device: str = _setting("auto", "Where models run.", ("auto", "cuda", "cpu"))
     dtype: str = _setting(
@@ -138,7 +145,8 @@ class StudioConfig:
             if f.type in (bool, "bool"):
                 group.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
             else:
-                group.add_argument(flag, default=None, choices=f.metadata["choices"], help=f.metadata["help"])
+                group.add_argument(flag, default=None, choices=f.metadata["choices"], help=f.metadata["help"],
+                                   metavar=f.metadata["metavar"])
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> "StudioConfig":

@@ -24,6 +24,7 @@ from studio.caption.structured import ASPECTS
 from studio.caption.vocabulary import load_vocabulary
 from studio.config import StudioConfig
 from studio.errors import InputError
+from studio.tiny import build_tiny_models
 from studio.ui.page import build_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,9 @@ def models_dir(tmp_path_factory, ui_tiny_dir) -> Path:
     folder = tmp_path_factory.mktemp("models")
     shutil.copytree(ui_tiny_dir / "finetuned-lora", folder / "mine")
     (folder / "notes").mkdir()  # neither a LoRA nor a model: never offered
+    # A speed LoRA (its sidecar marks it): offered in the speed adapter menu, never as a finetune.
+    speed = build_tiny_models(tmp_path_factory.mktemp("speed-tiny"), only=["speed-lora"])["speed-lora"]
+    shutil.copytree(speed, folder / "fast")
     return folder
 
 
@@ -613,6 +617,28 @@ def test_the_finetune_menu_lists_the_models_folder_and_refuses_other_values(page
         with pytest.raises(InputError, match="not one of the models in the models folder"):
             page.api.on_pick_finetune(hostile)
     page.api.on_pick_finetune("")
+
+
+def test_the_speed_adapter_menu_sets_the_sliders_and_the_run_carries_it(page, models_dir):
+    gen = page.generate
+    choices = gen.on_refresh_finetunes()[gen.speed_adapter]["choices"]
+    assert [value for _, value in choices] == ["", "none", "fast"] and str(models_dir) not in json.dumps(choices)
+    shown = gen.on_speed_adapter(generate_values(page, {gen.speed_adapter: "fast"}))
+    assert (shown[gen.steps], shown[gen.guidance], shown[gen.shift]) == (2, 1.0, 3.0)  # the sidecar's
+    assert gen.on_profile(generate_values(page, {gen.profile: "draft", gen.speed_adapter: "fast"}))[gen.steps] == 2
+    back = gen.on_speed_adapter(generate_values(page, {gen.speed_adapter: "none"}))
+    assert (back[gen.guidance], back[gen.shift]) == (5.0, 5.0)  # the tiny preset's own again
+    updates = list(gen.on_generate(generate_values(page, {gen.speed_adapter: "fast", gen.steps: 2, gen.guidance: 1.0,
+                                                          gen.shift: 3.0})))
+    done = next(u for u in updates if gen.downloads in u)
+    record = json.loads(next(Path(f) for f in done[gen.downloads] if f.endswith("run.json")).read_text())
+    assert Path(record["speed_adapter"]["location"]) == models_dir / "fast"
+    assert record["speed_adapter"]["used"]["steps"] == 2 and len(record["speed_adapter"]["sha256"]) == 64
+    refused = list(gen.on_generate(generate_values(page, {gen.speed_adapter: "../fast"})))[-1]
+    assert "speed_adapter" in refused[gen.status] and "not one of the speed adapters" in refused[gen.status]
+    with pytest.raises(InputError, match="not one of the speed adapters") as caught:
+        list(page.api.on_generate("A dog runs.", {"speed_adapter": str(models_dir / "fast")}, None, None))
+    assert caught.value.field == "speed_adapter"
 
 
 def test_preset_defaults_and_zerogpu_sizing(page):

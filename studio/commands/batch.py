@@ -6,9 +6,9 @@ import sys
 HELP = ("Run many comparison jobs (JOBS.jsonl: one JSON object per line) x seeds into DIR/runs, judge them "
         "and write DIR/results.jsonl and DIR/report.html (with report.csv and report.json); re-running resumes.")
 
-SETTINGS = ("baseline", "finetuned", "lora_scale", "captioner", "caption_prompts", "device", "dtype", "memory_mode",
-            "attention", "compile", "first_block_cache", "vae_tiling", "precision", "tiny", "tiny_dir", "settings_dir", "prompt_words",
-            "max_clip_seconds", "max_aspect_chars")
+SETTINGS = ("baseline", "finetuned", "speed_adapter", "lora_scale", "captioner", "caption_prompts", "device", "dtype",
+            "memory_mode", "attention", "compile", "first_block_cache", "vae_tiling", "precision", "tiny", "tiny_dir",
+            "settings_dir", "prompt_words", "max_clip_seconds", "max_aspect_chars")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

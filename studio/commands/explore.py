@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..config import StudioConfig
 
     StudioConfig.add_arguments(parser, only=(
-        "baseline", "finetuned", "lora_scale", "captioner", "caption_prompts", "device", "dtype", "memory_mode",
-        "attention", "compile", "vae_tiling", "precision", "tiny", "tiny_dir", "settings_dir", "prompt_words", "output_dir"))
+        "baseline", "finetuned", "speed_adapter", "lora_scale", "captioner", "caption_prompts", "device", "dtype",
+        "memory_mode", "attention", "compile", "vae_tiling", "precision", "tiny", "tiny_dir", "settings_dir",
+        "prompt_words", "output_dir"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     request = GenerateRequest.from_user(session.limits, prompt, args.preset or DEFAULT_PRESET, tiny=config.tiny,
                                         seed=seeds[0], mode=args.mode, short_prompt=args.short_prompt,
                                         caption=caption, image=args.image, profile=args.profile,
-                                        step_cache=args.step_cache)
+                                        step_cache=args.step_cache, speed_adapter=config.speed_adapter)
     for event in explore(session, request, seeds):
         if isinstance(event, Status):
             print(event.message, file=sys.stderr, flush=True)

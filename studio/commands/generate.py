@@ -57,9 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..config import StudioConfig
 
     StudioConfig.add_arguments(parser, only=(
-        "baseline", "finetuned", "lora_scale", "device", "dtype", "memory_mode", "attention", "compile",
-        "first_block_cache", "vae_tiling", "precision", "parallel", "tiny", "tiny_dir", "settings_dir", "prompt_words",
-        "output_dir"))
+        "baseline", "finetuned", "speed_adapter", "lora_scale", "device", "dtype", "memory_mode", "attention",
+        "compile", "first_block_cache", "vae_tiling", "precision", "parallel", "tiny", "tiny_dir", "settings_dir",
+        "prompt_words", "output_dir"))
 
 
 def output_root(out: str | Path | None, config) -> Path:
@@ -102,7 +102,7 @@ def request_from_args(args: argparse.Namespace):
         frames=args.frames, width=args.width, height=args.height, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, shift=args.shift, seed=args.seed, negative_prompt=args.negative_prompt,
         mode=args.mode, short_prompt=args.short_prompt, caption=caption, image=args.image, profile=args.profile,
-        step_cache=args.step_cache)
+        step_cache=args.step_cache, speed_adapter=config.speed_adapter)
     if config.finetuned.strip():
         from ..generation.finetune import classify_finetuned
 
@@ -126,7 +126,12 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     baseline = (models.get("baseline") or {}).get("location")
     if not baseline:
         raise InputError(f"{run_dir}/run.json names no baseline model", "--from-run")
-    overrides = {"baseline": baseline, "finetuned": finetuned.get("location") or "", "tiny": False}
+    speed = record.get("speed_adapter") if isinstance(record.get("speed_adapter"), dict) else {}
+    overrides = {"baseline": baseline, "finetuned": finetuned.get("location") or "", "tiny": False,
+                 "speed_adapter": str(speed.get("location") or "")}
+    from ..generation.speed_adapter import describe_speed_adapter
+
+    adapter = describe_speed_adapter(overrides["speed_adapter"])  # still there and still a LoRA
     if finetuned.get("lora_scale") is not None:
         overrides["lora_scale"] = float(finetuned["lora_scale"])
     dtype = str(runtime.get("dtype", "")).replace("torch.", "")
@@ -138,7 +143,8 @@ def request_from_run(run_dir: str | Path, config, profile: str | None = None, st
     if runtime.get("vae_tiling") is not None:
         overrides["vae_tiling"] = "on" if runtime["vae_tiling"] else "off"
     session = Session(config.replace(**overrides))
-    request = request_again(run, Path(run_dir), profile, step_cache)
+    request = request_again(run, Path(run_dir), profile, step_cache,
+                            adapter_defaults=adapter.defaults() if adapter else None)
     if request.settings is not run["settings"]:
         return session, request, {}
     sides = (record.get("comparison") or {}).get("sides", [])

@@ -40,8 +40,9 @@ class FinetuneSource:
     expert_2_file: Path | None = None  # a LoRA of its own for the low-noise expert (A14B)
 
 
-def classify_finetuned(location: str) -> FinetuneSource:
-    """Work out the finetune's kind from the path alone (no weights read except tensor names)."""
+def classify_finetuned(location: str, field: str = "finetuned") -> FinetuneSource:
+    """Work out the finetune's kind from the path alone (no weights read except tensor names).
+    `field` is the setting errors name (the speed adapter slot is classified the same way)."""
     if not location or not str(location).strip():
         raise InputError("no finetuned weights configured; pass --finetuned PATH (a diffusers folder or hub id, "
                          "a transformer .safetensors or a LoRA .safetensors)", "finetuned")
@@ -49,8 +50,8 @@ def classify_finetuned(location: str) -> FinetuneSource:
     path = Path(location).expanduser()
     if path.is_file():
         if path.suffix != ".safetensors":
-            raise InputError(f"{location} is not a .safetensors file, a diffusers folder or a hub id", "finetuned")
-        return FinetuneSource("lora" if _is_lora_file(path) else "transformer", location, weight_file=path)
+            raise InputError(f"{location} is not a .safetensors file, a diffusers folder or a hub id", field)
+        return FinetuneSource("lora" if _is_lora_file(path, field) else "transformer", location, weight_file=path)
     if path.is_dir():
         if (path / LORA_WEIGHT_NAME).is_file():
             second = path / LORA_WEIGHT_NAME_2
@@ -62,11 +63,11 @@ def classify_finetuned(location: str) -> FinetuneSource:
             return FinetuneSource("diffusers", location, subfolder=None)
         files = sorted(path.glob("*.safetensors"))
         if len(files) == 1:
-            return classify_finetuned(str(files[0]))
+            return classify_finetuned(str(files[0]), field)
         raise InputError(f"{location} holds no transformer/ folder, config.json or single .safetensors file",
-                         "finetuned")
+                         field)
     if _looks_local(location):
-        raise InputError(f"{location} does not exist", "finetuned")
+        raise InputError(f"{location} does not exist", field)
     return FinetuneSource("diffusers", location, subfolder="transformer")
 
 
@@ -80,14 +81,19 @@ class FinetuneChoice:
 
 def list_finetunes(models_dir: str | Path) -> list[FinetuneChoice]:
     """LoRAs (`studio train` output folders or loose LoRA files), diffusers folders and transformer files
-    one level below `models_dir`, sorted by name. Unreadable entries are left out, never raised."""
+    one level below `models_dir`, sorted by name. Unreadable entries and speed adapters (LoRAs with a
+    speed sidecar) are left out, never raised."""
     import json
 
     root = Path(models_dir).expanduser()
     if not root.is_dir():
         return []
     found = []
+    from .speed_adapter import has_sidecar
+
     for entry in sorted(root.iterdir(), key=lambda p: p.name.lower()):
+        if has_sidecar(entry):
+            continue  # a speed adapter: offered in its own menu
         try:
             source = classify_finetuned(str(entry))
         except InputError:
@@ -109,14 +115,14 @@ def _looks_local(location: str) -> bool:
             or not _HUB_ID.match(location) or Path(location).parent.is_dir() and Path(location).parent != Path("."))
 
 
-def _is_lora_file(path: Path) -> bool:
+def _is_lora_file(path: Path, field: str = "finetuned") -> bool:
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
             keys = list(handle.keys())
     except Exception as exc:  # a truncated or non-safetensors file  # noqa: BLE001 - any read failure means the file is unusable
-        raise InputError(f"{path} is not a readable safetensors file ({exc})", "finetuned") from exc
+        raise InputError(f"{path} is not a readable safetensors file ({exc})", field) from exc
     return any("lora" in key for key in keys)
 
 
@@ -161,7 +167,8 @@ def safetensors_shapes(path: Path) -> dict[str, tuple]:
         return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118 - safe_open is not iterable
 
 
-def check_lora_fits(state_dict: dict[str, Any], transformer, what: str, baseline_name: str) -> None:
+def check_lora_fits(state_dict: dict[str, Any], transformer, what: str, baseline_name: str,
+                    field: str = "finetuned") -> None:
     """Every LoRA pair must target an existing Linear whose in/out features match A and B."""
     modules = dict(transformer.named_modules())
     for key, tensor in state_dict.items():
@@ -173,14 +180,14 @@ def check_lora_fits(state_dict: dict[str, Any], transformer, what: str, baseline
         module = modules.get(module_name)
         if module is None or not hasattr(module, "in_features"):
             raise InputError(f"LoRA {what} targets {module_name}, which baseline {baseline_name} does not have",
-                             "finetuned")
+                             field)
         size = tensor.shape[1] if factor == "A" else tensor.shape[0]
         expected = module.in_features if factor == "A" else module.out_features
         if size != expected:
             side = "input" if factor == "A" else "output"
             raise InputError(
                 f"LoRA {what} does not fit baseline {baseline_name}: {module_name} has {side} size {expected} "
-                f"in the baseline but {size} in the LoRA (a LoRA for another Wan2.2 model?)", "finetuned")
+                f"in the baseline but {size} in the LoRA (a LoRA for another Wan2.2 model?)", field)
 
 
 def load_finetuned_transformers(source: FinetuneSource, baseline_transformers: list, dtype, baseline_name: str) -> list:
@@ -229,12 +236,12 @@ def lora_file(source: FinetuneSource, expert: int = 1) -> Path:
     return source.expert_2_file if expert == 2 and source.expert_2_file else source.weight_file
 
 
-def read_lora(source: FinetuneSource, pipeline_class, expert: int = 1) -> dict:
+def read_lora(source: FinetuneSource, pipeline_class, expert: int = 1, field: str = "finetuned") -> dict:
     """The LoRA state dict in diffusers naming (the loader converts other trainers' formats)."""
     try:
         state_dict = pipeline_class.lora_state_dict(str(lora_file(source, expert)))
     except Exception as exc:  # noqa: BLE001 - the loader raises many kinds for foreign files
-        raise InputError(f"{source.location} is not a LoRA the Wan loader understands ({exc})", "finetuned") from exc
+        raise InputError(f"{source.location} is not a LoRA the Wan loader understands ({exc})", field) from exc
     if isinstance(state_dict, tuple):
         state_dict = state_dict[0]
     return state_dict

@@ -23,6 +23,7 @@ from PIL import Image
 from ..errors import InputError
 from . import finetune as ft
 from . import hardware
+from . import speed_adapter as sa
 from .comparison import Side, plan_sides, resolve_mode
 from .loading import LoadingMixin, pinned_pipeline_class
 from .placement import PlacementMixin
@@ -43,7 +44,7 @@ class SideBySideGenerator(LoadingMixin, PlacementMixin, RenderingMixin, RunWriti
                  baseline_location: str = "", baseline_revision: str | None = None,
                  placement: hardware.Placement | None = None, attention: str = "sdpa",
                  first_block_cache: float = 0.0, vae_tiling: bool = False, settings_dir: str | Path = ".studio",
-                 precision: str = "default"):
+                 precision: str = "default", speed_adapter: sa.SpeedAdapter | None = None):
         from diffusers import WanImageToVideoPipeline, WanPipeline
         from diffusers.video_processor import VideoProcessor
 
@@ -56,6 +57,7 @@ class SideBySideGenerator(LoadingMixin, PlacementMixin, RenderingMixin, RunWriti
         self.baseline_transformers = list(baseline_transformers)
         self.finetuned_transformers = list(finetuned_transformers)
         self.finetune = finetune
+        self.speed_adapter = speed_adapter  # loaded under both sides (see speed_adapter)
         self.lora_scale = lora_scale
         self.baseline_location = baseline_location
         self.baseline_revision = baseline_revision

@@ -13,6 +13,7 @@ import logging
 import platform
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from ..errors import InputError, ModelLoadError, StudioError
 from ..hub import resolve_model_location
 from . import finetune as ft
 from . import hardware
+from . import speed_adapter as sa
 from .placement import module_bytes
 from .precision import check_precision, store_weights
 from .presets import DEFAULT_PRESET, Preset, get_preset
@@ -50,6 +52,7 @@ class LoadingMixin:
         # Cheap path checks before loading anything; no finetune at all is allowed (prompt and
         # baseline modes need none).
         source = ft.classify_finetuned(finetuned) if str(finetuned or "").strip() else None
+        speed = sa.describe_speed_adapter(config.speed_adapter)
         device, dtype = config.resolved_device(), config.resolved_dtype()
         if device == "cuda" and not torch.cuda.is_available():
             raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
@@ -71,8 +74,13 @@ class LoadingMixin:
                                  "check --baseline / CHAI_STUDIO_BASELINE") from exc
         _check_preset(pipe, preset, baseline)
         base_transformers = [t for t in (pipe.transformer, pipe.transformer_2) if t is not None]
-        finetuned_transformers = _load_finetune(pipe, source, base_transformers, dtype, f"{baseline} ({preset.label})")
-        # After the finetune: a LoRA is fitted to the full-precision layers, then only its base layers are stored in fp8.
+        baseline_name = f"{baseline} ({preset.label})"
+        finetuned_transformers = _load_finetune(pipe, source, base_transformers, dtype, baseline_name)
+        if speed is not None:
+            distinct_sets = [base_transformers] + ([] if source is None or source.kind == "lora"
+                                                   else [finetuned_transformers])
+            _load_speed_adapter(speed, distinct_sets, pipe.scheduler, baseline_name)
+        # After the LoRAs: they are fitted to the full-precision layers, then only their base layers are stored in fp8.
         store_weights(base_transformers + finetuned_transformers, config.precision)
 
         shares_base = source is not None and source.kind == "lora"
@@ -89,11 +97,12 @@ class LoadingMixin:
             finetuned_transformers=finetuned_transformers, finetune=source, lora_scale=config.lora_scale,
             baseline_location=baseline, baseline_revision=_revision(pipe.config.get("_name_or_path")),
             placement=placement, attention=config.attention, first_block_cache=config.first_block_cache,
-            vae_tiling=vae_tiling, settings_dir=config.settings_dir, precision=config.precision,
+            vae_tiling=vae_tiling, settings_dir=config.settings_dir, precision=config.precision, speed_adapter=speed,
         )
         generator._prepare_modules(attention_backend, compile_blocks=config.compile)
-        log.info("generator loaded in %.1f s: finetune %s, memory mode %s", time.perf_counter() - started,
-                 source.kind if source else "none", placement.mode)
+        log.info("generator loaded in %.1f s: finetune %s, speed adapter %s, memory mode %s",
+                 time.perf_counter() - started, source.kind if source else "none",
+                 speed.location if speed else "none", placement.mode)
         return generator
 
 
@@ -121,6 +130,36 @@ def _load_finetune(pipe, source: ft.FinetuneSource | None, base_transformers: li
         raise InputError(f"LoRA {source.location} could not be applied to baseline {baseline_name}: {exc}",
                          "finetuned") from exc
     return base_transformers  # the same objects: the adapter is switched on/off per run
+
+
+def _load_speed_adapter(speed: sa.SpeedAdapter, transformer_sets: list[list], scheduler,
+                        baseline_name: str) -> None:
+    """The speed LoRA into every transformer that renders (each set: one model's expert or experts),
+    fitted to the baseline from its tensor shapes before any of it is loaded."""
+    from diffusers import WanPipeline
+
+    source = speed.source
+    experts = (1, 2)[: len(transformer_sets[0])]
+    for expert, transformer in zip(experts, transformer_sets[0]):
+        ft.check_lora_fits(ft.read_lora(source, WanPipeline, expert, field=sa.FIELD), transformer, source.location,
+                           baseline_name, field=sa.FIELD)
+    try:
+        with warnings.catch_warnings():
+            # peft warns about a second adapter in one model; two (speed + finetune) is the point here.
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            for transformers in transformer_sets:
+                # A pipeline around just these transformers: the Wan loader puts a LoRA into a
+                # pipeline's transformer or transformer_2, reading the adapter config from the file.
+                holder = WanPipeline(tokenizer=None, text_encoder=None, vae=None, scheduler=scheduler,
+                                     transformer=transformers[0],
+                                     transformer_2=transformers[1] if len(transformers) > 1 else None)
+                for expert in experts:
+                    weight_file = ft.lora_file(source, expert)
+                    holder.load_lora_weights(str(weight_file.parent), weight_name=weight_file.name,
+                                             adapter_name=sa.ADAPTER_NAME, load_into_transformer_2=expert == 2)
+    except Exception as exc:  # noqa: BLE001 - peft raises many kinds for a bad adapter
+        raise InputError(f"speed LoRA {source.location} could not be applied to baseline {baseline_name}: {exc}",
+                         sa.FIELD) from exc
 
 
 def pinned_pipeline_class(base: type) -> type:
@@ -209,10 +248,9 @@ def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySide
     # Imported here: generator.py composes this module's mixin, so a top-level import would be circular.
     from .generator import SideBySideGenerator
 
-    key = (config.baseline, config.finetuned, config.tiny, str(config.tiny_dir), config.device, config.dtype,
-           config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling, config.compile,
-           config.precision,
-           preset or DEFAULT_PRESET)
+    key = (config.baseline, config.finetuned, config.speed_adapter, config.tiny, str(config.tiny_dir), config.device,
+           config.dtype, config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling,
+           config.compile, config.precision, preset or DEFAULT_PRESET)
     with _CACHE_LOCK:
         if _CACHE["key"] != key:
             _unload_locked()

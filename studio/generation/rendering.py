@@ -22,6 +22,7 @@ from PIL import Image
 from ..errors import InputError, StudioError
 from ..video.framing import cover_crop
 from . import finetune as ft
+from . import speed_adapter as sa
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side, plan_sides
 from .preview import LatentPreviewer
 from .settings import GenerationSettings
@@ -274,16 +275,31 @@ class RenderingMixin:
             pipe.pinned_device = self._device_for(which)
         return pipe
 
+    def active_adapters(self, which: str) -> tuple[list[str], list[float]] | None:
+        """The LoRA adapters (and weights) model `which` runs with on the shared base transformers;
+        None when nothing is switched there (no LoRA finetune: the speed adapter alone, if any, is
+        always on in every transformer it was loaded into)."""
+        if not self.shares_base:
+            return None
+        if self.speed_adapter is None:
+            return ([ft.ADAPTER_NAME], [self.lora_scale]) if which == FINETUNED_MODEL else ([], [])
+        if which == FINETUNED_MODEL:
+            return [sa.ADAPTER_NAME, ft.ADAPTER_NAME], [1.0, self.lora_scale]
+        return [sa.ADAPTER_NAME], [1.0]
+
     @contextlib.contextmanager
     def _adapter(self, which: str):
-        """LoRA finetune: the adapter is off for the zero-shot run and on, at the scale, for the other."""
-        if not self.shares_base:
+        """LoRA finetune: the adapter is off for the zero-shot run and on, at the scale, for the other;
+        a speed adapter stays on under both."""
+        plan = self.active_adapters(which)
+        if plan is None:
             yield
             return
+        names, weights = plan
         for transformer in self.baseline_transformers:
-            if which == FINETUNED_MODEL:
+            if names:
                 transformer.enable_adapters()
-                transformer.set_adapters([ft.ADAPTER_NAME], weights=[self.lora_scale])
+                transformer.set_adapters(names, weights=weights)
             else:
                 transformer.disable_adapters()
         try:

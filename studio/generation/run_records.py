@@ -90,7 +90,18 @@ def _settings(data: Any, where: str) -> Any:
         "negative_prompt": _text_field(data, "negative_prompt", where, MAX_NEGATIVE_CHARS, DEFAULT_NEGATIVE_PROMPT),
         "max_sequence_length": _whole(data, "max_sequence_length", where, 1, 4096, 512),
         "preview_every": _whole(data, "preview_every", where, 0, 10000, 0),
+        "profile": _text_field(data, "profile", where, 32, "final"),
+        "step_cache": _text_field(data, "step_cache", where, 200, ""),
     }
+    from .profiles import PROFILES
+    from .step_caches import canonical
+
+    if values["profile"] not in PROFILES:
+        raise _damaged(where, f"profile must be one of {', '.join(PROFILES)}, got {_show(values['profile'])}")
+    try:  # the spelling run.json records is canonical; anything else was edited
+        values["step_cache"] = canonical(values["step_cache"])
+    except InputError as exc:
+        raise _damaged(where, f"step_cache: {exc}") from None
     return GenerationSettings(**values)
 
 

@@ -23,6 +23,7 @@ from PIL import Image
 from ..video.framing import cover_crop
 
 from . import outputs, provenance
+from . import speed_adapter as sa
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side
 from .loading import library_versions
 from .rendering import StepCallback
@@ -141,6 +142,9 @@ class RunWritingMixin:
                     str(self.finetune.weight_file) if self.finetune.weight_file else self.finetune.location)
             self._hashes = {"baseline": provenance.local_content_hash(self.baseline_location),
                             "finetuned": finetuned}
+            if self.speed_adapter is not None:
+                self._hashes["speed_adapter"] = provenance.local_content_hash(
+                    str(self.speed_adapter.source.weight_file))
         return self._hashes
 
     def run_record(self, prompt: str, settings: GenerationSettings, caption, created: str,
@@ -159,6 +163,7 @@ class RunWritingMixin:
                              "label": self.preset.label},
                 "finetuned": finetuned,
             },
+            "speed_adapter": self.speed_adapter_record(settings),
             "image": {"source": image_source} if image_source is not None else None,
             "runtime": {"memory_mode": self.placement.mode, "devices": [self.placement.shared_device,
                         self.placement.finetuned_device], "concurrent": self.placement.concurrent,
@@ -171,6 +176,18 @@ class RunWritingMixin:
             "hashes": self.content_hashes(),
             "gpu": provenance.gpu_info(),
         }
+
+
+    def speed_adapter_record(self, settings: GenerationSettings) -> dict[str, Any] | None:
+        """Which speed LoRA ran, its content hash, the sampling it asked for and the values that ran."""
+        speed = self.speed_adapter
+        if speed is None:
+            return None
+        return {"location": speed.location, "adapter_name": sa.ADAPTER_NAME,
+                "sha256": self.content_hashes().get("speed_adapter"),
+                "sidecar": str(speed.sidecar) if speed.sidecar else None, "defaults": speed.defaults(),
+                "used": {"steps": settings.steps, "guidance": settings.guidance, "guidance_2": settings.guidance_2,
+                         "shift": settings.shift}}
 
 
 def frames_hash(frames: np.ndarray) -> str:

@@ -90,6 +90,7 @@ class GenerationSettings:
         size_multiple: int | None = None,
         profile: Any = None,
         step_cache: Any = None,
+        adapter_defaults: Mapping[str, Any] | None = None,
     ) -> GenerationSettings:
         """Convert user values (numbers or strings; None = preset default) into checked settings.
 
@@ -97,12 +98,21 @@ class GenerationSettings:
         Height and width snap to the nearest multiple of `size_multiple` (the preset's unless the
         loaded model says otherwise). Seed -1 draws a random seed, which is then stored.
         `profile` (draft, preview, final) supplies the size, frames, steps and step cache not given.
+        `adapter_defaults` (a speed adapter's steps, guidance, guidance_2 and shift) come between the
+        two: below explicit values, above the profile's and the preset's.
         """
         from .profiles import get_profile
         from .step_caches import canonical
 
         chosen = get_profile(profile)
         scaled = chosen.defaults(preset)
+        adapter = dict(adapter_defaults or {})
+        steps = adapter.get("steps") if steps is None else steps
+        guidance = adapter.get("guidance") if guidance is None else guidance
+        shift = adapter.get("shift") if shift is None else shift
+        if preset.two_experts and guidance_2 is None:
+            # A distilled adapter runs both experts without guidance unless its sidecar says otherwise.
+            guidance_2 = adapter.get("guidance_2", adapter.get("guidance"))
         if duration is None and frames is None and chosen.frames != 1.0:
             frames = scaled["frames"]
         height = scaled["height"] if height is None and chosen.area != 1.0 else height

@@ -197,7 +197,10 @@ class Batch:
         from ..generation.comparison import resolve_mode
         from ..generation.settings import GenerationSettings
 
+        from ..generation.speed_adapter import describe_speed_adapter
+
         has_finetune = bool(self.config.finetuned.strip()) or self.config.tiny
+        adapter = describe_speed_adapter(self.config.speed_adapter)  # its sampling fills what a job leaves out
         tasks, failures = [], []
         for job in jobs:
             missing = [s for s in job.seeds if not is_complete(self.runs_dir / job.run_name(s))]
@@ -205,7 +208,8 @@ class Batch:
                 continue
             try:
                 mode = resolve_mode(job.mode, has_finetune, job.short_prompt)
-                settings = {seed: GenerationSettings.from_user(self.preset, seed=seed, **job.settings)
+                settings = {seed: GenerationSettings.from_user(self.preset, seed=seed, **job.settings,
+                                                               adapter_defaults=adapter.defaults() if adapter else None)
                             for seed in missing}
                 prompt, caption, reference = self.prompt_for(job)
             except StudioError as exc:

@@ -83,13 +83,17 @@ class SharedModels:
             return self._compare
 
     # -- generation --------------------------------------------------------------------------------
-    def generator(self, preset: str, finetuned: str | None = None) -> SideBySideGenerator:
-        """The generator for `preset` with `finetuned` in the finetuned slot (default: the configured one)."""
+    def generator(self, preset: str, finetuned: str | None = None,
+                  speed_adapter: str | None = None) -> SideBySideGenerator:
+        """The generator for `preset` with `finetuned` in the finetuned slot and `speed_adapter` under
+        both sides (None: the configured ones; a speed adapter of "" is none)."""
         from .. import captioner, generation
 
         if self._take_turns():
             captioner.unload_captioner()
         config = self.config.replace(finetuned=finetuned) if finetuned else self.config
+        if speed_adapter is not None:
+            config = config.replace(speed_adapter=speed_adapter)
         location = str(config.tiny_dir) if config.tiny else config.baseline
         # Not kept here: `get_generator` holds the one loaded generator and frees it (GPU memory
         # included) before loading another, which a second reference here would prevent.

@@ -183,6 +183,8 @@ class GenerateRequest:
     # at the preset's pixel area (chosen once the image is read), instead of cropping it hard.
     size_follows_image: bool = False
     from_run: str | None = None  # the run this one renders again at another profile (a draft's final)
+    # The speed LoRA's location: None = the server's own setting, "" = none for this run.
+    speed_adapter: str | None = None
 
     @classmethod
     def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, tiny: bool = False, seconds: Any = None,
@@ -191,14 +193,18 @@ class GenerateRequest:
                   short_prompt: Any = None, finetuned: Any = "", start_image: ClipRange | None = None,
                   caption: StructuredCaption | None = None, preview_every: int = 0, frames: Any = None,
                   guidance_2: Any = None, image: Any = None, profile: Any = None,
-                  step_cache: Any = None, reference: ClipRange | None = None) -> GenerateRequest:
+                  step_cache: Any = None, reference: ClipRange | None = None,
+                  speed_adapter: Any = None) -> GenerateRequest:
         """`seconds` and `frames` are alternatives, as are `start_image` (a frame of the reference)
         and `image` (an image file's path). `profile` (draft, preview, final) fills the size,
         length, steps and step cache not given; `step_cache` is `NAME[:key=value,...]` or none.
         `reference`: the clip and range the caption describes, for a run that does not start from
         it (a start frame is its own reference), recorded so the judge has its ceiling and a
-        reload brings the clip back."""
+        reload brings the clip back. `speed_adapter` (a location, "" = none; None = the server's
+        setting, its sampling not applied) is checked here, and its sidecar's steps, guidance and
+        shift fill the values not given, ahead of the profile's."""
         from ..generation.presets import PRESETS, get_preset
+        from ..generation.speed_adapter import describe_speed_adapter
 
         text = values.text(prompt, "prompt", limits.max_prompt_chars).strip()
         if not text:
@@ -226,17 +232,20 @@ class GenerateRequest:
                                  "an image", field)
         image_file = None if image in (None, "") else start_image_file(image)
         negative = values.text(negative_prompt, "negative_prompt", limits.max_negative_chars).strip() or None
+        speed = None if speed_adapter is None else values.text(speed_adapter, "speed_adapter").strip()
+        adapter = describe_speed_adapter(speed) if speed else None
         settings = GenerationSettings.from_user(
             spec, duration=seconds, frames=frames, width=width, height=height, steps=steps, guidance=guidance,
             guidance_2=guidance_2, shift=shift, seed=-1 if seed in (None, "") else seed, negative_prompt=negative,
-            preview_every=preview_every, profile=profile, step_cache=None if step_cache in (None, "") else step_cache)
+            preview_every=preview_every, profile=profile, step_cache=None if step_cache in (None, "") else step_cache,
+            adapter_defaults=adapter.defaults() if adapter else None)
         start = image_file or start_image
         return cls(text, preset, settings, None if mode == "auto" else mode, short,
                    values.text(finetuned, "finetuned"), start, caption,
                    str(image) if image_file else None,
                    reference=None if reference is None else {"clip": str(reference.path), "start": reference.start,
                                                              "end": reference.end},
-                   size_follows_image=follow and start is not None)
+                   size_follows_image=follow and start is not None, speed_adapter=speed)
 
 
 def parse_resolution(value: Any) -> tuple[int, int]:
@@ -292,12 +301,13 @@ def start_image_file(value: Any) -> Path:
     return path
 
 
-def request_again(run: dict[str, Any], run_dir: Path, profile: str | None = None,
-                  step_cache: str | None = None) -> GenerateRequest:
+def request_again(run: dict[str, Any], run_dir: Path, profile: str | None = None, step_cache: str | None = None,
+                  adapter_defaults: Mapping[str, Any] | None = None) -> GenerateRequest:
     """A recorded run as a request: its prompt, caption, settings, mode and start image. With
     `profile` (or `step_cache`), the same prompt, seed, guidance and start image at that profile:
-    a kept draft rendered final (its frames are then new ones). Either way `from_run` links the
-    new run to this one in the history."""
+    a kept draft rendered final (its frames are then new ones); `adapter_defaults`, a speed
+    adapter's own sampling, then come ahead of the profile's. Either way `from_run` links the new
+    run to this one in the history."""
     from ..generation.presets import get_preset
 
     record = run["record"]
@@ -312,7 +322,7 @@ def request_again(run: dict[str, Any], run_dir: Path, profile: str | None = None
             get_preset(run["preset"] or "ti2v-5b", tiny=bool(record.get("preset_tiny"))), seed=recorded.seed,
             guidance=recorded.guidance, guidance_2=recorded.guidance_2, shift=recorded.shift,
             negative_prompt=recorded.negative_prompt, fps=recorded.fps, profile=profile or recorded.profile,
-            step_cache=step_cache)
+            step_cache=step_cache, adapter_defaults=adapter_defaults)
         if profile is None:  # only the cache changes: the size, length and steps stay the recorded ones
             settings = settings.replace(width=recorded.width, height=recorded.height,
                                         num_frames=recorded.num_frames, steps=recorded.steps)

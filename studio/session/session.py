@@ -252,6 +252,8 @@ class Session:
         finetuned = finetune_location(config, request.finetuned)
         if finetuned:
             config = config.replace(finetuned=finetuned)
+        if request.speed_adapter is not None:
+            config = config.replace(speed_adapter=request.speed_adapter)
         has_finetune = bool(config.finetuned) or config.tiny
         chosen = resolve_mode(request.mode, has_finetune, request.short_prompt)
         outputs.check_writable(config.output_dir, outputs.estimate_run_bytes(request.settings))
@@ -271,7 +273,7 @@ class Session:
             check_calibrated(config, request.preset, models, request.settings.steps)  # before the long load
         image, image_source, reference = self._start_image(request)
         yield Status(f"Loading {request.preset}…")
-        generator = self.models.generator(request.preset, config.finetuned or None)
+        generator = self.models.generator(request.preset, config.finetuned or None, config.speed_adapter)
         tokens, _ = self.count_tokens(request.prompt)
         if tokens > self.limits.token_limit:
             raise InputError(f"is {tokens} tokens; the text encoder reads {self.limits.token_limit}, so the end "

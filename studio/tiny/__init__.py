@@ -18,6 +18,8 @@ BUILDERS: dict[str, str] = {
     "finetuned-transformer": "studio.tiny.wan:build_tiny_finetuned_transformer",
     "finetuned-lora": "studio.tiny.wan:build_tiny_finetuned_lora",
     "finetuned-lora-a14b": "studio.tiny.wan:build_tiny_finetuned_lora_a14b",
+    "speed-lora": "studio.tiny.wan:build_tiny_speed_lora",
+    "speed-lora-a14b": "studio.tiny.wan:build_tiny_speed_lora_a14b",
 }
 
 

@@ -10,6 +10,8 @@
 * `finetuned-lora`: a LoRA `.safetensors` for the tiny TI2V transformer, made with peft and
   written with the pipeline's `save_lora_weights` (adapter config in the header, as `studio train` writes it).
 * `finetuned-lora-a14b`: the same for the tiny A14B experts (loaded into both).
+* `speed-lora`, `speed-lora-a14b`: random "step-distilled" speed LoRAs over the same transformers,
+  reaching the feed-forward layers too, each with a `speed_adapter.json` sidecar (2 steps, no guidance).
 
 Every folder is written with `save_pretrained` and read back through the same `from_pretrained`
 path as the real checkpoints. Outputs are noise; shapes, files and wiring are real.
@@ -146,7 +148,7 @@ def build_tiny_finetuned_transformer(folder: Path, transformer: dict | None = No
     _tiny_transformer(transformer or TI2V_TRANSFORMER, seed=12).save_pretrained(Path(folder) / "transformer")
 
 
-def _save_tiny_lora(folder: Path, shape: dict, seed: int, rank: int = 4) -> None:
+def _save_tiny_lora(folder: Path, shape: dict, seed: int, rank: int = 4, targets: list[str] | None = None) -> None:
     import torch
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
@@ -154,7 +156,8 @@ def _save_tiny_lora(folder: Path, shape: dict, seed: int, rank: int = 4) -> None
     from ..training.artifacts import save_lora
 
     transformer = _tiny_transformer(shape, seed=seed)
-    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=LORA_TARGETS, init_lora_weights=True))
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets or LORA_TARGETS,
+                                       init_lora_weights=True))
     # peft initialises B to zero (a no-op adapter); give both factors weights so the finetune shows.
     torch.manual_seed(seed + 100)
     with torch.no_grad():
@@ -171,3 +174,27 @@ def build_tiny_finetuned_lora(folder: Path, transformer: dict | None = None, ran
 
 def build_tiny_finetuned_lora_a14b(folder: Path) -> None:
     _save_tiny_lora(folder, A14B_TRANSFORMER, seed=32)
+
+
+# Lightning-style LoRAs adapt every linear layer; the tiny ones reach the feed-forward layers too,
+# so a speed LoRA and a finetune LoRA overlap on attention and differ elsewhere, as the real ones do.
+SPEED_LORA_TARGETS = LORA_TARGETS + ["ffn.net.0.proj", "ffn.net.2"]
+TINY_SPEED_SIDECAR = {"steps": 2, "guidance_scale": 1.0, "flow_shift": 3.0,
+                      "description": "tiny random speed LoRA (the studio's tests): noise, in 2 steps"}
+
+
+def _save_tiny_speed_lora(folder: Path, shape: dict, seed: int) -> None:
+    import json
+
+    from ..generation.speed_adapter import SIDECAR_NAME
+
+    _save_tiny_lora(folder, shape, seed=seed, targets=SPEED_LORA_TARGETS)
+    (Path(folder) / SIDECAR_NAME).write_text(json.dumps(TINY_SPEED_SIDECAR, indent=2) + "\n")
+
+
+def build_tiny_speed_lora(folder: Path) -> None:
+    _save_tiny_speed_lora(folder, TI2V_TRANSFORMER, seed=42)
+
+
+def build_tiny_speed_lora_a14b(folder: Path) -> None:
+    _save_tiny_speed_lora(folder, A14B_TRANSFORMER, seed=52)

@@ -22,12 +22,13 @@ from ..session import (
 from ..research.explore import draw_seeds, explore, explore_one
 from ..session.finetunes import finetune_choices, finetune_location
 from ..session.requests import request_again
+from ..session.speed_adapters import speed_adapter_location
 from . import zerogpu
 from .context import PageContext, model_job, model_started, owner, raises_errors, session_id, takes_turns
 from .zerogpu import CAPTION_DURATION, gpu
 
 GENERATE_FIELDS = ("preset", "seconds", "resolution", "steps", "guidance", "shift", "seed", "negative_prompt", "mode",
-                   "short_prompt", "finetuned", "profile", "step_cache")
+                   "short_prompt", "finetuned", "speed_adapter", "profile", "step_cache")
 
 
 def run_json(view: RunView) -> dict[str, Any]:
@@ -164,6 +165,7 @@ class ScriptApi:
             raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}",
                              "settings")
         settings.setdefault("finetuned", self.finetune_picks.get(session_id(request), ""))
+        settings["speed_adapter"] = speed_adapter_location(config, settings.get("speed_adapter", ""))
         if zerogpu.on_zerogpu():  # the profile that fits one GPU call unless the script asks otherwise
             settings.setdefault("profile", "draft")
         start_image = self._clip(clip, start, None) if clip else None
@@ -181,7 +183,8 @@ class ScriptApi:
     def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any = None,
                     request: gr.Request = None):
         """`settings`: {preset, seconds, resolution, steps, guidance, shift, seed, negative_prompt, mode,
-        short_prompt, finetuned, profile, step_cache}; all optional. With a clip, its frame at `start`
+        short_prompt, finetuned, speed_adapter, profile, step_cache}; all optional (`speed_adapter`: a
+        name from the page's speed adapter menu, "none", or "" for the server's own). With a clip, its frame at `start`
         starts the video (and the clip is the judge's reference). `caption` (optional): the structured
         caption the prompt came from, recorded with the run so `/judge` scores it aspect by aspect."""
         yield from self._generate(self._fits(self._request(prompt, settings, clip, start, caption, request)), request)

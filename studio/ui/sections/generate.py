@@ -17,6 +17,7 @@ from ...research.explore import MAX_SEEDS, draw_seeds, explore, explore_one
 from ...session import Done, GenerateRequest, Plan, RunRequest, SideStep, Status
 from ...session.finetunes import finetune_choices
 from ...session.requests import FOLLOW_IMAGE, request_again
+from ...session.speed_adapters import speed_adapter_choices, speed_adapter_defaults, speed_adapter_location
 from ..context import (
     PageContext, log_failure, model_job, model_started, owner, shows_errors, takes_turns,
 )
@@ -134,8 +135,13 @@ class GenerateSection:
                 with gr.Row(equal_height=True):
                     self.finetune = gr.Dropdown(finetune_choices(config), value="", scale=3, elem_id="finetune-menu",
                                                 label=f"Finetuned weights (from {Path(config.models_dir).name}/)")
-                    self.refresh_finetunes = gr.Button("Refresh list", size="sm", scale=1,
+                    self.refresh_finetunes = gr.Button("Refresh lists", size="sm", scale=1,
                                                        elem_id="refresh-finetunes")
+                self.speed_adapter = gr.Dropdown(
+                    speed_adapter_choices(config), value="", elem_id="speed-adapter-menu",
+                    label=f"Speed adapter (from {Path(config.models_dir).name}/)",
+                    info="A step-distilled LoRA under both sides: picking one sets the steps, guidance and "
+                         "shift it was distilled for (then edit them freely).")
                 with gr.Row():
                     self.preset = gr.Radio([(p.label, name) for name, p in PRESETS.items()], value=DEFAULT_PRESET,
                                            label="Model", elem_id="model-preset")
@@ -179,32 +185,37 @@ class GenerateSection:
         reference, options = page.reference, dict(api_visibility="undocumented")
         self.preset.change(self.on_preset, {self.preset}, [self.seconds, self.resolution, self.steps, self.guidance,
                                                            self.shift], queue=False, **options)
-        self.refresh_finetunes.click(self.on_refresh_finetunes, None, [self.finetune], queue=False, **options)
+        self.refresh_finetunes.click(self.on_refresh_finetunes, None, [self.finetune, self.speed_adapter],
+                                     queue=False, **options)
+        self.speed_adapter.change(self.on_speed_adapter, {self.speed_adapter, self.profile, self.preset},
+                                  [self.steps, self.guidance, self.shift, self.status], queue=False, **options)
         run_outputs = [self.generate_button, self.explore_button, self.cancel_button, self.judge_button,
                        self.final_button, self.status, *self.player_outputs, self.downloads, self.used_seed,
                        self.run_id, self.judge_result, *page.history.outputs]
         self.generate_button.click(
             takes_turns(self.ctx, self.on_generate),
-            {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.start_image, reference.clip,
+            {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.speed_adapter, self.start_image,
+             reference.clip,
              reference.start, reference.end, *page.caption.inputs},
             run_outputs,
             show_progress="hidden", **options, **model_job(self.ctx, blocks))
         self.cancel_button.click(self.on_cancel, None, [self.status], queue=False, **options)
         self.final_button.click(
-            takes_turns(self.ctx, self.on_render_final), {self.run_id, self.finetune}, run_outputs,
+            takes_turns(self.ctx, self.on_render_final), {self.run_id, self.finetune, self.speed_adapter}, run_outputs,
             show_progress="hidden", **options, **model_job(self.ctx, blocks))
         self.explore_seeds.change(lambda count: gr.update(value=explore_label(count)), self.explore_seeds,
                                   self.explore_button, queue=False, **options)
         self.explore_button.click(
             takes_turns(self.ctx, self.on_explore),
-            {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.start_image, self.explore_seeds,
-             reference.clip, reference.start, reference.end, *page.caption.inputs},
+            {page.prompt.prompt, *self.settings, self.profile, self.finetune, self.speed_adapter, self.start_image,
+             self.explore_seeds, reference.clip, reference.start, reference.end, *page.caption.inputs},
             [self.generate_button, self.explore_button, self.cancel_button, self.status, self.explore_grid,
              self.explore_runs, *page.history.outputs],
             show_progress="hidden", **options, **model_job(self.ctx, blocks))
         self.explore_grid.select(self.on_keep, {self.explore_runs, *page.caption.inputs},
                                  [*page.history.reload_outputs(page), self.status], **options)
-        self.profile.change(self.on_profile, {self.profile, self.preset}, [self.seconds, self.resolution, self.steps],
+        self.profile.change(self.on_profile, {self.profile, self.preset, self.speed_adapter},
+                            [self.seconds, self.resolution, self.steps],
                             api_visibility="undocumented")
         self.judge_button.click(takes_turns(self.ctx, self.on_judge), {self.run_id}, [self.judge_result, self.status,
                                                                                      *page.history.outputs],
@@ -220,10 +231,27 @@ class GenerateSection:
     def on_profile(self, values: dict) -> dict:
         """The chosen profile's size, duration and steps for the preset, shown in the controls."""
         shown = profile_values(values[self.preset] or DEFAULT_PRESET, values[self.profile], self.ctx.config.tiny)
-        return {self.seconds: shown["seconds"], self.resolution: shown["resolution"], self.steps: shown["steps"]}
+        try:  # a picked speed adapter's steps stay ahead of the profile's
+            steps = speed_adapter_defaults(self.ctx.config, values[self.speed_adapter]).get("steps", shown["steps"])
+        except StudioError:
+            steps = shown["steps"]
+        return {self.seconds: shown["seconds"], self.resolution: shown["resolution"], self.steps: steps}
+
+    def on_speed_adapter(self, values: dict) -> dict:
+        """The picked adapter's steps, guidance and shift in the sliders; without one, the profile's and
+        the preset's again."""
+        spec = get_preset(values[self.preset] or DEFAULT_PRESET, tiny=self.ctx.config.tiny)
+        try:
+            wanted = speed_adapter_defaults(self.ctx.config, values[self.speed_adapter])
+        except StudioError as exc:
+            return {self.status: error_line(exc)}
+        steps = get_profile(values[self.profile]).defaults(spec)["steps"]
+        return {self.steps: wanted.get("steps", steps), self.guidance: wanted.get("guidance", spec.guidance),
+                self.shift: wanted.get("shift", spec.shift), self.status: ""}
 
     def on_refresh_finetunes(self) -> dict:
-        return {self.finetune: gr.update(choices=finetune_choices(self.ctx.config))}
+        return {self.finetune: gr.update(choices=finetune_choices(self.ctx.config)),
+                self.speed_adapter: gr.update(choices=speed_adapter_choices(self.ctx.config))}
 
     def request(self, values: dict, at_profile: str | None = None) -> GenerateRequest:
         """The run the settings describe (checked once, by the session's rules). `at_profile`: the
@@ -251,7 +279,8 @@ class GenerateSection:
             negative_prompt=values[self.negative], mode=values[self.comparison],
             short_prompt=values[self.short_prompt], finetuned=values[self.finetune], start_image=start_image,
             caption=self.page.caption.read(values), preview_every=PREVIEW_EVERY,
-            profile=at_profile or values[self.profile], reference=described)
+            profile=at_profile or values[self.profile], reference=described,
+            speed_adapter=speed_adapter_location(self.ctx.config, values[self.speed_adapter]))
 
     def on_generate(self, values: dict, request: gr.Request = None):
         """Streams the run: buttons swap, previews and progress per side, then the videos."""
@@ -265,7 +294,8 @@ class GenerateSection:
 
             shown = RunRequest.from_user(values[self.run_id]).run_id
             run = load_run_by_id(self.ctx.config.output_dir, shown)
-            return dataclasses.replace(request_again(run, run["run_dir"], "final"), finetuned=values[self.finetune] or "")
+            return dataclasses.replace(request_again(run, run["run_dir"], "final"), finetuned=values[self.finetune] or "",
+                                       speed_adapter=speed_adapter_location(self.ctx.config, values[self.speed_adapter]))
 
         yield from self._checked_render(final, request)
 
