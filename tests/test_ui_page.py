@@ -11,10 +11,13 @@ files and states, never about what the text says.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,10 @@ import pytest
 from studio.caption.structured import ASPECTS
 from studio.caption.vocabulary import load_vocabulary
 from studio.config import StudioConfig
+from studio.compose.text import word_count
 from studio.errors import InputError
+from studio.session import ComposeRequest, caption_from_user
+from studio.session.latest import LatestRequests
 from studio.ui.page import build_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -378,6 +384,65 @@ def test_compose_modes_the_meter_and_fit(page):
     merged = prompt.on_compose(values.but({prompt.mode: "LLM merge"}))
     assert merged[prompt.prompt].strip() and "\x00" not in merged[prompt.prompt]
     assert merged[prompt.status] == "Composed (LLM merge)."
+
+
+class Visitor:
+    """What Gradio passes as the request: the browser session's id."""
+
+    def __init__(self, session_hash: str) -> None:
+        self.session_hash, self.username = session_hash, None
+
+
+def test_a_slow_merge_finishing_after_a_fit_does_not_overwrite_it(page):
+    prompt, visitor = page.prompt, Visitor("slow-merge")
+    values = caption_values(page, {prompt.mode: "LLM merge", prompt.words: 120})
+    merged: list[dict] = []
+    with page.ctx.model_lock:  # the merge waits for the model, as it does behind a caption or a run
+        worker = threading.Thread(target=lambda: merged.append(prompt.on_compose(values, visitor)))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not prompt.requests.is_latest(visitor.session_hash, 1):  # the merge has taken its ticket
+            assert time.monotonic() < deadline and worker.is_alive()
+            time.sleep(0.01)
+        fitted = prompt.on_fit(values.but({prompt.mode: "Extractive"}), visitor)
+        assert fitted[prompt.status].startswith("Fitted: ")
+    worker.join(timeout=120)
+    assert merged == [{}]  # the late merge changes nothing: the Fit's prompt, meter and report stay
+    # Typing in the box is a later request too; another visitor's requests do not count against this one.
+    ticket = prompt.requests.begin(visitor.session_hash)
+    prompt.on_typed(visitor)
+    assert not prompt.requests.is_latest(visitor.session_hash, ticket)
+    alone = prompt.on_compose(values, Visitor("other-visitor"))
+    assert alone[prompt.status] == "Composed (LLM merge)." and alone[prompt.prompt].strip()
+
+
+def test_latest_requests_keep_only_the_newest_ticket_per_visitor():
+    requests = LatestRequests(max_visitors=2)
+    first, second = requests.begin("a"), requests.begin("a")
+    assert not requests.is_latest("a", first) and requests.is_latest("a", second)
+    requests.begin("b")
+    requests.begin("c")  # "a" is forgotten: its late result is dropped, never shown over a newer one
+    assert not requests.is_latest("a", second) and requests.is_latest("c", 1)
+
+
+def test_the_merge_report_counts_the_merged_prompt_like_the_meter(page):
+    """An extractive draft far over the token limit must not speak for the short merged text."""
+    prompt, session = page.prompt, page.ctx.session
+    long_aspects = [" ".join(f"zqx{a}{n}vbr" for n in range(90)) + "." for a in range(5)]
+    caption = caption_from_user({a: t for a, t in zip(ASPECTS, long_aspects)}, session.limits)
+    draft = session.compose(ComposeRequest(caption, "Extractive", 320))
+    assert draft.over_limit and any("tokens" in w for w in draft.report["warnings"])
+    merged = session.compose(ComposeRequest(caption, "LLM merge", 320))
+    tokens, exact = session.count_tokens(merged.prompt)
+    assert (merged.report["tokens"], merged.report["words"]) == (merged.tokens, word_count(merged.prompt))
+    assert (merged.tokens, merged.exact_tokens) == (tokens, exact) and merged.report["mode"] == "LLM merge"
+    assert not merged.report["dropped"]
+    assert any("tokens" in w for w in merged.report["warnings"]) == merged.over_limit
+    shown = prompt.on_compose(caption_values(page, long_aspects, {prompt.mode: "LLM merge", prompt.words: 320}),
+                              Visitor("merge-report"))
+    meter_tokens = int(re.search(r"(\d+) / 512 tokens", shown[prompt.meter]).group(1))
+    assert meter_tokens == len(session.models.tokenizer()(shown[prompt.prompt])["input_ids"])
+    assert ("tokens" in shown[prompt.report]) == (meter_tokens > 512)
 
 
 def test_compose_refusals_change_only_the_status(page):
