@@ -607,6 +607,24 @@ def test_history_refuses_what_it_cannot_restore(page, tmp_path):
     assert list(gone) == [history.status] and "there is no run" in gone[history.status]
 
 
+def test_a_wrong_file_dropped_on_an_import_box_gets_one_message_in_its_status(page, tmp_path):
+    """Gradio's own file-type check would raise a red toast before the handler ran, leaving the
+    section's earlier "Loaded …" status beside it. The boxes take any file; the handler refuses it."""
+    from gradio.data_classes import FileData
+
+    caption, history = page.caption, page.history
+    notes, _ = junk_files(tmp_path)
+    loaded = caption.on_library(caption_values(page, {caption.library: "dolly_zoom"}))
+    assert loaded[caption.status].startswith("Loaded **dolly_zoom**")
+    for box, handler, status, message in (
+        (caption.import_file, caption.on_import, caption.status, "notes.txt is not a .json file"),
+        (history.import_file, history.on_import, history.status, "notes.txt is neither a run.json nor a studio mp4"),
+    ):
+        received = box.preprocess(FileData(path=str(notes), orig_name="notes.txt"))
+        shown = handler(carried(page, caption_values(page, {box: received}), loaded))
+        assert list(shown) == [status] and shown[status].startswith("⚠") and message in shown[status], shown
+
+
 def test_the_finetune_menu_lists_the_models_folder_and_refuses_other_values(page, models_dir):
     gen = page.generate
     choices = gen.on_refresh_finetunes()[gen.finetune]["choices"]

@@ -39,8 +39,11 @@ class CaptionSection:
                 self.library = gr.Dropdown(label="Shot library", choices=_library(), value=None, scale=3,
                                            elem_id="library-choice")
                 self.load_button = gr.Button("Load shot", scale=1, elem_id="load-library")
-                self.import_file = gr.File(label="Import caption JSON", file_types=[".json"], type="filepath",
-                                           scale=2, height=130, elem_id="import-caption")
+                # No file_types: Gradio would refuse another file with a red toast before the handler
+                # runs, leaving this section's last status ("Loaded …") beside it. The handler refuses it
+                # in the status line instead, the one place a failure is said.
+                self.import_file = gr.File(label="Import caption JSON (.json)", type="filepath", scale=2, height=130,
+                                           elem_id="import-caption")
                 self.export_button = gr.Button("Export JSON", scale=1, elem_id="export-button")
                 self.export_file = gr.File(label="Exported caption", interactive=False, scale=2, height=130,
                                            elem_id="export-file")

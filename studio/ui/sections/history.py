@@ -23,9 +23,9 @@ class HistorySection:
             gr.Markdown("## 5 · History")
             with gr.Row(equal_height=True):
                 self.refresh_button = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh-history")
+                # No file_types, as for the caption import: a wrong file is refused in the status line only.
                 self.import_file = gr.File(label="Drop a run.json or a studio mp4 to load its settings",
-                                           file_types=[".json", ".mp4"], type="filepath", height=130, scale=3,
-                                           elem_id="import-run")
+                                           type="filepath", height=130, scale=3, elem_id="import-run")
             self.status = gr.Markdown("Click a run to reload it.", elem_id="history-status",
                                       elem_classes=["step-status"])
             self.cards = gr.Dataset(components=["image", "html"], headers=["", "Run"], samples=[], type="index",
