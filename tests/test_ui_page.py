@@ -607,6 +607,57 @@ def test_history_refuses_what_it_cannot_restore(page, tmp_path):
     assert list(gone) == [history.status] and "there is no run" in gone[history.status]
 
 
+def test_history_filters_searches_and_deletes_runs_with_their_files(page):
+    gen, history = page.generate, page.history
+    visitor = Visitor("history-filters")
+    done = [next(u for u in gen.on_generate(generate_values(page, {page.prompt.prompt: text, gen.seed: seed}))
+                 if gen.run_id in u) for text, seed in (("A lighthouse at dusk.", 31), ("A kite over dunes.", 32))]
+    lighthouse, kite = (d[gen.run_id] for d in done)
+    filters = {history.mode: "", history.model: "", history.search: ""}
+    searched = history.on_filter(Values({**filters, history.search: "  LIGHTHOUSE   dusk "}), visitor)
+    assert searched[history.run_ids] == [lighthouse] and searched[history.status] == "1 run(s) match."
+    assert history.refreshed(visitor)[history.run_ids] == [lighthouse]  # what Generate and Judge refresh, too
+    assert history.refreshed(Visitor("someone-else"))[history.run_ids][:2] == [kite, lighthouse]
+    by_seed = history.on_filter(Values({**filters, history.search: "seed 32"}), visitor)
+    assert by_seed[history.run_ids] == [kite]
+    other_mode = history.on_filter(Values({**filters, history.mode: "baseline"}), visitor)
+    assert other_mode[history.run_ids] == [] and other_mode[history.status].startswith("No run matches")
+    other_model = history.on_filter(Values({**filters, history.model: "t2v-a14b"}), visitor)
+    assert other_model[history.run_ids] == []
+    both = history.on_filter(Values({**filters, history.mode: "finetuned", history.model: "ti2v-5b"}), visitor)
+    assert {kite, lighthouse} <= set(both[history.run_ids])
+    for bad, message in (({history.mode: "sideways"}, "mode: unknown mode 'sideways'"),
+                         ({history.model: "wan9"}, "model: unknown model 'wan9'")):
+        shown = history.on_filter(Values({**filters, **bad}), visitor)
+        assert list(shown) == [history.status] and message in shown[history.status], shown
+
+    # A click selects the run for Delete; Delete removes its folder and every file in it.
+    history.on_filter(Values(filters), visitor)
+    listed = history.refreshed(visitor)[history.run_ids]
+    picked = history.on_select(caption_values(page, {history.cards: listed.index(kite), history.run_ids: listed}),
+                               visitor)
+    assert picked[history.selected] == kite and picked[history.delete_button]["interactive"] is True
+    folder = Path(page.ctx.config.output_dir) / kite
+    files = sum(1 for f in folder.rglob("*") if f.is_file())
+    deleted = history.on_delete(Values({history.selected: kite}), visitor)
+    assert deleted[history.status] == f"Deleted run **{kite}** and its {files} file(s)." and files >= 3
+    assert not folder.exists() and kite not in deleted[history.run_ids] and lighthouse in deleted[history.run_ids]
+    assert deleted[history.selected] is None and deleted[history.delete_button]["interactive"] is False
+    for selected, message in ((None, "run: click the run to delete first"), (kite, "there is no run"),
+                              ("../outside", "there is no run")):
+        shown = history.on_delete(Values({history.selected: selected}), visitor)
+        assert list(shown) == [history.status] and message in shown[history.status], shown
+
+
+def test_per_visitor_history_deletes_only_the_visitors_own_runs(page, tmp_path):
+    private = build_page(page.ctx.config, public=True)
+    assert private.ctx.per_session_history
+    someone = next(iter(run_ids(page)))
+    shown = private.history.on_delete(Values({private.history.selected: someone}), Visitor("a-stranger"))
+    assert list(shown) == [private.history.status] and "there is no run" in shown[private.history.status]
+    assert someone in run_ids(page)
+
+
 def test_a_wrong_file_dropped_on_an_import_box_gets_one_message_in_its_status(page, tmp_path):
     """Gradio's own file-type check would raise a red toast before the handler ran, leaving the
     section's earlier "Loaded …" status beside it. The boxes take any file; the handler refuses it."""

@@ -147,6 +147,7 @@ class Session:
         for aspect in ASPECTS:
             caption.aspects[aspect].text = clean_model_text(caption.aspects[aspect].text)
         caption.provenance.clip = clip.path.name
+        caption.title = caption.title or clip.path.stem  # what an export of it is called
         note = "".join(f" ⚠ {w}" for w in warnings)
         yield Done(caption, f"Captioned {clip.path.name} {caption.provenance.start:.2f}–{caption.provenance.end:.2f} s "
                             f"in {time.monotonic() - started:.0f} s.{note}")
