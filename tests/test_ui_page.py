@@ -123,7 +123,9 @@ def test_page_builds_without_torch_and_names_every_script_endpoint(tmp_path):
         config = blocks.get_config_file()
         public = [d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "public"]
         print(" ".join(public))
-        others = {{d.get("api_visibility") for d in config["dependencies"]}} - {{"public"}}
+        # Browser-only events (a script, no server function) are private; nothing else may be.
+        others = {{d.get("api_visibility") for d in config["dependencies"]
+                   if d.get("api_visibility") != "private" or d.get("backend_fn")}} - {{"public"}}
         print(" ".join(sorted(others)))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -197,6 +199,38 @@ def test_upload_lists_shots_numbered_like_the_cli(page, reference_clip):
     assert "2 shot(s)" in shown[ref.summary] and "two_shots.mp4" in shown[ref.summary]
     picked = ref.on_shot(Values({ref.clip: str(reference_clip), ref.shot: "2", ref.shots: shown[ref.shots]}))
     assert (picked[ref.start], picked[ref.end], picked[ref.status]) == (1.0, 2.0, "Shot 2.")
+
+
+def test_the_reference_player_says_which_range_is_captioned_and_examples_load_in_one_click(page, reference_clip):
+    ref, caption = page.reference, page.caption
+    shown = ref.on_upload(Values({ref.clip: str(reference_clip)}))
+    assert shown[ref.range] == "**Shot 1: 0.00–1.00 s** (1.00 s)"
+    shots = shown[ref.shots]
+    picked = ref.on_shot(Values({ref.clip: str(reference_clip), ref.shot: "2", ref.shots: shots}))
+    assert picked[ref.range] == "**Shot 2: 1.00–2.00 s** (1.00 s)"
+    typed = ref.on_start(Values({ref.clip: str(reference_clip), ref.start: 0.5, ref.end: 1.5, ref.shots: shots}))
+    assert typed[ref.range] == "**Range:** 0.50–1.50 s (1.00 s)"
+    assert ref.on_end(Values({ref.start: 0.5, ref.end: 0, ref.shots: shots}))[ref.range] == \
+        "**Range:** 0.50 s – end of the clip"
+    # The sample clip and every library shot are examples: a click sets the input, then the usual handler runs.
+    assert [Path(row[0]).name for row in ref.examples.examples] == ["plaza_two_shots.mp4"]
+    sample = ref.on_upload(Values({ref.clip: ref.examples.examples[0][0]}))
+    assert "2 shot(s)" in sample[ref.summary] and sample[ref.range].startswith("**Shot 1: ")
+    names = [row[0] for row in caption.library_examples.examples]
+    assert "dolly_zoom" in names and len(names) == len(caption.library.choices)
+
+
+def test_each_refine_tab_shows_the_text_it_edits(page):
+    caption = page.caption
+    loaded = caption.on_library(caption_values(page, {caption.library: "whip_pan"}))
+    for aspect, panel in caption.panels.items():
+        assert loaded[panel.mirror] == loaded[caption.texts[aspect]] and loaded[panel.mirror].strip()
+    inserted = caption.panels["Camera"].on_insert(carried(page, caption_values(page, {
+        caption.panels["Camera"].primitive: caption.panels["Camera"]._choices(None)[0][1]}), loaded))
+    assert inserted[caption.panels["Camera"].mirror] == inserted[caption.texts["Camera"]]
+    assert inserted[caption.texts["Camera"]] != loaded[caption.texts["Camera"]]
+    tabs = next(b for b in page.blocks.blocks.values() if getattr(b, "elem_id", None) == "aspect-tabs")
+    assert tabs.overflow_behavior == "wrap"  # all five tabs stay visible on a phone
 
 
 def test_bad_uploads_change_only_the_status_line(page, tmp_path):
@@ -611,14 +645,14 @@ def test_history_filters_searches_and_deletes_runs_with_their_files(page):
     gen, history = page.generate, page.history
     visitor = Visitor("history-filters")
     done = [next(u for u in gen.on_generate(generate_values(page, {page.prompt.prompt: text, gen.seed: seed}))
-                 if gen.run_id in u) for text, seed in (("A lighthouse at dusk.", 31), ("A kite over dunes.", 32))]
+                 if gen.run_id in u) for text, seed in (("A lighthouse at dusk.", 7301), ("A kite over dunes.", 7302))]
     lighthouse, kite = (d[gen.run_id] for d in done)
     filters = {history.mode: "", history.model: "", history.search: ""}
     searched = history.on_filter(Values({**filters, history.search: "  LIGHTHOUSE   dusk "}), visitor)
     assert searched[history.run_ids] == [lighthouse] and searched[history.status] == "1 run(s) match."
     assert history.refreshed(visitor)[history.run_ids] == [lighthouse]  # what Generate and Judge refresh, too
     assert history.refreshed(Visitor("someone-else"))[history.run_ids][:2] == [kite, lighthouse]
-    by_seed = history.on_filter(Values({**filters, history.search: "seed 32"}), visitor)
+    by_seed = history.on_filter(Values({**filters, history.search: "7302"}), visitor)
     assert by_seed[history.run_ids] == [kite]
     other_mode = history.on_filter(Values({**filters, history.mode: "baseline"}), visitor)
     assert other_mode[history.run_ids] == [] and other_mode[history.status].startswith("No run matches")

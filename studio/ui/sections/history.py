@@ -15,7 +15,7 @@ from ...errors import InputError
 from ...generation.presets import PRESETS
 from ...session import HistoryFilter, RunView
 from ..context import PageContext, session_id, shows_errors
-from ..formatting import card_html, judge_markdown
+from ..formatting import card_html, judge_markdown, range_label
 from .generate import COMPARISONS
 
 MAX_CARDS = 24
@@ -82,7 +82,7 @@ class HistorySection:
         return [self.status, *page.caption.outputs, page.prompt.prompt, *generate.settings, generate.downloads,
                 *generate.player_outputs, generate.used_seed, generate.run_id, generate.start_image,
                 generate.judge_button, generate.judge_result, page.reference.clip, page.reference.start,
-                page.reference.end, self.selected, self.delete_button]
+                page.reference.end, page.reference.range, self.selected, self.delete_button]
 
     def on_refresh(self, request: gr.Request = None) -> dict:
         return self.refreshed(request)
@@ -158,4 +158,5 @@ class HistorySection:
                 shown[reference.clip] = view.reference["clip"]
             shown[reference.start] = view.reference.get("start") or 0.0
             shown[reference.end] = view.reference.get("end") or 0.0
+            shown[reference.range] = range_label(shown[reference.start], shown[reference.end])
         return shown
