@@ -149,6 +149,31 @@ def test_app_help_lists_serving_and_studio_flags():
     assert bad.returncode == 2 and "max-upload-mb" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_the_mcp_server_is_an_option_that_names_its_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    import gradio as gr
+
+    from studio.ui import server
+
+    assert StudioConfig.from_env({"CHAI_STUDIO_MCP_SERVER": "1"}).mcp_server
+    if importlib.util.find_spec("mcp") is None:
+        for flag in ("--mcp", "--mcp-server"):
+            done = subprocess.run([sys.executable, "app.py", "--tiny", flag, "--output-dir", str(tmp_path / "runs")],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=120)
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 2 and lines[-1].startswith("error: mcp_server: needs Gradio's MCP extra")
+            assert 'pip install "gradio[mcp]"' in lines[-1] and "Traceback" not in done.stderr
+        assert not (tmp_path / "runs").exists()  # refused before anything was written or built
+    else:
+        server.check_mcp_extra(StudioConfig(mcp_server=True))
+    # The setting reaches Gradio's launch (captured here instead of serving).
+    seen = {}
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: seen.update(kwargs))
+    server.launch(StudioConfig(tiny=True, tiny_dir=tmp_path / "tiny", output_dir=tmp_path / "served"))
+    assert seen["mcp_server"] is False
+
+
 def test_page_says_when_finetuned_weights_are_missing(page, plain_page):
     def notices(built):
         return [b for b in built.blocks.blocks.values() if getattr(b, "elem_id", None) == "finetuned-missing"]

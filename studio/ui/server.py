@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -58,15 +59,24 @@ def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def check_mcp_extra(config: StudioConfig) -> None:
+    """`mcp_server` needs Gradio's MCP extra (the `mcp` package); without it Gradio would fail
+    deep inside launch, so it is refused here in one line."""
+    if config.mcp_server and importlib.util.find_spec("mcp") is None:
+        raise InputError('needs Gradio\'s MCP extra, which is not installed: pip install "gradio[mcp]" (or start '
+                         "without --mcp-server)", "mcp_server")
+
+
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
            **kwargs: Any) -> Any:
-    """Check the finetuned weights' path and the outputs folder (a StudioError, before anything is
-    served or loaded), clear what a killed run left there, then serve."""
+    """Check the MCP extra, the finetuned weights' path and the outputs folder (a StudioError,
+    before anything is served or loaded), clear what a killed run left there, then serve."""
     from ..generation import outputs
     from ..hub import check_local_location
 
     from ..logging_setup import log_as_server
 
+    check_mcp_extra(config)
     check_local_location(config.finetuned, "finetuned")
     log_as_server()
     outputs.check_writable(config.output_dir)
@@ -76,5 +86,5 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         server_name=host, server_port=port, share=share,
         max_file_size=f"{config.max_upload_mb}mb",
         allowed_paths=serving_paths(config.output_dir),
-        head=page.studio_head, css=page.studio_css, show_error=True, **kwargs,
+        head=page.studio_head, css=page.studio_css, show_error=True, mcp_server=config.mcp_server, **kwargs,
     )
