@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Ask for a login: a USER:PASSWORD pair (repeatable) or a file with one pair per line "
                              "(keeps passwords out of the process list). See docs/deployment.md.")
     StudioConfig.add_arguments(parser)
+    # The short spelling of --mcp-server; both set the same setting.
+    parser.add_argument("--mcp", dest="mcp_server", action="store_true", default=None,
+                        help="Same as --mcp-server.")
     return parser.parse_args(argv)
 
 

@@ -102,6 +102,10 @@ class StudioConfig:
     settings_dir: Path = _setting(
         Path(".studio"), "Folder where the studio keeps what it measured for the loaded checkpoints: the MagCache "
         "calibrations `python -m studio calibrate-cache` writes (per preset, weights and step count).")
+    mcp_server: bool = _setting(
+        False, "Also serve the page's script endpoints as a Model Context Protocol server (Gradio's `mcp_server`, "
+        "at /gradio_api/mcp/), so an agent can caption, compose, generate and judge through the same endpoints. "
+        "Needs Gradio's MCP extra: `pip install \"gradio[mcp]\"`.")
     tiny: bool = _setting(False, "Use the tiny random-weight checkpoints (offline wiring checks; outputs are noise).")
     tiny_dir: Path = _setting(Path(".tiny-models"), "Where the tiny checkpoints are written and read.")
     memory_mode: str = _setting(

@@ -123,9 +123,25 @@ def test_the_whole_page_on_a_desktop(browser, server, shots_dir, reference_clip)
     wait_text(tab, "#prompt-status", "every aspect is empty; caption the clip")
     no_error_toasts(tab)
 
+    # Generate in two columns: the Generate button and the settings on the section's first screen,
+    # beside the players.
+    tab.locator("#section-generate").evaluate("e => e.scrollIntoView({block: 'start'})")
+    tab.wait_for_timeout(300)
+    for selector in ("#generate-button", "#speed-profile", "#resolution", "#steps", "#comparison-mode",
+                     "#finetune-menu"):
+        box = tab.locator(selector).first.bounding_box()
+        assert box and 0 <= box["y"] and box["y"] + box["height"] <= DESKTOP[1], (selector, box)
+    settings, players = (tab.locator(s).bounding_box() for s in ("#generate-settings", "#players"))
+    assert settings["x"] + settings["width"] <= players["x"] + 1 and players["y"] < settings["y"] + settings["height"]
+    # The section bar stays on screen after scrolling.
+    nav = tab.locator("#section-nav").bounding_box()
+    assert -1 <= nav["y"] <= 2, nav
+    tab.evaluate("window.scrollTo(0, 0)")
+
     # Upload: shots numbered from 1, the range and the frame at start.
     tab.locator("#reference-clip input[type=file]").set_input_files(str(reference_clip))
     wait_text(tab, "#reference-info", r"2 shot\(s\)")
+    wait_text(tab, "#reference-range", r"Shot 1: 0\.00–1\.00 s")
     tab.wait_for_function("() => document.querySelector('#shot-choice input').value.startsWith('Shot 1: 0.00')")
 
     # Caption: the button is disabled while the text streams into the boxes, then enabled again.
@@ -164,6 +180,9 @@ def test_the_whole_page_on_a_desktop(browser, server, shots_dir, reference_clip)
     tab.locator("#glossary-camera tr").filter(has_text="Dutch").first.click()
     wait_text(tab, "#status-camera", "Inserted")
     assert len(camera.input_value()) > len("The camera holds still at eye level.")
+    # The Camera tab shows the text it just changed.
+    tab.wait_for_function("() => document.querySelector('#mirror-camera textarea').value === "
+                          "document.querySelector('#text-camera textarea').value")
 
     # Best of N and score all aspects.
     tab.click("#best-of-camera")
@@ -274,6 +293,16 @@ def test_an_image_start_run_reloaded_from_history_regenerates_identically(browse
 def test_a_phone_compares_both_videos_on_one_screen(browser, server, shots_dir):
     tab = open_tab(browser, server, PHONE)
     shot(tab, shots_dir, "phone-0-top", "body")
+    # All five aspect tabs are on screen (wrapped, none hidden behind an overflow menu).
+    tab.locator("#aspect-tabs").evaluate("e => e.scrollIntoView({block: 'start'})")
+    tab.wait_for_timeout(300)
+    for aspect in ("Subject", "Scene", "Motion", "Spatial", "Camera"):
+        button = tab.get_by_role("tab", name=aspect)
+        assert button.is_visible(), aspect
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE[0] + 1, (aspect, box)
+    nav = tab.locator("#section-nav").bounding_box()  # the section bar is still at the top
+    assert -1 <= nav["y"] <= 2, nav
     for n, key in enumerate(("reference", "caption", "prompt", "generate", "history"), start=1):
         shot(tab, shots_dir, f"phone-{n}-{key}", f"#section-{key}")
     # One tap on the section bar reaches Generate.

@@ -132,8 +132,13 @@ def test_export_then_import_round_trip(tmp_path):
     caption = captioned()
     caption.title = "Rainy walk / take 2"
     path = editing.export_caption(caption, tmp_path)
-    assert path.parent == tmp_path and path.suffix == ".json" and path.name.startswith("Rainy-walk-take-2-")
+    again = editing.export_caption(caption, tmp_path)
+    assert path.parent.parent == tmp_path and path.name == again.name == "Rainy-walk-take-2.json" and path != again
     assert texts_of(editing.import_caption(path, LIMIT)) == TEXTS
+    # A caption file without a title keeps its file's name through an import and an export.
+    untitled = tmp_path / "harbour night.json"
+    untitled.write_text(json.dumps({"Camera": "Static camera.", "Subject": "A dog."}))
+    assert editing.export_caption(editing.import_caption(untitled, LIMIT), tmp_path).name == "harbour-night.json"
     with pytest.raises(InputError, match="export: every aspect is empty; there is nothing to export yet"):
         editing.export_caption(StructuredCaption(), tmp_path)
 

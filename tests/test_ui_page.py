@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,10 @@ import pytest
 from studio.caption.structured import ASPECTS
 from studio.caption.vocabulary import load_vocabulary
 from studio.config import StudioConfig
+from studio.compose.text import word_count
 from studio.errors import InputError
+from studio.session import ComposeRequest, caption_from_user
+from studio.session.latest import LatestRequests
 from studio.tiny import build_tiny_models
 from studio.ui.page import build_page
 
@@ -122,7 +127,9 @@ def test_page_builds_without_torch_and_names_every_script_endpoint(tmp_path):
         config = blocks.get_config_file()
         public = [d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "public"]
         print(" ".join(public))
-        others = {{d.get("api_visibility") for d in config["dependencies"]}} - {{"public"}}
+        # Browser-only events (a script, no server function) are private; nothing else may be.
+        others = {{d.get("api_visibility") for d in config["dependencies"]
+                   if d.get("api_visibility") != "private" or d.get("backend_fn")}} - {{"public"}}
         print(" ".join(sorted(others)))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -144,6 +151,31 @@ def test_app_help_lists_serving_and_studio_flags():
     bad = subprocess.run([sys.executable, "app.py", "--max-upload-mb", "lots"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "max-upload-mb" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_mcp_server_is_an_option_that_names_its_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    import gradio as gr
+
+    from studio.ui import server
+
+    assert StudioConfig.from_env({"CHAI_STUDIO_MCP_SERVER": "1"}).mcp_server
+    if importlib.util.find_spec("mcp") is None:
+        for flag in ("--mcp", "--mcp-server"):
+            done = subprocess.run([sys.executable, "app.py", "--tiny", flag, "--output-dir", str(tmp_path / "runs")],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=120)
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 2 and lines[-1].startswith("error: mcp_server: needs Gradio's MCP extra")
+            assert 'pip install "gradio[mcp]"' in lines[-1] and "Traceback" not in done.stderr
+        assert not (tmp_path / "runs").exists()  # refused before anything was written or built
+    else:
+        server.check_mcp_extra(StudioConfig(mcp_server=True))
+    # The setting reaches Gradio's launch (captured here instead of serving).
+    seen = {}
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: seen.update(kwargs))
+    server.launch(StudioConfig(tiny=True, tiny_dir=tmp_path / "tiny", output_dir=tmp_path / "served"))
+    assert seen["mcp_server"] is False
 
 
 def test_page_says_when_finetuned_weights_are_missing(page, plain_page):
@@ -196,6 +228,38 @@ def test_upload_lists_shots_numbered_like_the_cli(page, reference_clip):
     assert "2 shot(s)" in shown[ref.summary] and "two_shots.mp4" in shown[ref.summary]
     picked = ref.on_shot(Values({ref.clip: str(reference_clip), ref.shot: "2", ref.shots: shown[ref.shots]}))
     assert (picked[ref.start], picked[ref.end], picked[ref.status]) == (1.0, 2.0, "Shot 2.")
+
+
+def test_the_reference_player_says_which_range_is_captioned_and_examples_load_in_one_click(page, reference_clip):
+    ref, caption = page.reference, page.caption
+    shown = ref.on_upload(Values({ref.clip: str(reference_clip)}))
+    assert shown[ref.range] == "**Shot 1: 0.00–1.00 s** (1.00 s)"
+    shots = shown[ref.shots]
+    picked = ref.on_shot(Values({ref.clip: str(reference_clip), ref.shot: "2", ref.shots: shots}))
+    assert picked[ref.range] == "**Shot 2: 1.00–2.00 s** (1.00 s)"
+    typed = ref.on_start(Values({ref.clip: str(reference_clip), ref.start: 0.5, ref.end: 1.5, ref.shots: shots}))
+    assert typed[ref.range] == "**Range:** 0.50–1.50 s (1.00 s)"
+    assert ref.on_end(Values({ref.start: 0.5, ref.end: 0, ref.shots: shots}))[ref.range] == \
+        "**Range:** 0.50 s – end of the clip"
+    # The sample clip and every library shot are examples: a click sets the input, then the usual handler runs.
+    assert [Path(row[0]).name for row in ref.examples.examples] == ["plaza_two_shots.mp4"]
+    sample = ref.on_upload(Values({ref.clip: ref.examples.examples[0][0]}))
+    assert "2 shot(s)" in sample[ref.summary] and sample[ref.range].startswith("**Shot 1: ")
+    names = [row[0] for row in caption.library_examples.examples]
+    assert "dolly_zoom" in names and len(names) == len(caption.library.choices)
+
+
+def test_each_refine_tab_shows_the_text_it_edits(page):
+    caption = page.caption
+    loaded = caption.on_library(caption_values(page, {caption.library: "whip_pan"}))
+    for aspect, panel in caption.panels.items():
+        assert loaded[panel.mirror] == loaded[caption.texts[aspect]] and loaded[panel.mirror].strip()
+    inserted = caption.panels["Camera"].on_insert(carried(page, caption_values(page, {
+        caption.panels["Camera"].primitive: caption.panels["Camera"]._choices(None)[0][1]}), loaded))
+    assert inserted[caption.panels["Camera"].mirror] == inserted[caption.texts["Camera"]]
+    assert inserted[caption.texts["Camera"]] != loaded[caption.texts["Camera"]]
+    tabs = next(b for b in page.blocks.blocks.values() if getattr(b, "elem_id", None) == "aspect-tabs")
+    assert tabs.overflow_behavior == "wrap"  # all five tabs stay visible on a phone
 
 
 def test_bad_uploads_change_only_the_status_line(page, tmp_path):
@@ -383,6 +447,65 @@ def test_compose_modes_the_meter_and_fit(page):
     merged = prompt.on_compose(values.but({prompt.mode: "LLM merge"}))
     assert merged[prompt.prompt].strip() and "\x00" not in merged[prompt.prompt]
     assert merged[prompt.status] == "Composed (LLM merge)."
+
+
+class Visitor:
+    """What Gradio passes as the request: the browser session's id."""
+
+    def __init__(self, session_hash: str) -> None:
+        self.session_hash, self.username = session_hash, None
+
+
+def test_a_slow_merge_finishing_after_a_fit_does_not_overwrite_it(page):
+    prompt, visitor = page.prompt, Visitor("slow-merge")
+    values = caption_values(page, {prompt.mode: "LLM merge", prompt.words: 120})
+    merged: list[dict] = []
+    with page.ctx.model_lock:  # the merge waits for the model, as it does behind a caption or a run
+        worker = threading.Thread(target=lambda: merged.append(prompt.on_compose(values, visitor)))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not prompt.requests.is_latest(visitor.session_hash, 1):  # the merge has taken its ticket
+            assert time.monotonic() < deadline and worker.is_alive()
+            time.sleep(0.01)
+        fitted = prompt.on_fit(values.but({prompt.mode: "Extractive"}), visitor)
+        assert fitted[prompt.status].startswith("Fitted: ")
+    worker.join(timeout=120)
+    assert merged == [{}]  # the late merge changes nothing: the Fit's prompt, meter and report stay
+    # Typing in the box is a later request too; another visitor's requests do not count against this one.
+    ticket = prompt.requests.begin(visitor.session_hash)
+    prompt.on_typed(visitor)
+    assert not prompt.requests.is_latest(visitor.session_hash, ticket)
+    alone = prompt.on_compose(values, Visitor("other-visitor"))
+    assert alone[prompt.status] == "Composed (LLM merge)." and alone[prompt.prompt].strip()
+
+
+def test_latest_requests_keep_only_the_newest_ticket_per_visitor():
+    requests = LatestRequests(max_visitors=2)
+    first, second = requests.begin("a"), requests.begin("a")
+    assert not requests.is_latest("a", first) and requests.is_latest("a", second)
+    requests.begin("b")
+    requests.begin("c")  # "a" is forgotten: its late result is dropped, never shown over a newer one
+    assert not requests.is_latest("a", second) and requests.is_latest("c", 1)
+
+
+def test_the_merge_report_counts_the_merged_prompt_like_the_meter(page):
+    """An extractive draft far over the token limit must not speak for the short merged text."""
+    prompt, session = page.prompt, page.ctx.session
+    long_aspects = [" ".join(f"zqx{a}{n}vbr" for n in range(90)) + "." for a in range(5)]
+    caption = caption_from_user({a: t for a, t in zip(ASPECTS, long_aspects)}, session.limits)
+    draft = session.compose(ComposeRequest(caption, "Extractive", 320))
+    assert draft.over_limit and any("tokens" in w for w in draft.report["warnings"])
+    merged = session.compose(ComposeRequest(caption, "LLM merge", 320))
+    tokens, exact = session.count_tokens(merged.prompt)
+    assert (merged.report["tokens"], merged.report["words"]) == (merged.tokens, word_count(merged.prompt))
+    assert (merged.tokens, merged.exact_tokens) == (tokens, exact) and merged.report["mode"] == "LLM merge"
+    assert not merged.report["dropped"]
+    assert any("tokens" in w for w in merged.report["warnings"]) == merged.over_limit
+    shown = prompt.on_compose(caption_values(page, long_aspects, {prompt.mode: "LLM merge", prompt.words: 320}),
+                              Visitor("merge-report"))
+    meter_tokens = int(re.search(r"(\d+) / 512 tokens", shown[prompt.meter]).group(1))
+    assert meter_tokens == len(session.models.tokenizer()(shown[prompt.prompt])["input_ids"])
+    assert ("tokens" in shown[prompt.report]) == (meter_tokens > 512)
 
 
 def test_compose_refusals_change_only_the_status(page):
@@ -605,6 +728,75 @@ def test_history_refuses_what_it_cannot_restore(page, tmp_path):
     assert stale == {history.status: "That run is no longer listed; press Refresh."}
     gone = history.on_select(caption_values(page, {history.cards: 0, history.run_ids: ["no-such-run"]}))
     assert list(gone) == [history.status] and "there is no run" in gone[history.status]
+
+
+def test_history_filters_searches_and_deletes_runs_with_their_files(page):
+    gen, history = page.generate, page.history
+    visitor = Visitor("history-filters")
+    done = [next(u for u in gen.on_generate(generate_values(page, {page.prompt.prompt: text, gen.seed: seed}))
+                 if gen.run_id in u) for text, seed in (("A lighthouse at dusk.", 7301), ("A kite over dunes.", 7302))]
+    lighthouse, kite = (d[gen.run_id] for d in done)
+    filters = {history.mode: "", history.model: "", history.search: ""}
+    searched = history.on_filter(Values({**filters, history.search: "  LIGHTHOUSE   dusk "}), visitor)
+    assert searched[history.run_ids] == [lighthouse] and searched[history.status] == "1 run(s) match."
+    assert history.refreshed(visitor)[history.run_ids] == [lighthouse]  # what Generate and Judge refresh, too
+    assert history.refreshed(Visitor("someone-else"))[history.run_ids][:2] == [kite, lighthouse]
+    by_seed = history.on_filter(Values({**filters, history.search: "7302"}), visitor)
+    assert by_seed[history.run_ids] == [kite]
+    other_mode = history.on_filter(Values({**filters, history.mode: "baseline"}), visitor)
+    assert other_mode[history.run_ids] == [] and other_mode[history.status].startswith("No run matches")
+    other_model = history.on_filter(Values({**filters, history.model: "t2v-a14b"}), visitor)
+    assert other_model[history.run_ids] == []
+    both = history.on_filter(Values({**filters, history.mode: "finetuned", history.model: "ti2v-5b"}), visitor)
+    assert {kite, lighthouse} <= set(both[history.run_ids])
+    for bad, message in (({history.mode: "sideways"}, "mode: unknown mode 'sideways'"),
+                         ({history.model: "wan9"}, "model: unknown model 'wan9'")):
+        shown = history.on_filter(Values({**filters, **bad}), visitor)
+        assert list(shown) == [history.status] and message in shown[history.status], shown
+
+    # A click selects the run for Delete; Delete removes its folder and every file in it.
+    history.on_filter(Values(filters), visitor)
+    listed = history.refreshed(visitor)[history.run_ids]
+    picked = history.on_select(caption_values(page, {history.cards: listed.index(kite), history.run_ids: listed}),
+                               visitor)
+    assert picked[history.selected] == kite and picked[history.delete_button]["interactive"] is True
+    folder = Path(page.ctx.config.output_dir) / kite
+    files = sum(1 for f in folder.rglob("*") if f.is_file())
+    deleted = history.on_delete(Values({history.selected: kite}), visitor)
+    assert deleted[history.status] == f"Deleted run **{kite}** and its {files} file(s)." and files >= 3
+    assert not folder.exists() and kite not in deleted[history.run_ids] and lighthouse in deleted[history.run_ids]
+    assert deleted[history.selected] is None and deleted[history.delete_button]["interactive"] is False
+    for selected, message in ((None, "run: click the run to delete first"), (kite, "there is no run"),
+                              ("../outside", "there is no run")):
+        shown = history.on_delete(Values({history.selected: selected}), visitor)
+        assert list(shown) == [history.status] and message in shown[history.status], shown
+
+
+def test_per_visitor_history_deletes_only_the_visitors_own_runs(page, tmp_path):
+    private = build_page(page.ctx.config, public=True)
+    assert private.ctx.per_session_history
+    someone = next(iter(run_ids(page)))
+    shown = private.history.on_delete(Values({private.history.selected: someone}), Visitor("a-stranger"))
+    assert list(shown) == [private.history.status] and "there is no run" in shown[private.history.status]
+    assert someone in run_ids(page)
+
+
+def test_a_wrong_file_dropped_on_an_import_box_gets_one_message_in_its_status(page, tmp_path):
+    """Gradio's own file-type check would raise a red toast before the handler ran, leaving the
+    section's earlier "Loaded …" status beside it. The boxes take any file; the handler refuses it."""
+    from gradio.data_classes import FileData
+
+    caption, history = page.caption, page.history
+    notes, _ = junk_files(tmp_path)
+    loaded = caption.on_library(caption_values(page, {caption.library: "dolly_zoom"}))
+    assert loaded[caption.status].startswith("Loaded **dolly_zoom**")
+    for box, handler, status, message in (
+        (caption.import_file, caption.on_import, caption.status, "notes.txt is not a .json file"),
+        (history.import_file, history.on_import, history.status, "notes.txt is neither a run.json nor a studio mp4"),
+    ):
+        received = box.preprocess(FileData(path=str(notes), orig_name="notes.txt"))
+        shown = handler(carried(page, caption_values(page, {box: received}), loaded))
+        assert list(shown) == [status] and shown[status].startswith("⚠") and message in shown[status], shown
 
 
 def test_the_finetune_menu_lists_the_models_folder_and_refuses_other_values(page, models_dir):

@@ -8,7 +8,7 @@ one Undo per aspect restores the text before it.
 from __future__ import annotations
 
 import re
-import time
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -119,17 +119,22 @@ def import_caption(path: Any, max_chars: int) -> StructuredCaption:
         raise InputError(f"{path.name} is not a .json file; export a caption from the studio or use a CHAI record",
                          "import")
     try:
-        return StructuredCaption.load(path, max_chars)
+        caption = StructuredCaption.load(path, max_chars)
     except InputError as exc:
         raise InputError(f"could not import {path.name}: {str(exc).replace(str(path) + ': ', '')}", "import") from exc
+    # A file with no title is known by its name: exported again, it comes back under that name.
+    caption.title = caption.title or path.stem
+    return caption
 
 
 def export_caption(caption: StructuredCaption, out_dir: str | Path) -> Path:
-    """The caption written to a JSON file named after its title, for download."""
+    """The caption written to `<title>.json`, for download. Each export gets a folder of its own,
+    so the file keeps exactly the caption's name however many are exported."""
     if caption.is_empty():
         raise InputError("every aspect is empty; there is nothing to export yet", "export")
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", caption.title or "caption").strip("-")[:60] or "caption"
-    return caption.save(Path(out_dir) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    folder = Path(tempfile.mkdtemp(prefix="export-", dir=out_dir))
+    return caption.save(folder / f"{stem}.json")
 
 
 def preset_caption(name: Any) -> StructuredCaption:

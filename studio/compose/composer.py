@@ -281,10 +281,6 @@ def _reading_order(sentences: list[_Sentence], camera_first: bool) -> list[_Sent
 def _report(prompt: str, sentences: list[_Sentence], aspect_content: dict[str, frozenset[str]],
             options: ComposeOptions, tokenizer) -> ComposeReport:
     prompt_content = content_words(prompt)
-    coverage = {
-        a: round(len(words & prompt_content) / len(words), 3) if words else 1.0
-        for a, words in aspect_content.items()
-    }
     dropped = []
     for s in sentences:
         if all(s.kept):
@@ -295,11 +291,30 @@ def _report(prompt: str, sentences: list[_Sentence], aspect_content: dict[str, f
         reason = "duplicate" if share >= DUPLICATE_SHARE else "budget"
         text = s.full_text() if not s.is_kept else "... " + "; ".join(c.text for c in left)
         dropped.append(Dropped(s.aspect, text, reason))
-    words = word_count(prompt)
     if tokenizer is not None:
         tokens, estimated = len(tokenizer(prompt)["input_ids"]), False
     else:
         tokens, estimated = estimate_tokens(prompt), True
+    return _described(prompt, aspect_content, options, tokens, estimated, dropped)
+
+
+def describe(prompt: str, caption: StructuredCaption, options: ComposeOptions, tokens: int,
+             tokens_estimated: bool) -> ComposeReport:
+    """The report of a prompt the composer did not choose (the LLM merge's rewrite): coverage,
+    warnings and counts of that text, with the token count the caller's meter shows. No sentence
+    was dropped by choice, so none is listed."""
+    aspect_content = {a: content_words(caption.aspects[a].text) for a in ASPECTS}
+    return _described(prompt, aspect_content, options, tokens, tokens_estimated, [])
+
+
+def _described(prompt: str, aspect_content: dict[str, frozenset[str]], options: ComposeOptions, tokens: int,
+               estimated: bool, dropped: list[Dropped]) -> ComposeReport:
+    prompt_content = content_words(prompt)
+    coverage = {
+        a: round(len(words & prompt_content) / len(words), 3) if words else 1.0
+        for a, words in aspect_content.items()
+    }
+    words = word_count(prompt)
     warnings = []
     if tokens > TOKEN_LIMIT:
         warnings.append(

@@ -9,12 +9,12 @@ from .requests import (
     COMPARISON_CHOICES, COMPOSE_MODES, AspectRequest, BestOfRequest, CaptionRequest, ClipRange, ComposeRequest,
     GenerateRequest, RunRequest, caption_from_user,
 )
-from .runs import RunCard, RunHistory, RunView
+from .runs import HistoryFilter, RunCard, RunHistory, RunView
 from .session import Composition, ReferenceInfo, Session, clean_model_text
 
 __all__ = [
     "COMPARISON_CHOICES", "COMPOSE_MODES", "AspectRequest", "BestOfRequest", "CaptionRequest", "CaptionText",
-    "ClipRange", "ComposeRequest", "Composition", "Done", "Event", "GenerateRequest", "Limits", "Plan", "ReferenceInfo", "RunCard",
+    "ClipRange", "ComposeRequest", "Composition", "Done", "Event", "GenerateRequest", "HistoryFilter", "Limits", "Plan", "ReferenceInfo", "RunCard",
     "RunHistory", "RunRequest", "RunView", "Session", "SharedModels", "SideStep", "Status", "Worker",
     "caption_from_user", "clean_model_text",
 ]

@@ -8,6 +8,8 @@ that a visitor drops on the page restores the same settings as a run from the hi
 from __future__ import annotations
 
 import dataclasses
+import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,6 +18,10 @@ from ..caption.structured import StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError
 from .values import file_path, one_line
+
+log = logging.getLogger("studio.session")
+
+ANY = ""  # a filter field left empty matches every run
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,43 @@ class RunCard:
 
 
 @dataclass(frozen=True)
+class HistoryFilter:
+    """Which cards the history shows: a comparison mode, a model preset, and words to search for
+    (every word must appear in the prompt, the run id, the date or the card's settings line)."""
+
+    mode: str = ANY
+    model: str = ANY
+    text: str = ANY
+
+    @classmethod
+    def from_user(cls, mode: Any = None, model: Any = None, text: Any = None) -> HistoryFilter:
+        from ..generation.comparison import MODES
+        from ..generation.presets import PRESETS
+
+        mode, model = str(mode or ANY).strip(), str(model or ANY).strip()
+        if mode and mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)} (or none for all)", "mode")
+        if model and model not in PRESETS:
+            raise InputError(f"unknown model {model!r}; choose one of {', '.join(PRESETS)} (or none for all)",
+                             "model")
+        if text is not None and not isinstance(text, str):
+            raise InputError("expected words to search for", "search")
+        return cls(mode, model, " ".join((text or "").split())[:200])
+
+    def matches(self, card: RunCard) -> bool:
+        if self.mode and card.mode != self.mode:
+            return False
+        if self.model and card.preset != self.model:
+            return False
+        haystack = " ".join((card.run_id, card.prompt, *card.lines)).lower()
+        return all(word in haystack for word in self.text.lower().split())
+
+    @property
+    def active(self) -> bool:
+        return bool(self.mode or self.model or self.text)
+
+
+@dataclass(frozen=True)
 class RunView:
     """What a reload puts back on the page."""
 
@@ -80,8 +123,25 @@ class RunHistory:
 
         return run_dir_for(self.output_dir, run_id)
 
-    def cards(self, only: Sequence[str] | None = None) -> list[RunCard]:
-        """Every finished run, newest first; with `only`, just those ids (a visitor's own)."""
+    def cards(self, only: Sequence[str] | None = None, shown: HistoryFilter = HistoryFilter()) -> list[RunCard]:
+        """Every finished run, newest first; with `only`, just those ids (a visitor's own); with
+        `shown`, just the runs that filter matches."""
+        return [card for card in self._cards(only) if shown.matches(card)]
+
+    def delete(self, run_id: Any) -> str:
+        """Remove a run's folder with every file in it (videos, posters, run.json, judge.json).
+        Only a run folder inside the outputs folder can be named (see `folder`)."""
+        run_dir = self.folder(run_id)
+        files = sum(1 for path in run_dir.rglob("*") if path.is_file())
+        try:
+            shutil.rmtree(run_dir)
+        except OSError as exc:
+            raise InputError(f"could not delete run {run_dir.name} ({type(exc).__name__}); check the outputs "
+                             "folder's permissions", "run") from exc
+        log.info("deleted run %s (%d files)", run_dir.name, files)
+        return f"Deleted run **{run_dir.name}** and its {files} file(s)."
+
+    def _cards(self, only: Sequence[str] | None) -> list[RunCard]:
         from ..generation import list_runs
         from ..research.judge import load_judgement
 

@@ -147,6 +147,7 @@ class Session:
         for aspect in ASPECTS:
             caption.aspects[aspect].text = clean_model_text(caption.aspects[aspect].text)
         caption.provenance.clip = clip.path.name
+        caption.title = caption.title or clip.path.stem  # what an export of it is called
         note = "".join(f" ⚠ {w}" for w in warnings)
         yield Done(caption, f"Captioned {clip.path.name} {caption.provenance.start:.2f}–{caption.provenance.end:.2f} s "
                             f"in {time.monotonic() - started:.0f} s.{note}")
@@ -211,18 +212,22 @@ class Session:
 
     def compose(self, request: ComposeRequest) -> Composition:
         from ..compose import ComposeOptions, compose
+        from ..compose.composer import describe
 
         options = ComposeOptions(max_words=request.max_words, camera_first=request.mode == "Camera first")
         result = compose(request.caption, options, tokenizer=self.models.tokenizer())
-        report = {**result.report.to_dict(), "mode": request.mode}
-        prompt = result.prompt
+        prompt, report = result.prompt, result.report
         if request.mode == "LLM merge":
             captioner = self.models.captioner()
             # Tiny checkpoints write noise: their own small token budget keeps a wiring check fast.
             limit = captioner.max_new_tokens if self.config.tiny else None
             prompt = clean_model_text(captioner.merge(request.caption, request.max_words, max_new_tokens=limit))
         tokens, exact = self.count_tokens(prompt)
-        return Composition(prompt, report, tokens, exact, self.limits.token_limit)
+        if request.mode == "LLM merge":
+            # The extractive draft's report would describe a text nobody sees: the report and the
+            # meter both speak of the merged prompt, with this one count.
+            report = describe(prompt, request.caption, options, tokens, not exact)
+        return Composition(prompt, {**report.to_dict(), "mode": request.mode}, tokens, exact, self.limits.token_limit)
 
     def fit_to_limit(self, request: ComposeRequest) -> Composition:
         """The longest extractive prompt (largest word budget, in steps of 10) that fits the text

@@ -124,6 +124,23 @@ def shot_label(number: int, start: float, end: float) -> str:
     return f"Shot {number}: {start:.2f}–{end:.2f} s"
 
 
+def range_label(start: Any, end: Any, duration: float | None = None,
+                shots: list[tuple[float, float]] | None = None) -> str:
+    """The in/out range the captioner will read, under the reference player: the shot's number
+    when the range is exactly one detected shot. End 0 (or none) means the end of the clip."""
+    try:
+        lo = float(start or 0.0)
+        hi = float(end or 0.0) or (float(duration) if duration else None)
+    except (TypeError, ValueError):
+        return ""
+    if hi is None:
+        return f"**Range:** {lo:.2f} s – end of the clip"
+    for number, (shot_start, shot_end) in enumerate(shots or [], start=1):
+        if abs(shot_start - lo) < 0.006 and abs(shot_end - hi) < 0.006:
+            return f"**{shot_label(number, lo, hi)}** ({hi - lo:.2f} s)"
+    return f"**Range:** {lo:.2f}–{hi:.2f} s ({max(0.0, hi - lo):.2f} s)"
+
+
 def error_message(exc: BaseException) -> str:
     """A failed step in one line: a StudioError's message with server paths cut to file names;
     anything else names no internals (the log has the traceback)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -58,22 +59,28 @@ def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def check_mcp_extra(config: StudioConfig) -> None:
+    """`mcp_server` needs Gradio's MCP extra (the `mcp` package); without it Gradio would fail
+    deep inside launch, so it is refused here in one line."""
+    if config.mcp_server and importlib.util.find_spec("mcp") is None:
+        raise InputError('needs Gradio\'s MCP extra, which is not installed: pip install "gradio[mcp]" (or start '
+                         "without --mcp-server)", "mcp_server")
+
+
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
            **kwargs: Any) -> Any:
-    """Check the finetuned weights' path and the outputs folder (a StudioError, before anything is
-    served or loaded), clear what a killed run left there, then serve."""
+    """Check the MCP extra, the finetuned weights' path and the outputs folder (a StudioError,
+    before anything is served or loaded), clear what a killed run left there, then serve."""
     from ..generation import outputs
-    from ..hub import check_local_location
-
-    from ..logging_setup import log_as_server
-
     from ..generation.precision import check_precision
+    from ..hub import check_local_location
+    from ..logging_setup import log_as_server
+    from .zerogpu import on_zerogpu
 
+    check_mcp_extra(config)
     check_local_location(config.finetuned, "finetuned")
     check_precision(config.precision)
     log_as_server()
-    from .zerogpu import on_zerogpu
-
     if on_zerogpu():  # downloads happen now, not inside a GPU call's time limit
         from ..hub import download_models
 
@@ -85,5 +92,5 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         server_name=host, server_port=port, share=share,
         max_file_size=f"{config.max_upload_mb}mb",
         allowed_paths=serving_paths(config.output_dir),
-        head=page.studio_head, css=page.studio_css, show_error=True, **kwargs,
+        head=page.studio_head, css=page.studio_css, show_error=True, mcp_server=config.mcp_server, **kwargs,
     )

@@ -10,6 +10,9 @@ NAV = ('<nav class="studio-nav">'
 CSS = """
 #tiny-banner { background: #fff4d6; border: 1px solid #e0b84a; border-radius: 6px; padding: 4px 12px; }
 #gpu-banner { background: #fde2e1; border: 1px solid #d9534f; border-radius: 6px; padding: 4px 12px; }
+/* Gradio's container hides its overflow, which makes it the sticky bar's scroll box (one that never
+   scrolls); clip still cuts the overflow but lets the bar stick to the window. */
+.gradio-container { overflow: clip !important; }
 #section-nav { position: sticky; top: 0; z-index: 50; background: var(--background-fill-primary);
                padding: 6px 0; border-bottom: 1px solid var(--border-color-primary); }
 .studio-nav { display: flex; flex-wrap: wrap; gap: 6px 14px; font-weight: 600; }

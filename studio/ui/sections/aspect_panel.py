@@ -28,6 +28,9 @@ class AspectPanel:
         limits = ctx.session.limits
         subs = sub_aspect_choices(load_vocabulary(), aspect)
         first = subs[0][1] if subs else None
+        # The text these tools change, shown here: the aspect's own box may be a screen away.
+        self.mirror = gr.Textbox(label=f"{aspect} text now (edit it in the {aspect} box above)", lines=2, max_lines=6,
+                                 interactive=False, elem_id=f"mirror-{key}", elem_classes=["aspect-mirror"])
         with gr.Row():
             with gr.Column(scale=3, min_width=280):
                 self.critique = gr.Textbox(label=f"{aspect} critique", lines=2, max_length=limits.max_critique_chars,
@@ -75,6 +78,10 @@ class AspectPanel:
         edit = [*caption.outputs, self.status]
         options = dict(api_visibility="undocumented")
         model = dict(show_progress="minimal", **options, **model_job(self.ctx, blocks))
+        # Typing in the aspect's box is mirrored in the browser, with no request per keystroke; every
+        # handler's result reaches the mirror through `caption.show`.
+        caption.texts[self.aspect].input(None, caption.texts[self.aspect], self.mirror, js="(text) => text",
+                                         queue=False, show_progress="hidden", **options)
         self.sub_aspect.change(self.on_sub_aspect, {self.sub_aspect}, [self.primitive, self.glossary], **options)
         self.insert_button.click(self.on_insert, {self.primitive, *caption.inputs}, edit, **options)
         self.glossary.click(self.on_glossary, {self.glossary, self.sub_aspect, *caption.inputs}, edit, **options)

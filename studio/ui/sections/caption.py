@@ -39,11 +39,20 @@ class CaptionSection:
                 self.library = gr.Dropdown(label="Shot library", choices=_library(), value=None, scale=3,
                                            elem_id="library-choice")
                 self.load_button = gr.Button("Load shot", scale=1, elem_id="load-library")
-                self.import_file = gr.File(label="Import caption JSON", file_types=[".json"], type="filepath",
-                                           scale=2, height=130, elem_id="import-caption")
+                # No file_types: Gradio would refuse another file with a red toast before the handler
+                # runs, leaving this section's last status ("Loaded …") beside it. The handler refuses it
+                # in the status line instead, the one place a failure is said.
+                self.import_file = gr.File(label="Import caption JSON (.json)", type="filepath", scale=2, height=130,
+                                           elem_id="import-caption")
                 self.export_button = gr.Button("Export JSON", scale=1, elem_id="export-button")
                 self.export_file = gr.File(label="Exported caption", interactive=False, scale=2, height=130,
                                            elem_id="export-file")
+            self.library_examples = None
+            if _library():  # the library one click away; the accordion's dropdown and Load button stay
+                self.library_examples = gr.Examples([[name] for _, name in _library()], inputs=[self.library],
+                                                    example_labels=[label for label, _ in _library()],
+                                                    label="Shot library (click a shot to load its caption)",
+                                                    examples_per_page=16, elem_id="library-examples")
             self.status = gr.Markdown("", elem_id="caption-status", elem_classes=["step-status"])
             self.state = gr.State(StructuredCaption().to_dict())
             self.texts: dict[str, gr.Textbox] = {}
@@ -68,7 +77,8 @@ class CaptionSection:
                 self.score_all_status = gr.Markdown("", elem_id="score-all-status", elem_classes=["step-status"])
             gr.Markdown("### Refine one aspect")
             self.panels: dict[str, AspectPanel] = {}
-            with gr.Tabs(elem_id="aspect-tabs"):
+            # "wrap": on a phone the five tabs take two rows instead of hiding Spatial and Camera in a menu.
+            with gr.Tabs(elem_id="aspect-tabs", overflow_behavior="wrap"):
                 for aspect in ASPECTS:
                     with gr.Tab(aspect, elem_id=f"tab-{aspect.lower()}"):
                         self.panels[aspect] = AspectPanel(ctx, self, aspect)
@@ -81,7 +91,7 @@ class CaptionSection:
     @property
     def outputs(self) -> list[Any]:
         return [self.state, *self.texts.values(), *self.badges.values(),
-                *(panel.history for panel in self.panels.values())]
+                *(panel.history for panel in self.panels.values()), *(panel.mirror for panel in self.panels.values())]
 
     def read(self, values: dict) -> StructuredCaption:
         """The caption with what the boxes show now (each changed box becomes one undoable revision)."""
@@ -92,7 +102,8 @@ class CaptionSection:
     def show(self, caption: StructuredCaption) -> dict:
         return {self.state: caption.to_dict(), **{self.texts[a]: caption.aspects[a].text for a in ASPECTS},
                 **{self.badges[a]: reward_badge(caption, a) for a in ASPECTS},
-                **{self.panels[a].history: history_markdown(caption, a) for a in ASPECTS}}
+                **{self.panels[a].history: history_markdown(caption, a) for a in ASPECTS},
+                **{self.panels[a].mirror: caption.aspects[a].text for a in ASPECTS}}
 
     # -- events ------------------------------------------------------------------------------------
     def wire(self, page: Any, blocks: gr.Blocks) -> None:
@@ -100,6 +111,9 @@ class CaptionSection:
         reference = page.reference
         options = dict(api_visibility="undocumented")
         self.load_button.click(self.on_library, {self.library, *self.inputs}, [*self.outputs, self.status], **options)
+        if self.library_examples is not None:
+            self.library_examples.load_input_event.then(self.on_library, {self.library, *self.inputs},
+                                                        [*self.outputs, self.status], **options)
         self.import_file.upload(self.on_import, {self.import_file, *self.inputs}, [*self.outputs, self.status],
                                 **options)
         self.export_button.click(self.on_export, set(self.inputs), [self.export_file, self.status, *self.outputs],

@@ -74,7 +74,7 @@ def starting_profile(config: Any) -> str:
 class GenerateSection:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
-        config, limits = ctx.config, ctx.session.limits
+        config = ctx.config
         d = preset_defaults(DEFAULT_PRESET, config.tiny)
         d["resolution"] = d["resolutions"][0]
         opening = starting_profile(config)
@@ -84,92 +84,99 @@ class GenerateSection:
             gr.Markdown("## 4 · Generate")
             if not config.finetuned and not config.tiny:
                 gr.Markdown("No CHAI-finetuned weights are set: *Automatic* compares the CHAI prompt with a short "
-                            "plain prompt on the zero-shot model. Pick weights from the models folder below, or "
+                            "plain prompt on the zero-shot model. Pick weights from the models folder (*Finetuned weights*), or "
                             "start with `--finetuned PATH`.", elem_id="finetuned-missing")
-            with gr.Row(equal_height=True):
-                self.generate_button = gr.Button("Generate side by side", variant="primary", scale=2,
-                                                 elem_id="generate-button")
-                self.cancel_button = gr.Button("Cancel", variant="stop", interactive=False, scale=1,
-                                               elem_id="cancel-button")
-            with gr.Row(equal_height=True, elem_id="explore-row"):
-                self.explore_seeds = gr.Number(label="Seeds", value=4, precision=0, minimum=1, maximum=MAX_SEEDS,
-                                               scale=1, min_width=90, elem_id="explore-seeds")
-                self.explore_button = gr.Button(explore_label(4), scale=2, elem_id="explore-button")
-                self.final_button = gr.Button("Render final", interactive=False, scale=2,
-                                              elem_id="render-final-button")
-            gr.Markdown("*Explore* renders a draft side by side per seed (the seed above, then the next ones; -1: "
-                        "random), has the CHAI captioner judge each against the caption and ranks them by the "
-                        "finetuned side's mean P(Yes). Click one to keep it; *Render final* renders the run shown "
-                        "again at the final profile: same prompt and seed.", elem_classes=["hint"])
-            self.status = gr.Markdown("", elem_id="generate-status", elem_classes=["step-status"])
-            self.explore_grid = gr.Gallery(label="Explored seeds, best first: click one to keep it", columns=2,
-                                           visible=False, allow_preview=False, interactive=False,
-                                           elem_id="explore-grid")
-            self.explore_runs = gr.State([])  # the grid's run ids, in its order
-            self.players: dict[str, dict[str, Any]] = {}
-            with gr.Row(equal_height=True, elem_id="players"):
-                for slot, label, elem in (("left", "CHAI-finetuned Wan2.2", "finetuned"),
-                                          ("right", "Zero-shot Wan2.2", "zeroshot")):
-                    with gr.Column(min_width=150, elem_classes=["player"]):
-                        self.players[slot] = dict(
-                            preview=gr.Image(label=f"{label}: live preview", visible=False, interactive=False,
-                                             height=240, elem_id=f"preview-{elem}"),
-                            video=gr.Video(label=label, interactive=False, height=280, loop=True,
-                                           elem_id=f"video-{elem}"),
-                            progress=gr.Markdown("", elem_id=f"progress-{elem}"))
-            with gr.Row(equal_height=True):
-                self.downloads = gr.File(label="Downloads: side_by_side.mp4 and run.json", file_count="multiple",
-                                         interactive=False, scale=3, elem_id="downloads")
-                with gr.Column(scale=2, min_width=200):
-                    self.judge_button = gr.Button("Judge this run (CHAI reward per aspect)", interactive=False,
-                                                  elem_id="judge-button")
-                    self.judge_result = gr.Markdown("", elem_id="judge-result", elem_classes=["step-status"])
-            with gr.Accordion("Settings", open=True, elem_id="generate-settings"):
-                with gr.Row():
-                    self.comparison = gr.Radio(COMPARISONS, value="auto", label="Compare", elem_id="comparison-mode",
-                                               info="Automatic: finetuned vs zero-shot when finetuned weights are "
-                                                    "set, else CHAI prompt vs short prompt.")
-                    self.short_prompt = gr.Textbox(label="Short plain prompt (prompt mode)", lines=1,
-                                                   elem_id="short-prompt",
-                                                   placeholder="e.g. a man walks down a street at night")
-                with gr.Row(equal_height=True):
-                    self.finetune = gr.Dropdown(finetune_choices(config), value="", scale=3, elem_id="finetune-menu",
-                                                label=f"Finetuned weights (from {Path(config.models_dir).name}/)")
-                    self.refresh_finetunes = gr.Button("Refresh lists", size="sm", scale=1,
-                                                       elem_id="refresh-finetunes")
-                self.speed_adapter = gr.Dropdown(
-                    speed_adapter_choices(config), value="", elem_id="speed-adapter-menu",
-                    label=f"Speed adapter (from {Path(config.models_dir).name}/)",
-                    info="A step-distilled LoRA under both sides: picking one sets the steps, guidance and "
-                         "shift it was distilled for (then edit them freely).")
-                with gr.Row():
-                    self.preset = gr.Radio([(p.label, name) for name, p in PRESETS.items()], value=DEFAULT_PRESET,
-                                           label="Model", elem_id="model-preset")
-                    self.start_from_frame = gr.Checkbox(label="Start from the reference frame at Start (TI2V-5B)",
-                                                        value=False, elem_id="start-from-frame")
-                self.profile = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PROFILES.values()],
-                                        value=opening, label="Speed profile", elem_id="speed-profile",
-                                        info="Sets the size, duration and steps below (then edit them freely) and "
-                                             "the step cache the run uses. Draft to explore; final for the keeper.")
-                with gr.Row():
-                    self.seconds = gr.Slider(0.1, d["max_seconds"], value=d["seconds"], step=0.1,
-                                             label="Duration (s)", elem_id="duration")
-                    self.resolution = gr.Dropdown(resolution_choices(DEFAULT_PRESET, config.tiny),
-                                                  value=d["resolution"], label="Resolution",
-                                                  allow_custom_value=True, elem_id="resolution")
-                    self.steps = gr.Slider(*limits.steps, value=d["steps"], step=1, label="Steps", elem_id="steps")
-                with gr.Row():
-                    self.guidance = gr.Slider(*limits.guidance, value=d["guidance"], step=0.1, label="Guidance")
-                    self.shift = gr.Slider(*limits.shift, value=d["shift"], step=0.5, label="Shift")
-                with gr.Row():
-                    self.seed = gr.Number(label="Seed", value=42, precision=0, minimum=-1, maximum=limits.max_seed,
-                                          info="-1: random", elem_id="seed")
-                    self.used_seed = gr.Number(label="Seed used", interactive=False, precision=0, elem_id="used-seed")
-                self.negative = gr.Textbox(label="Negative prompt", value="", lines=2,
-                                           max_length=limits.max_negative_chars,
-                                           placeholder="Empty: the studio's default list of artefacts to avoid.")
+            # Two columns, as on the official Wan Space: the settings with Generate beside the players,
+            # so a change and its result are on one screen. On a phone the settings column comes first.
+            with gr.Row(elem_id="generate-columns"):
+                with gr.Column(scale=2, min_width=320, elem_id="generate-settings"):
+                    self._settings(ctx, d, opening)
+                with gr.Column(scale=3, min_width=320, elem_id="generate-results"):
+                    self._results()
             self.run_id = gr.State(None)  # the run shown in the players (what Judge scores)
             self.start_image = gr.State(None)  # a reloaded image-start run's own start image
+
+    def _settings(self, ctx: PageContext, d: dict[str, Any], opening: str) -> None:
+        config, limits = ctx.config, ctx.session.limits
+        with gr.Row(equal_height=True):
+            self.generate_button = gr.Button("Generate side by side", variant="primary", scale=2,
+                                             elem_id="generate-button")
+            self.cancel_button = gr.Button("Cancel", variant="stop", interactive=False, scale=1,
+                                           elem_id="cancel-button")
+        with gr.Row(equal_height=True, elem_id="explore-row"):
+            self.explore_seeds = gr.Number(label="Seeds", value=4, precision=0, minimum=1, maximum=MAX_SEEDS,
+                                           scale=1, min_width=80, elem_id="explore-seeds")
+            self.explore_button = gr.Button(explore_label(4), scale=2, elem_id="explore-button")
+            self.final_button = gr.Button("Render final", interactive=False, scale=2, elem_id="render-final-button")
+        gr.Markdown("*Explore*: a judged draft per seed (from Seed below), best first; click one, then "
+                    "*Render final* renders it at the final profile.", elem_classes=["hint"])
+        self.status = gr.Markdown("", elem_id="generate-status", elem_classes=["step-status"])
+        self.profile = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PROFILES.values()],
+                                value=opening, label="Speed profile", elem_id="speed-profile",
+                                info="Sets the size, duration and steps below (then edit them freely) and "
+                                     "the step cache the run uses. Draft to explore; final for the keeper.")
+        with gr.Row():
+            self.resolution = gr.Dropdown(resolution_choices(DEFAULT_PRESET, config.tiny),
+                                          value=d["resolution"], label="Resolution",
+                                          allow_custom_value=True, elem_id="resolution", min_width=140)
+            self.seconds = gr.Slider(0.1, d["max_seconds"], value=d["seconds"], step=0.1,
+                                     label="Duration (s)", elem_id="duration", min_width=140)
+            self.steps = gr.Slider(*limits.steps, value=d["steps"], step=1, label="Steps", elem_id="steps",
+                                   min_width=140)
+        self.comparison = gr.Radio(COMPARISONS, value="auto", label="Compare", elem_id="comparison-mode",
+                                   info="Automatic: finetuned vs zero-shot when finetuned weights are "
+                                        "set, else CHAI prompt vs short prompt.")
+        with gr.Row(equal_height=True):
+            self.finetune = gr.Dropdown(finetune_choices(config), value="", scale=3, elem_id="finetune-menu",
+                                        label=f"Finetuned weights (from {Path(config.models_dir).name}/)")
+            self.refresh_finetunes = gr.Button("Refresh lists", size="sm", scale=1, elem_id="refresh-finetunes")
+        with gr.Row():
+            self.seed = gr.Number(label="Seed", value=42, precision=0, minimum=-1, maximum=limits.max_seed,
+                                  info="-1: random", elem_id="seed", min_width=120)
+            self.used_seed = gr.Number(label="Seed used", interactive=False, precision=0, elem_id="used-seed",
+                                       min_width=120)
+        with gr.Row():
+            self.preset = gr.Radio([(p.label, name) for name, p in PRESETS.items()], value=DEFAULT_PRESET,
+                                   label="Model", elem_id="model-preset")
+            self.start_from_frame = gr.Checkbox(label="Start from the reference frame at Start (TI2V-5B)",
+                                                value=False, elem_id="start-from-frame")
+        with gr.Accordion("More settings", open=False, elem_id="generate-more-settings"):
+            self.speed_adapter = gr.Dropdown(
+                speed_adapter_choices(config), value="", elem_id="speed-adapter-menu",
+                label=f"Speed adapter (from {Path(config.models_dir).name}/)",
+                info="A step-distilled LoRA under both sides: picking one sets the steps, guidance and "
+                     "shift it was distilled for (then edit them freely).")
+            self.short_prompt = gr.Textbox(label="Short plain prompt (prompt mode)", lines=1, elem_id="short-prompt",
+                                           placeholder="e.g. a man walks down a street at night")
+            with gr.Row():
+                self.guidance = gr.Slider(*limits.guidance, value=d["guidance"], step=0.1, label="Guidance")
+                self.shift = gr.Slider(*limits.shift, value=d["shift"], step=0.5, label="Shift")
+            self.negative = gr.Textbox(label="Negative prompt", value="", lines=2,
+                                       max_length=limits.max_negative_chars,
+                                       placeholder="Empty: the studio's default list of artefacts to avoid.")
+
+    def _results(self) -> None:
+        self.explore_grid = gr.Gallery(label="Explored seeds, best first: click one to keep it", columns=2,
+                                       visible=False, allow_preview=False, interactive=False, elem_id="explore-grid")
+        self.explore_runs = gr.State([])  # the grid's run ids, in its order
+        self.players: dict[str, dict[str, Any]] = {}
+        with gr.Row(equal_height=True, elem_id="players"):
+            for slot, label, elem in (("left", "CHAI-finetuned Wan2.2", "finetuned"),
+                                      ("right", "Zero-shot Wan2.2", "zeroshot")):
+                with gr.Column(min_width=150, elem_classes=["player"]):
+                    self.players[slot] = dict(
+                        preview=gr.Image(label=f"{label}: live preview", visible=False, interactive=False,
+                                         height=240, elem_id=f"preview-{elem}"),
+                        video=gr.Video(label=label, interactive=False, height=280, loop=True,
+                                       elem_id=f"video-{elem}"),
+                        progress=gr.Markdown("", elem_id=f"progress-{elem}"))
+        with gr.Row(equal_height=True):
+            self.downloads = gr.File(label="Downloads: side_by_side.mp4 and run.json", file_count="multiple",
+                                     interactive=False, scale=3, elem_id="downloads")
+            with gr.Column(scale=2, min_width=200):
+                self.judge_button = gr.Button("Judge this run (CHAI reward per aspect)", interactive=False,
+                                              elem_id="judge-button")
+                self.judge_result = gr.Markdown("", elem_id="judge-result", elem_classes=["step-status"])
 
     @property
     def settings(self) -> list[Any]:

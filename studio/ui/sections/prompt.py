@@ -10,7 +10,8 @@ import gradio as gr
 
 from ...compose.text import word_count
 from ...session import COMPOSE_MODES, ComposeRequest
-from ..context import PageContext, compose_job, shows_errors
+from ...session.latest import LatestRequests
+from ..context import PageContext, compose_job, session_id, shows_errors
 from ..formatting import compose_summary, composition_meter, prompt_meter
 from ..zerogpu import CAPTION_DURATION, gpu
 
@@ -18,6 +19,8 @@ from ..zerogpu import CAPTION_DURATION, gpu
 class PromptSection:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
+        # Compose, Fit, the LLM merge and typing in the box all write the prompt: the newest wins.
+        self.requests = LatestRequests()
         limits = ctx.session.limits
         with gr.Column(elem_id="section-prompt", elem_classes=["studio-section"]):
             gr.Markdown("## 3 · Prompt")
@@ -45,6 +48,7 @@ class PromptSection:
         self.fit_button.click(self.on_fit, {self.mode, self.words, *caption.inputs}, outputs, **options,
                               **compose_job())
         self.prompt.change(self.on_edit, {self.prompt}, [self.meter], queue=False, show_progress="hidden", **options)
+        self.prompt.input(self.on_typed, None, None, queue=False, show_progress="hidden", **options)
 
     def _request(self, values: dict) -> tuple[Any, ComposeRequest]:
         caption = self.page.caption.read(values)
@@ -56,8 +60,24 @@ class PromptSection:
                 self.report: compose_summary(composed.report), self.status: message,
                 **self.page.caption.show(caption)}
 
+    def on_compose(self, values: dict, request: gr.Request = None) -> dict:
+        ticket = self.requests.begin(session_id(request))
+        return self._if_latest(request, ticket, self._compose(values))
+
+    def on_fit(self, values: dict, request: gr.Request = None) -> dict:
+        ticket = self.requests.begin(session_id(request))
+        return self._if_latest(request, ticket, self._fit(values))
+
+    def on_typed(self, request: gr.Request = None) -> None:
+        """Typing in the prompt box is the newest request: a merge still running will not overwrite it."""
+        self.requests.begin(session_id(request))
+
+    def _if_latest(self, request: Any, ticket: int, shown: dict) -> dict:
+        """The result, or no change at all when a later Compose, Fit or edit has already answered."""
+        return shown if self.requests.is_latest(session_id(request), ticket) else {}
+
     @shows_errors
-    def on_compose(self, values: dict) -> dict:
+    def _compose(self, values: dict) -> dict:
         caption, request = self._request(values)
         if request.mode == "LLM merge":
             composed = self._merge(request)
@@ -72,7 +92,7 @@ class PromptSection:
             return self.ctx.session.compose(request)
 
     @shows_errors
-    def on_fit(self, values: dict) -> dict:
+    def _fit(self, values: dict) -> dict:
         caption, request = self._request(values)
         composed = self.ctx.session.fit_to_limit(request)
         words = word_count(composed.prompt)

@@ -11,8 +11,11 @@ from ...caption.editing import take_in
 from ...caption.structured import ASPECTS
 from ...session import CaptionRequest, CaptionText, Done, Status
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
-from ..formatting import shot_label, without_paths
+from ..formatting import range_label, shot_label, without_paths
 from ..zerogpu import CAPTION_DURATION, gpu
+
+# The sample clip of the repository (two shots with a hard cut), offered as a one-click example.
+SAMPLE_CLIP = Path(__file__).resolve().parents[3] / "samples" / "plaza_two_shots.mp4"
 
 
 class ReferenceSection:
@@ -27,6 +30,13 @@ class ReferenceSection:
                                                f"{limits.max_clip_seconds:g} s)", sources=["upload"], height=280,
                                          elem_id="reference-clip")
                     self.summary = gr.Markdown("", elem_id="reference-info")
+                    self.range = gr.Markdown("", elem_id="reference-range")
+                    self.examples = None
+                    if SAMPLE_CLIP.is_file():
+                        self.examples = gr.Examples([[str(SAMPLE_CLIP)]], inputs=[self.clip],
+                                                    label="Example clip (click to load)",
+                                                    example_labels=["Sample: a plaza, two shots"],
+                                                    elem_id="reference-examples")
                 with gr.Column(scale=2, min_width=260):
                     self.shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
                                             info="Detected shots, numbered as `python -m studio shots` lists them.",
@@ -55,14 +65,18 @@ class ReferenceSection:
     def wire(self, page: Any, blocks: gr.Blocks) -> None:
         self.page = page
         caption = page.caption
-        self.clip.upload(self.on_upload, {self.clip}, [self.summary, self.shot, self.start, self.end, self.frame,
-                                                       self.shots, self.status], api_visibility="undocumented")
-        self.clip.clear(self.on_clear, None, [self.summary, self.shot, self.shots, self.frame, self.status],
-                        api_visibility="undocumented")
+        loaded = [self.summary, self.shot, self.start, self.end, self.frame, self.shots, self.status, self.range]
+        self.clip.upload(self.on_upload, {self.clip}, loaded, api_visibility="undocumented")
+        if self.examples is not None:
+            self.examples.load_input_event.then(self.on_upload, {self.clip}, loaded, api_visibility="undocumented")
+        self.clip.clear(self.on_clear, None, [self.summary, self.shot, self.shots, self.frame, self.status,
+                                              self.range], api_visibility="undocumented")
         self.shot.input(self.on_shot, {self.clip, self.shot, self.shots},
-                        [self.start, self.end, self.frame, self.status], api_visibility="undocumented")
-        self.start.submit(self.on_start, {self.clip, self.start}, [self.frame, self.status],
-                          api_visibility="undocumented")
+                        [self.start, self.end, self.frame, self.status, self.range], api_visibility="undocumented")
+        self.start.submit(self.on_start, {self.clip, self.start, self.end, self.shots},
+                          [self.frame, self.status, self.range], api_visibility="undocumented")
+        self.end.submit(self.on_end, {self.start, self.end, self.shots}, [self.range], queue=False,
+                        api_visibility="undocumented")
         self.caption_button.click(
             takes_turns(self.ctx, self.on_caption),
             {self.clip, self.start, self.end, self.two_stage, self.compare, *caption.inputs},
@@ -79,11 +93,12 @@ class ReferenceSection:
                 self.shot: gr.update(choices=choices, value=choices[0][1] if choices else None),
                 self.start: round(start, 2), self.end: round(end, 2), self.shots: info.shots,
                 self.frame: self.ctx.session.frame(info.path, start),
+                self.range: range_label(round(start, 2), round(end, 2), info.duration, info.shots),
                 self.status: "Ready: press **Caption the shot**, or pick another shot first."}
 
     def on_clear(self) -> dict:
         return {self.summary: "", self.shot: gr.update(choices=[], value=None), self.shots: [], self.frame: None,
-                self.status: "Upload a clip to start."}
+                self.range: "", self.status: "Upload a clip to start."}
 
     @shows_errors
     def on_shot(self, values: dict) -> dict:
@@ -92,12 +107,17 @@ class ReferenceSection:
             return {}
         start, end = shots[int(choice) - 1]
         return {self.start: round(start, 2), self.end: round(end, 2),
-                self.frame: self.ctx.session.frame(Path(values[self.clip]), start), self.status: f"Shot {choice}."}
+                self.frame: self.ctx.session.frame(Path(values[self.clip]), start), self.status: f"Shot {choice}.",
+                self.range: range_label(round(start, 2), round(end, 2), shots=shots)}
 
     @shows_errors
     def on_start(self, values: dict) -> dict:
         clip = self.ctx.session.clip(values[self.clip], values[self.start])
-        return {self.frame: self.ctx.session.frame(clip.path, clip.start or 0.0), self.status: ""}
+        return {self.frame: self.ctx.session.frame(clip.path, clip.start or 0.0), self.status: "",
+                **self.on_end(values)}
+
+    def on_end(self, values: dict) -> dict:
+        return {self.range: range_label(values[self.start], values[self.end], shots=values[self.shots])}
 
     @gpu(duration=CAPTION_DURATION)
     @shows_errors
