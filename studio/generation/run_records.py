@@ -278,4 +278,12 @@ def list_runs(output_dir: str | Path) -> list[RunSummary]:
         files = run["files"]
         runs.append(RunSummary(run["run_dir"], str(run["record"].get("created", "")), run["prompt"], run["seed"],
                                run["preset"], files["side_by_side_video"], _first_poster(files), run["record"]))
-    return sorted(runs, key=lambda r: (r.created, r.run_dir.name), reverse=True)
+    # `created` counts whole seconds; two runs of one second are ordered by when their record was written.
+    return sorted(runs, key=lambda r: (r.created, _written_ns(r.run_dir), r.run_dir.name), reverse=True)
+
+
+def _written_ns(run_dir: Path) -> int:
+    try:
+        return (run_dir / "run.json").stat().st_mtime_ns
+    except OSError:
+        return 0

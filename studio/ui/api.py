@@ -187,6 +187,7 @@ class ScriptApi:
         name from the page's speed adapter menu, "none", or "" for the server's own). With a clip, its frame at `start`
         starts the video (and the clip is the judge's reference). `caption` (optional): the structured
         caption the prompt came from, recorded with the run so `/judge` scores it aspect by aspect."""
+        model_started(self.ctx, request)  # first: a refused job must not stay counted as pending
         yield from self._generate(self._fits(self._request(prompt, settings, clip, start, caption, request)), request)
 
     def on_render_final(self, run_id: Any, settings: Any, request: gr.Request = None):
@@ -194,6 +195,7 @@ class ScriptApi:
         `settings` may also name `step_cache` and `finetuned`."""
         from ..generation import load_run_by_id
 
+        model_started(self.ctx, request)
         given = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
         if given is None:
             raise InputError("expected a JSON object", "settings")
@@ -210,6 +212,7 @@ class ScriptApi:
                    request: gr.Request = None) -> dict:
         """`seeds` draft runs (profile draft unless `settings.profile` says otherwise; `settings.seed`
         is the first seed, else they are drawn), each judged; the ranking, best first."""
+        model_started(self.ctx, request)
         given = {} if settings is None else dict(settings) if isinstance(settings, dict) else settings
         if isinstance(given, dict):
             given.setdefault("profile", "draft")
@@ -230,14 +233,12 @@ class ScriptApi:
 
     @gpu(duration=lambda self, run, *rest, **kw: zerogpu.request_seconds(run) + CAPTION_DURATION)
     def _explore_seed(self, run: GenerateRequest, seed: int, cancel: Any = None, request: Any = None) -> dict:
-        model_started(self.ctx, request)
         entry = explore_one(self.ctx.session, run, seed, cancel)
         self.ctx.session_runs.add(owner(request), entry["run"])
         return entry
 
     @gpu(duration=lambda self, run, *rest, **kw: zerogpu.request_seconds(run))
     def _generate(self, run: GenerateRequest, request: Any = None):
-        model_started(self.ctx, request)
         with self.ctx.cancellable(request) as cancel:
             for event in self.ctx.session.generate(run, cancel):
                 if isinstance(event, Done):

@@ -103,13 +103,6 @@ class GenerateSection:
                                              elem_id="generate-button")
             self.cancel_button = gr.Button("Cancel", variant="stop", interactive=False, scale=1,
                                            elem_id="cancel-button")
-        with gr.Row(equal_height=True, elem_id="explore-row"):
-            self.explore_seeds = gr.Number(label="Seeds", value=4, precision=0, minimum=1, maximum=MAX_SEEDS,
-                                           scale=1, min_width=80, elem_id="explore-seeds")
-            self.explore_button = gr.Button(explore_label(4), scale=2, elem_id="explore-button")
-            self.final_button = gr.Button("Render final", interactive=False, scale=2, elem_id="render-final-button")
-        gr.Markdown("*Explore*: a judged draft per seed (from Seed below), best first; click one, then "
-                    "*Render final* renders it at the final profile.", elem_classes=["hint"])
         self.status = gr.Markdown("", elem_id="generate-status", elem_classes=["step-status"])
         self.profile = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PROFILES.values()],
                                 value=opening, label="Speed profile", elem_id="speed-profile",
@@ -156,6 +149,13 @@ class GenerateSection:
                                        placeholder="Empty: the studio's default list of artefacts to avoid.")
 
     def _results(self) -> None:
+        # Explore sits above its grid: N judged drafts from the Seed box on, best first; a click keeps
+        # one, and Render final renders the run shown at the final profile.
+        with gr.Row(equal_height=True, elem_id="explore-row"):
+            self.explore_seeds = gr.Number(label="Seeds", value=4, precision=0, minimum=1, maximum=MAX_SEEDS,
+                                           scale=1, min_width=80, elem_id="explore-seeds")
+            self.explore_button = gr.Button(explore_label(4), scale=2, elem_id="explore-button")
+            self.final_button = gr.Button("Render final", interactive=False, scale=2, elem_id="render-final-button")
         self.explore_grid = gr.Gallery(label="Explored seeds, best first: click one to keep it", columns=2,
                                        visible=False, allow_preview=False, interactive=False, elem_id="explore-grid")
         self.explore_runs = gr.State([])  # the grid's run ids, in its order
@@ -309,6 +309,7 @@ class GenerateSection:
     def _checked_render(self, build, request: Any):
         """The request built and checked (and sized against ZeroGPU's per-call limit) before a GPU
         is asked for; a refusal is one status line and changes nothing else."""
+        model_started(self.ctx, request)  # first: a refused job must not stay counted as pending
         try:
             run = build()
             if zerogpu.on_zerogpu():
@@ -326,7 +327,6 @@ class GenerateSection:
 
     @gpu(duration=_render_seconds)
     def _render(self, run: GenerateRequest, request: Any = None):
-        model_started(self.ctx, request)
         idle = self._buttons(busy=False)
         planned: list = []
         with self.ctx.cancellable(request) as cancel:
@@ -349,6 +349,7 @@ class GenerateSection:
     def on_explore(self, values: dict, request: gr.Request = None):
         """N draft runs of the prompt, judged and ranked; the grid shows them best first."""
         config = self.ctx.config
+        model_started(self.ctx, request)
         try:
             run = self.request(values, at_profile="draft")
             seed = values[self.seed]
@@ -385,7 +386,6 @@ class GenerateSection:
     @gpu(duration=_seed_seconds)
     def _explore_seed(self, run: GenerateRequest, seed: int, cancel: Any = None, request: Any = None) -> dict:
         """One seed rendered and judged, its run added to this visitor's history."""
-        model_started(self.ctx, request)
         entry = explore_one(self.ctx.session, run, seed, cancel)
         self.ctx.session_runs.add(owner(request), entry["run"])
         return entry
