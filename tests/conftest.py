@@ -103,6 +103,7 @@ def serve_tiny_studio(work: Path, tiny_dir: Path, *extra: str):
 
 @pytest.fixture(scope="session")
 def studio_server(tmp_path_factory, ui_tiny_dir):
-    """`python app.py --tiny` in a subprocess; killed when the session ends."""
-    with serve_tiny_studio(tmp_path_factory.mktemp("studio-server"), ui_tiny_dir) as server:
+    """`python app.py --tiny --mcp-server` in a subprocess (the script API and the same endpoints
+    as MCP tools); killed when the session ends."""
+    with serve_tiny_studio(tmp_path_factory.mktemp("studio-server"), ui_tiny_dir, "--mcp-server") as server:
         yield server

@@ -123,3 +123,16 @@ def test_cancel_stops_the_sessions_generation(studio_server):
     with pytest.raises(Exception, match="cancelled"):
         job.result(timeout=60)
     assert run_ids(studio_server) == before
+
+
+def test_the_script_endpoints_are_mcp_tools(studio_server):
+    """Started with --mcp-server: an agent sees caption, compose, generate and judge as tools."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(studio_server.url + "gradio_api/mcp/schema", timeout=30) as response:
+        tools = {tool["name"]: tool for tool in json.loads(response.read())}
+    assert {"caption", "critique", "revise", "score", "compose", "generate", "explore", "render_final",
+            "judge"} <= set(tools), sorted(tools)
+    assert all(not name.startswith(("on_", "lambda")) for name in tools)  # named as the script API is
+    assert "structured caption" in tools["generate"]["description"]

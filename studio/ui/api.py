@@ -95,6 +95,7 @@ class ScriptApi:
             handler = raises_errors(getattr(self, f"on_{name}"))
             if options is model:
                 handler = takes_turns(self.ctx, handler)
+            handler.__name__ = name  # the MCP server names each tool after its function: the endpoint's name
             self.buttons[name].click(handler, inputs, outputs, api_name=name, **options)
 
     def _clip(self, clip: Any, start: Any, end: Any, shot: Any = None):
