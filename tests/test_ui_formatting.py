@@ -82,7 +82,7 @@ def test_run_cards_and_shot_labels():
     assert shown.startswith('<div class="run-card"><b>2025-01-01 12:00</b><br>') and shown.endswith("</i></div>")
     date, settings, seed, judged, prompt = shown.removeprefix('<div class="run-card">').split("<br>")
     assert settings == "finetuned · ti2v-5b · 64×64 · 0.25 s"
-    assert seed == "seed 7 · 2 steps" and judged == "CHAI-finetuned Wan2.2 81%"
+    assert seed == "seed 7 · 2 steps · final" and judged == "CHAI-finetuned Wan2.2 81%"
     assert prompt.startswith("<i>A kite") and prompt.endswith("…</i></div>") and len(prompt) == 90 + 13
     hostile = RunCard("r", "", "<script>alert(1)</script>", 1, "prompt", "ti2v-5b", "64×64", 2, 0.25, None)
     assert "<script>" not in formatting.card_html(hostile) and "&lt;script&gt;" in formatting.card_html(hostile)
