@@ -80,12 +80,12 @@ def download_models(config) -> list[str]:
     """Fetch the captioner, the baseline and a hub-hosted finetune into the local cache now (what a
     ZeroGPU Space does at start-up, so no download happens inside a GPU call's time limit). Local
     paths and the tiny checkpoints are left alone; returns the hub ids fetched."""
-    if config.tiny:
-        return []
     from huggingface_hub import snapshot_download
 
+    from .tiny.locations import model_locations
+
     fetched = []
-    for name in dict.fromkeys((config.captioner, config.baseline, config.finetuned)):
+    for name in dict.fromkeys(model_locations(config).to_download()):
         if name and REPO_ID_RE.match(name) and not Path(name).expanduser().exists():
             snapshot_download(name)
             fetched.append(name)
