@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 from .errors import InputError, ModelLoadError
 
@@ -66,12 +64,15 @@ def _cached_snapshot(repo_id: str) -> str | None:
 
 
 def _reachable(endpoint: str) -> bool:
-    url = urlparse(endpoint)
-    port = url.port or (443 if url.scheme == "https" else 80)
+    """Whether the hub answers at all (any HTTP status counts), asked through huggingface_hub's own
+    HTTP session, so HTTPS_PROXY / HTTP_PROXY / NO_PROXY and a custom client factory apply exactly as
+    they will for the download."""
+    from huggingface_hub.utils import get_session
+
     try:
-        with socket.create_connection((url.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
-            return True
-    except OSError:
+        get_session().head(endpoint, timeout=CONNECT_TIMEOUT_S, follow_redirects=False)
+        return True
+    except Exception:  # noqa: BLE001 - refused, timed out, proxy down or TLS failed: no download can work
         return False
 
 
@@ -79,12 +80,12 @@ def download_models(config) -> list[str]:
     """Fetch the captioner, the baseline and a hub-hosted finetune into the local cache now (what a
     ZeroGPU Space does at start-up, so no download happens inside a GPU call's time limit). Local
     paths and the tiny checkpoints are left alone; returns the hub ids fetched."""
-    if config.tiny:
-        return []
     from huggingface_hub import snapshot_download
 
+    from .tiny.locations import model_locations
+
     fetched = []
-    for name in dict.fromkeys((config.captioner, config.baseline, config.finetuned)):
+    for name in dict.fromkeys(model_locations(config).to_download()):
         if name and REPO_ID_RE.match(name) and not Path(name).expanduser().exists():
             snapshot_download(name)
             fetched.append(name)

@@ -302,7 +302,8 @@ def test_a_second_captioner_gives_a_second_caption(session, reference_clip):
     events = events_of(compare.caption(request, compare=True))
     assert events[0] == Status("Loading the second captioner…")
     assert events[-1].result["Camera"].text and events[-1].result["Scene"].text
-    assert compare.models._compare is not None and compare.models._compare is not compare.models.captioner()
+    second = compare.models.loaded_compare_captioner()
+    assert second is not None and second is not compare.models.captioner()
     with pytest.raises(StudioError, match="--compare-captioner"):
         events_of(session.caption(request, compare=True))
 
@@ -465,3 +466,32 @@ def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, 
     third = models.generator("t2v-a14b")  # another preset
     gc.collect()
     assert gone() is None and models.loaded_tokenizer() is third.tokenizer
+
+
+def test_a_captioner_key_change_frees_the_previous_captioner(ui_tiny_dir, tmp_path):
+    """One captioner per process, whoever asks: a new location or dtype frees the old 8B model first."""
+    import gc
+    import shutil
+    import weakref
+
+    from studio.captioner import get_captioner, loaded_captioner, unload_captioner
+    from studio.session import SharedModels
+
+    unload_captioner()
+    other = shutil.copytree(ui_tiny_dir / "captioner", tmp_path / "other-captioner")
+    config = StudioConfig(captioner=str(ui_tiny_dir / "captioner"), device="cpu", output_dir=tmp_path)
+    first = SharedModels(config).captioner()
+    # The page's view, a second view (a batch, the judge) and the captioner module's entry share it.
+    assert SharedModels(config).captioner() is first and get_captioner(config) is first
+    gone = weakref.ref(first)
+    del first
+    second = SharedModels(config.replace(captioner=str(other))).captioner()
+    gc.collect()
+    assert gone() is None and loaded_captioner() is second and second.model_id.endswith("other-captioner")
+    gone = weakref.ref(second)
+    del second
+    third = SharedModels(config.replace(captioner=str(other), dtype="bfloat16")).captioner()
+    gc.collect()
+    assert gone() is None and loaded_captioner() is third
+    del third
+    assert unload_captioner() and loaded_captioner() is None

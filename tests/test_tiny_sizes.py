@@ -106,3 +106,27 @@ def test_cli_tiny_run_at_an_oversized_width_is_one_error_line(tiny_root, tmp_pat
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: width: must be at most 1024 pixels"), result.stderr
+
+
+def test_tiny_mode_is_one_provider_of_model_locations(tmp_path):
+    from studio.generation.calibration import planned_locations
+    from studio.hub import download_models
+    from studio.tiny.locations import model_locations
+
+    tiny = StudioConfig(tiny=True, tiny_dir=tmp_path / "tiny")
+    locations = model_locations(tiny)
+    # Only naming a location writes nothing: cache keys and calibration look-ups stay instant.
+    assert locations.baseline("t2v-a14b", build=False) == str(tmp_path / "tiny" / "wan-a14b")
+    assert locations.finetuned("ti2v-5b", build=False) == str(tmp_path / "tiny" / "finetuned-lora")
+    assert planned_locations(tiny, "ti2v-5b") == {"baseline": str(tmp_path / "tiny" / "wan-ti2v"),
+                                                 "finetuned": str(tmp_path / "tiny" / "finetuned-lora")}
+    assert download_models(tiny) == [] and not (tmp_path / "tiny").exists()
+    # A finetune given explicitly still takes the finetuned slot in tiny mode.
+    assert model_locations(tiny.replace(finetuned="mine.safetensors")).finetuned("ti2v-5b") == "mine.safetensors"
+    built = Path(locations.captioner())
+    assert built == tmp_path / "tiny" / "captioner" and (built / ".complete").is_file()
+
+    real = StudioConfig(captioner="org/captioner", baseline=str(tmp_path), finetuned="")
+    assert model_locations(real).captioner() == "org/captioner"
+    assert model_locations(real).resolved_baseline("ti2v-5b") == str(tmp_path)
+    assert model_locations(real).finetuned("ti2v-5b") == "" and model_locations(real).shown("baseline") == str(tmp_path)

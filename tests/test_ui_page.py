@@ -30,6 +30,7 @@ from studio.errors import InputError
 from studio.session import ComposeRequest, caption_from_user
 from studio.session.latest import LatestRequests
 from studio.tiny import build_tiny_models
+from studio.ui.context import GPU_QUEUE, QueueInternalsMoved, _model_queue_view, check_queue_internals
 from studio.ui.page import build_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,6 +141,28 @@ def test_page_builds_without_torch_and_names_every_script_endpoint(tmp_path):
         "judge import_run list_finetunes pick_finetune history".split())
     assert others == "undocumented"  # the page's own events are callable by index, not listed
     assert not (tmp_path / "tiny").exists()  # the tiny checkpoints are built on first use, not by the page
+
+
+def test_the_per_visitor_cap_reads_gradios_queue_and_start_up_fails_when_it_moved(plain_page, monkeypatch):
+    from gradio import queueing
+
+    blocks = plain_page.blocks
+    model_fn = next(fn for fn in blocks.fns.values() if fn.concurrency_id == GPU_QUEUE)
+    waiting, running = queueing.Event("visitor", model_fn, None, None), queueing.Event("visitor", model_fn, None, None)
+    gpu_queue = queueing.EventQueue(GPU_QUEUE, 1)
+    gpu_queue.queue.append(waiting)
+    monkeypatch.setitem(blocks._queue.event_queue_per_concurrency_id, GPU_QUEUE, gpu_queue)
+    monkeypatch.setattr(blocks._queue, "active_jobs", [None, [running]])
+    assert _model_queue_view(blocks, "visitor") == (1, {waiting._id, running._id})
+    assert _model_queue_view(blocks, "someone-else") == (1, set())
+
+    # A Gradio whose queue moved: the page refuses to start, naming the field, and the view never
+    # quietly answers "nothing queued" (which would lift the cap).
+    monkeypatch.delattr(blocks._queue, "active_jobs")
+    with pytest.raises(QueueInternalsMoved, match=r"moved the queue fields .*--session-jobs.*\(Queue\.active_jobs\)"):
+        check_queue_internals(blocks)
+    with pytest.raises(AttributeError):
+        _model_queue_view(blocks, "visitor")
 
 
 def test_app_help_lists_serving_and_studio_flags():

@@ -9,7 +9,7 @@
     captioner.merge(caption) -> str                        (composer fallback when unloaded)
     captioner.unload()
 
-    get_captioner(config) / unload_captioner()             one shared, warm instance
+    get_captioner(config) / unload_captioner()             one shared, warm instance (SharedModels')
     load_clip(config, path, start, end, shot) -> SampledClip   (sampled as the config's pack says)
     caption_clip(config, path, start, end, ...) -> StructuredCaption
     PromptPack.for_config(config)                          the words of every prompt (`packs`)
@@ -20,7 +20,6 @@ torch and transformers only when a model is loaded.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,52 +32,27 @@ __all__ = [
     "unload_captioner",
 ]
 
-_shared: dict[str, Any] = {}
-_shared_lock = threading.Lock()
-
-
-def _key(config: Any) -> tuple:
-    return (captioner_path(config), config.resolved_device(), str(config.resolved_dtype()))
-
-
 def get_captioner(config: Any) -> Captioner:
-    """The shared captioner for `config`, loaded on first use and kept warm.
+    """The shared captioner for `config`, loaded on first use and kept warm: the one the process's
+    model registry (`studio.session.SharedModels`) holds. Asking for a different captioner (or
+    device/dtype) frees the current one first, so two 8B models never sit in GPU memory together."""
+    from ..session.models import SharedModels
 
-    Asking for a different captioner (or device/dtype) unloads the current one first, so two 8B
-    models never sit in GPU memory together. A different prompt pack needs no reload: the loaded
-    model is prompted with the config's pack from then on.
-    """
-    pack = PromptPack.for_config(config)
-    with _shared_lock:
-        key = _key(config)
-        current = _shared.get("captioner")
-        if current is not None and _shared.get("key") == key and current.loaded:
-            current.pack = pack
-            return current
-        if current is not None:
-            current.unload()
-            _shared.clear()
-        captioner = Captioner.from_pretrained(key[0], device=config.resolved_device(), dtype=config.resolved_dtype(),
-                                              pack=pack)
-        _shared.update(captioner=captioner, key=key)
-        return captioner
+    return SharedModels(config).captioner()
 
 
 def unload_captioner() -> bool:
     """Free the shared captioner (e.g. to make room for generation). False when none was loaded."""
-    with _shared_lock:
-        current = _shared.pop("captioner", None)
-        _shared.clear()
-    if current is None:
-        return False
-    current.unload()
-    return True
+    from ..session import models
+
+    return models.unload_captioner()
 
 
 def loaded_captioner() -> Captioner | None:
     """The shared captioner if one is loaded now, without loading anything."""
-    current = _shared.get("captioner")
-    return current if current is not None and current.loaded else None
+    from ..session import models
+
+    return models.loaded_captioner()
 
 
 def load_clip(config: Any, path: str | Path, start: float | None = None, end: float | None = None,

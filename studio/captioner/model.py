@@ -397,8 +397,6 @@ def _free_memory() -> None:
 
 def captioner_path(config: Any) -> str:
     """The captioner folder or id a config selects; tiny mode builds the tiny one on first use."""
-    if getattr(config, "tiny", False):
-        from ..tiny import build_tiny_models
+    from ..tiny.locations import model_locations
 
-        return str(build_tiny_models(config.tiny_dir, only=["captioner"])["captioner"])
-    return config.captioner
+    return model_locations(config).captioner()

@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..generation.calibration import save_calibration
     from ..generation.comparison import BASELINE_MODEL, FINETUNED_MODEL
-    from ..generation.loading import get_generator
     from ..logging_setup import quiet_loaded_libraries
+    from ..session.models import SharedModels
 
-    generator = get_generator(config, args.preset)
+    generator = SharedModels(config).generator(args.preset)
     quiet_loaded_libraries()
     models = [BASELINE_MODEL] + ([FINETUNED_MODEL] if generator.has_finetune else [])
     for model in models:

@@ -116,19 +116,15 @@ def find_calibration(settings_dir: str | Path, preset: str, tiny: bool, model: s
 def planned_locations(config, preset_name: str) -> dict[str, str]:
     """Where the baseline and finetune of `config` will load from, worked out without loading
     (or, in tiny mode, building) anything: the keys the generator's calibrations are found by."""
-    from ..hub import resolve_model_location
+    from ..tiny.locations import model_locations
     from .finetune import classify_finetuned
-    from .loading import TINY_FOLDERS
 
-    locations = {}
-    if config.tiny:
-        base_folder, lora_folder = TINY_FOLDERS[preset_name]
-        locations["baseline"] = str(Path(config.tiny_dir) / base_folder)
-        locations["finetuned"] = str(Path(config.tiny_dir) / lora_folder)  # unless one is given, below
-    else:
-        locations["baseline"] = resolve_model_location(config.baseline, "CHAI_STUDIO_BASELINE or --baseline")
+    provider = model_locations(config)
+    locations = {"baseline": provider.resolved_baseline(preset_name, build=False)}
     if str(config.finetuned or "").strip():
         locations["finetuned"] = classify_finetuned(config.finetuned).location
+    elif provider.finetuned(preset_name, build=False):
+        locations["finetuned"] = provider.finetuned(preset_name, build=False)  # the tiny LoRA
     return locations
 
 

@@ -22,6 +22,7 @@ import torch
 from ..config import StudioConfig
 from ..errors import InputError, ModelLoadError, StudioError
 from ..hub import resolve_model_location
+from ..tiny.locations import model_locations
 from . import finetune as ft
 from . import hardware
 from . import speed_adapter as sa
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from .generator import SideBySideGenerator
 
 log = logging.getLogger("studio.generation")
-TINY_FOLDERS = {"ti2v-5b": ("wan-ti2v", "finetuned-lora"), "t2v-a14b": ("wan-a14b", "finetuned-lora-a14b")}
 
 
 class LoadingMixin:
@@ -46,9 +46,8 @@ class LoadingMixin:
 
         started = time.perf_counter()
         preset = get_preset(preset_name or DEFAULT_PRESET, tiny=config.tiny)
-        baseline, finetuned = config.baseline, config.finetuned
-        if config.tiny:
-            baseline, finetuned = _tiny_locations(config, preset, finetuned)
+        locations = model_locations(config)
+        baseline, finetuned = locations.baseline(preset.name), locations.finetuned(preset.name)
         # Cheap path checks before loading anything; no finetune at all is allowed (prompt and
         # baseline modes need none).
         source = ft.classify_finetuned(finetuned) if str(finetuned or "").strip() else None
@@ -207,21 +206,9 @@ def _check_preset(pipe, preset: Preset, baseline: str) -> None:
                          f"({preset.label}); choose the matching --preset", "preset")
 
 
-def _tiny_locations(config: StudioConfig, preset: Preset, finetuned: str) -> tuple[str, str]:
-    """Offline mode: the tiny checkpoints (built on first use) replace the real ones."""
-    from ..tiny import build_tiny_models
-
-    base_name, lora_name = TINY_FOLDERS[preset.name]
-    needed = [base_name] + ([] if finetuned else [lora_name])
-    folders = build_tiny_models(config.tiny_dir, only=needed)
-    return str(folders[base_name]), finetuned or str(folders[lora_name])
-
-
 def baseline_location(config: StudioConfig, preset: Preset) -> str:
     """The baseline folder or hub id for `preset`: the tiny checkpoint (built on first use) in tiny mode."""
-    if config.tiny:
-        return _tiny_locations(config, preset, "unused")[0]
-    return resolve_model_location(config.baseline, "CHAI_STUDIO_BASELINE or --baseline")
+    return model_locations(config).resolved_baseline(preset.name)
 
 
 def load_tokenizer(config: StudioConfig, preset: str | None = None):

@@ -108,9 +108,9 @@ class GeneratorWorker:
 
         if threads:
             torch.set_num_threads(threads)  # the same arithmetic as the driver: identical frames
-        from ..generation import get_generator
+        from ..session.models import SharedModels
 
-        self.generator = get_generator(config, preset)
+        self.generator = SharedModels(config).generator(preset)
 
     def run(self, task: Task, runs_dir: str) -> tuple[str, str | None]:
         try:
@@ -134,6 +134,7 @@ class Batch:
                  default_seeds: list[int] | None = None, judge: bool = True, ray_address: str | None = None,
                  workers: int | None = None, log: Callable[[str], None] | None = None):
         from ..generation.presets import get_preset
+        from ..session.models import SharedModels
 
         self.jobs_path = Path(jobs_path)
         self.out_dir = Path(out_dir)
@@ -148,24 +149,18 @@ class Batch:
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self.runs_dir = self.out_dir / "runs"
         self.captions_dir = self.out_dir / "captions"
-        self._tokenizer = None
-        self._captioner = None
+        self.models = SharedModels(config)
 
     # -- shared models, loaded on first need ---------------------------------------------------------
     def tokenizer(self):
-        if self._tokenizer is None:
-            from ..generation import load_tokenizer
-
-            self._tokenizer = load_tokenizer(self.config, self.preset.name)
-        return self._tokenizer
+        return self.models.tokenizer(self.preset.name, required=True)
 
     def captioner(self):
-        if self._captioner is None:
-            from ..captioner import get_captioner
+        if not self.models.captioner_loaded():
+            from ..tiny.locations import model_locations
 
-            self.log(f"loading the captioner ({'tiny' if self.config.tiny else self.config.captioner})")
-            self._captioner = get_captioner(self.config)
-        return self._captioner
+            self.log(f"loading the captioner ({model_locations(self.config).shown('captioner')})")
+        return self.models.captioner()
 
     # -- the steps -------------------------------------------------------------------------------------
     def run(self) -> BatchResult:
@@ -198,8 +193,9 @@ class Batch:
         from ..generation.settings import GenerationSettings
 
         from ..generation.speed_adapter import describe_speed_adapter
+        from ..tiny.locations import model_locations
 
-        has_finetune = bool(self.config.finetuned.strip()) or self.config.tiny
+        has_finetune = bool(model_locations(self.config).finetuned(self.preset.name, build=False).strip())
         adapter = describe_speed_adapter(self.config.speed_adapter)  # its sampling fills what a job leaves out
         tasks, failures = [], []
         for job in jobs:

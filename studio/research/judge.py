@@ -150,9 +150,9 @@ def judge_runs(run_dirs: Iterable[str | Path], config, captioner=None,
     if not records:
         return {}
     if captioner is None:
-        from ..captioner import get_captioner
+        from ..session.models import SharedModels
 
-        captioner = get_captioner(config)
+        captioner = SharedModels(config).captioner()
     results = {}
     for run_dir, record in records.items():
         results[run_dir] = judge_run(run_dir, captioner, record)

@@ -8,6 +8,7 @@ original exception stays its cause, for the log.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..config import StudioConfig
 from ..errors import ModelLoadError, StudioError
+from ..generation.presets import DEFAULT_PRESET
+from ..tiny.locations import model_locations
 
 if TYPE_CHECKING:
     from ..captioner import Captioner
@@ -33,38 +36,112 @@ def models_take_turns(device: str, total_gpu_gib: float | None) -> bool:
     return device == "cuda" and total_gpu_gib is not None and total_gpu_gib < SHARED_GPU_MIN_GIB
 
 
+class _Loaded:
+    """What is loaded in this process, one model per role, each with the key it was loaded for.
+
+    One instance per process (`_LOADED`), whatever number of `SharedModels` views exist: GPU
+    memory is the process's, so a page, a batch and a judge in one process must share one captioner
+    rather than each hold an 8B copy."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.captioner: Captioner | None = None
+        self.captioner_key: tuple | None = None
+        self.compare: Captioner | None = None
+        self.compare_key: tuple | None = None
+        self.tokenizer: Any = None
+        self.tokenizer_key: tuple | None = None
+        self.tokenizer_failed: dict[tuple, StudioError] = {}
+
+
+_LOADED = _Loaded()
+
+
+def _free(model: Any) -> None:
+    """Drop a model's weights and give its memory back, GPU cache included, before another loads."""
+    unload = getattr(model, "unload", None)
+    if unload is not None:
+        unload()
+    del model
+    gc.collect()
+    torch = sys.modules.get("torch")  # never imported just to free: no torch means no GPU memory held
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _captioner_key(config: StudioConfig) -> tuple:
+    from ..captioner import captioner_path
+
+    return (captioner_path(config), config.resolved_device(), str(config.resolved_dtype()))
+
+
+def loaded_captioner() -> Captioner | None:
+    """The captioner loaded now in this process, if any (never loads)."""
+    current = _LOADED.captioner
+    return current if current is not None and current.loaded else None
+
+
+def unload_captioner() -> bool:
+    """Free the loaded captioner (e.g. to make room for generation). False when none was loaded."""
+    with _LOADED.lock:
+        current, _LOADED.captioner, _LOADED.captioner_key = _LOADED.captioner, None, None
+    if current is None:
+        return False
+    _free(current)
+    return True
+
+
 class SharedModels:
-    """The captioner, the optional second captioner (for the captioner A/B view), the generators and
-    the tokenizer of one server process."""
+    """The one way to a model: the captioner, the optional second captioner (for the captioner A/B
+    view), the generator and the tokenizer, for one configuration.
+
+    Every caller (the page, the CLI, a batch, the judge, a dataset build, explore) asks here. The
+    models themselves are held once per process: asking with another key (location, device,
+    dtype; preset or finetune for the generator) frees the model held before, GPU memory included,
+    and then loads the new one."""
 
     def __init__(self, config: StudioConfig, load_tokenizer: bool = True) -> None:
         """`load_tokenizer=False` counts tokens only with a tokenizer some generator already holds
         (else estimates): `python -m studio compose` must stay instant and never import torch."""
         self.config = config
         self.load_tokenizer = load_tokenizer
-        self._compare: Captioner | None = None
-        self._tokenizer: Any = None
-        self._tokenizer_failed = False
-        self._lock = threading.Lock()
 
     # -- captioners --------------------------------------------------------------------------------
     def captioner_loaded(self) -> bool:
-        from ..captioner import loaded_captioner
-
         return loaded_captioner() is not None
 
     def captioner(self) -> Captioner:
-        from .. import captioner as module
+        """The captioner of this configuration, loaded on first use and kept warm. A different prompt
+        pack needs no reload: the loaded model is prompted with the config's pack from then on."""
+        location = model_locations(self.config).shown("captioner")
+        return _loading(self._captioner, "the captioner", location, "--captioner / CHAI_STUDIO_CAPTIONER")
 
-        if module.loaded_captioner() is None and self._take_turns():
-            self._unload_generators()
-        location = str(self.config.tiny_dir) if self.config.tiny else self.config.captioner
-        return _loading(lambda: module.get_captioner(self.config), "the captioner", location,
-                        "--captioner / CHAI_STUDIO_CAPTIONER")
+    def _captioner(self) -> Captioner:
+        from ..captioner import Captioner, PromptPack
+
+        pack = PromptPack.for_config(self.config)
+        with _LOADED.lock:
+            key = _captioner_key(self.config)
+            current = loaded_captioner()
+            if current is not None and _LOADED.captioner_key == key:
+                current.pack = pack
+                return current
+            unload_captioner()
+            if self._take_turns():
+                self._unload_generators()
+            _LOADED.captioner = Captioner.from_pretrained(key[0], device=key[1], dtype=self.config.resolved_dtype(),
+                                                          pack=pack)
+            _LOADED.captioner_key = key
+            return _LOADED.captioner
 
     @property
     def has_compare_captioner(self) -> bool:
         return bool(self.config.compare_captioner.strip())
+
+    def loaded_compare_captioner(self) -> Captioner | None:
+        """The second captioner if it is loaded now (never loads)."""
+        current = _LOADED.compare
+        return current if current is not None and current.loaded else None
 
     def compare_captioner(self) -> Captioner:
         """The second captioner of the A/B view (`--compare-captioner`), loaded once."""
@@ -73,30 +150,37 @@ class SharedModels:
         if not self.has_compare_captioner:
             raise ModelLoadError("no second captioner is set; start with --compare-captioner ID_OR_FOLDER "
                                  "(for example the zero-shot Qwen3-VL) to compare captioners")
-        with self._lock:
-            if self._compare is None or not self._compare.loaded:
-                location = self.config.compare_captioner
-                self._compare = _loading(
-                    lambda: Captioner.from_pretrained(location, device=self.config.resolved_device(),
-                                                      dtype=self.config.resolved_dtype()),
-                    "the second captioner", location, "--compare-captioner / CHAI_STUDIO_COMPARE_CAPTIONER")
-            return self._compare
+        location = self.config.compare_captioner
+        with _LOADED.lock:
+            key = (location, self.config.resolved_device(), str(self.config.resolved_dtype()))
+            current = self.loaded_compare_captioner()
+            if current is not None and _LOADED.compare_key == key:
+                return current
+            old, _LOADED.compare, _LOADED.compare_key = _LOADED.compare, None, None
+            if old is not None:
+                _free(old)
+            del old
+            _LOADED.compare = _loading(
+                lambda: Captioner.from_pretrained(location, device=key[1], dtype=self.config.resolved_dtype()),
+                "the second captioner", location, "--compare-captioner / CHAI_STUDIO_COMPARE_CAPTIONER")
+            _LOADED.compare_key = key
+            return _LOADED.compare
 
     # -- generation --------------------------------------------------------------------------------
     def generator(self, preset: str, finetuned: str | None = None,
                   speed_adapter: str | None = None) -> SideBySideGenerator:
         """The generator for `preset` with `finetuned` in the finetuned slot and `speed_adapter` under
         both sides (None: the configured ones; a speed adapter of "" is none)."""
-        from .. import captioner, generation
+        from .. import generation
 
         if self._take_turns():
-            captioner.unload_captioner()
+            unload_captioner()
         config = self.config.replace(finetuned=finetuned) if finetuned else self.config
         if speed_adapter is not None:
             config = config.replace(speed_adapter=speed_adapter)
-        location = str(config.tiny_dir) if config.tiny else config.baseline
-        # Not kept here: `get_generator` holds the one loaded generator and frees it (GPU memory
-        # included) before loading another, which a second reference here would prevent.
+        location = model_locations(config).shown("baseline")
+        # Held by `generation.get_generator`, which frees the one loaded generator (GPU memory
+        # included) before loading another; a second reference here would keep the old one alive.
         return _loading(lambda: generation.get_generator(config, preset), f"the {preset} generator", location,
                         "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
 
@@ -114,7 +198,10 @@ class SharedModels:
         return models_take_turns("cuda", total)
 
     # -- tokenizer ---------------------------------------------------------------------------------
-    def loaded_tokenizer(self) -> Any:
+    def _tokenizer_key(self, preset: str | None) -> tuple:
+        return (model_locations(self.config).baseline(preset or DEFAULT_PRESET, build=False), preset)
+
+    def loaded_tokenizer(self, preset: str | None = None) -> Any:
         """The umT5 tokenizer if one is loaded (alone or in a generator), else None; never loads."""
         # Looked up, not imported: the loading module brings torch, which counting tokens for
         # `python -m studio compose` must never import.
@@ -122,23 +209,28 @@ class SharedModels:
         generator = loading.loaded_generator() if loading is not None else None
         if getattr(generator, "tokenizer", None) is not None:
             return generator.tokenizer
-        return self._tokenizer
+        return _LOADED.tokenizer if _LOADED.tokenizer_key == self._tokenizer_key(preset) else None
 
-    def tokenizer(self) -> Any:
-        """The baseline's tokenizer for exact token counts, loaded once; None when it cannot be loaded
-        (the meter then estimates). A failure is not retried: an offline hub id would otherwise stall
-        every compose."""
-        loaded = self.loaded_tokenizer()
-        if loaded is not None or self._tokenizer_failed or not self.load_tokenizer:
-            return loaded
-        from ..generation import load_tokenizer
+    def tokenizer(self, preset: str | None = None, required: bool = False) -> Any:
+        """The baseline's tokenizer (of `preset`, else the default one) for exact token counts, loaded
+        once; None when it cannot be loaded (the meter then estimates), or, when `required`, the
+        loader's error. A failure is not retried: an offline hub id would otherwise stall every compose."""
+        loaded = self.loaded_tokenizer(preset)
+        key = self._tokenizer_key(preset)
+        failure = _LOADED.tokenizer_failed.get(key)
+        if loaded is None and failure is None and self.load_tokenizer:
+            from ..generation import load_tokenizer
 
-        try:
-            self._tokenizer = load_tokenizer(self.config)
-        except StudioError as exc:
-            log.warning("token counts are estimated: %s", exc)
-            self._tokenizer_failed = True
-        return self._tokenizer
+            with _LOADED.lock:
+                try:
+                    loaded = load_tokenizer(self.config, preset)
+                    _LOADED.tokenizer, _LOADED.tokenizer_key = loaded, key
+                except StudioError as exc:
+                    log.warning("token counts are estimated: %s", exc)
+                    _LOADED.tokenizer_failed[key] = failure = exc
+        if loaded is None and required and failure is not None:
+            raise failure
+        return loaded
 
 
 def _loading(load: Callable[[], Any], what: str, location: str, settings: str) -> Any:

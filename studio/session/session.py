@@ -20,6 +20,7 @@ from ..captioner.candidates import Candidate
 from ..captioner.packs import PromptPack
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
+from ..tiny.locations import model_locations
 from .events import CaptionText, Done, Event, Plan, SideStep, Status, Worker
 from .limits import Limits
 from .models import SharedModels
@@ -259,7 +260,7 @@ class Session:
             config = config.replace(finetuned=finetuned)
         if request.speed_adapter is not None:
             config = config.replace(speed_adapter=request.speed_adapter)
-        has_finetune = bool(config.finetuned) or config.tiny
+        has_finetune = bool(model_locations(config).finetuned(request.preset, build=False).strip())
         chosen = resolve_mode(request.mode, has_finetune, request.short_prompt)
         outputs.check_writable(config.output_dir, outputs.estimate_run_bytes(request.settings))
         from ..generation.precision import check_precision

@@ -45,11 +45,12 @@ class CaptionStage:
         return result
 
     def _model_caption(self, task: ShotTask) -> dict[str, Any]:
-        from ..captioner import Captioner, PromptPack, caption_clip
+        from ..captioner import PromptPack, caption_clip
+        from ..session.models import SharedModels
         from ..video import sample_clip
 
         if self.captioner is None:
-            self.captioner = Captioner.from_config(self.config)
+            self.captioner = SharedModels(self.config).captioner()
         # A source may be far longer than a reference clip: the shot is sampled here, without the
         # page's length limit, and captioned on the same road as every other clip.
         clip = sample_clip(task.clip, task.start, task.end, max_seconds=None, check_cuts=False,
@@ -63,9 +64,12 @@ class CaptionStage:
         return {"caption": caption.to_dict(), "rewards": rewards, "source": "captioner"}
 
     def close(self) -> None:
+        """Free the captioner before the encoders load (both may not fit in GPU memory at once)."""
         if self.captioner is not None:
-            self.captioner.unload()
+            from ..session.models import unload_captioner
+
             self.captioner = None
+            unload_captioner()
 
 
 class EncodeStage:

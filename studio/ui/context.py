@@ -175,16 +175,51 @@ def takes_turns(ctx: PageContext, fn: Callable) -> Callable:
     return call
 
 
+class QueueInternalsMoved(StudioError):
+    """This Gradio's queue no longer has the shape the per-visitor cap reads; the page must not start."""
+
+
+def check_queue_internals(blocks: gr.Blocks) -> None:
+    """Refuse to serve when Gradio's queue has moved from under `_model_queue_view`.
+
+    Gradio's public API caps a queue as a whole (`queue(max_size=...)`, `concurrency_limit`) but
+    tells nobody which session a queued job belongs to, so the per-visitor cap (--session-jobs)
+    reads the queue's own fields. A Gradio upgrade that moves them must stop the start-up with
+    this message, never quietly lift the cap. Called once the page is built and queued."""
+    from gradio import queueing
+
+    queue = getattr(blocks, "_queue", None)
+    model_fns = [fn for fn in blocks.fns.values() if fn.concurrency_id == GPU_QUEUE]
+    missing = []
+    if queue is None:
+        missing.append("Blocks._queue")
+    else:
+        if not isinstance(getattr(queue, "event_queue_per_concurrency_id", None), dict):
+            missing.append("Queue.event_queue_per_concurrency_id")
+        if not isinstance(getattr(queue, "active_jobs", None), list):
+            missing.append("Queue.active_jobs")
+    try:
+        if not isinstance(getattr(queueing.EventQueue(GPU_QUEUE, 1), "queue", None), list):
+            missing.append("EventQueue.queue")
+        if model_fns:
+            probe = queueing.Event("probe", model_fns[0], None, None)  # type: ignore[arg-type]
+            missing += [f"Event.{name}" for name in ("_id", "session_hash", "concurrency_id")
+                        if not hasattr(probe, name)]
+    except (AttributeError, TypeError) as exc:
+        missing.append(f"queueing.Event/EventQueue ({exc})")
+    if missing:
+        raise QueueInternalsMoved(
+            f"Gradio {gr.__version__} moved the queue fields the per-visitor model-job cap (--session-jobs) reads "
+            f"({', '.join(missing)}); install the Gradio version pinned in constraints.txt")
+
+
 def _model_queue_view(blocks: gr.Blocks, session: str) -> tuple[int, set[str]]:
     """(jobs waiting for the model, ids of this session's model jobs queued or running), read from
-    Gradio's queue; (0, empty) if its internals ever change shape."""
-    try:
-        queue = blocks._queue
-        waiting = list(getattr(queue.event_queue_per_concurrency_id.get(GPU_QUEUE), "queue", []))
-        running = [event for jobs in queue.active_jobs if jobs for event in jobs if event.concurrency_id == GPU_QUEUE]
-        return len(waiting), {event._id for event in waiting + running if event.session_hash == session}
-    except AttributeError:
-        return 0, set()
+    Gradio's queue; `check_queue_internals` proved at start-up that these fields exist."""
+    queue = blocks._queue
+    waiting = list(getattr(queue.event_queue_per_concurrency_id.get(GPU_QUEUE), "queue", []))
+    running = [event for jobs in queue.active_jobs if jobs for event in jobs if event.concurrency_id == GPU_QUEUE]
+    return len(waiting), {event._id for event in waiting + running if event.session_hash == session}
 
 
 def model_job(ctx: PageContext, blocks: gr.Blocks) -> dict[str, Any]:

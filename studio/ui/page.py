@@ -15,7 +15,7 @@ import gradio as gr
 from ..config import StudioConfig
 from ..session import Session
 from .api import ScriptApi
-from .context import COMPOSE_CONCURRENCY, PageContext
+from .context import COMPOSE_CONCURRENCY, PageContext, check_queue_internals
 from .sections.caption import CaptionSection
 from .sections.generate import GenerateSection
 from .sections.history import HistorySection
@@ -62,6 +62,7 @@ def build_page(config: StudioConfig, session: Session | None = None, public: boo
                     api_visibility="undocumented")
     # Gradio's own cap is a last guard over every queue; the model's queue has its own, smaller cap.
     blocks.queue(default_concurrency_limit=8, max_size=config.queue_size * 4 + COMPOSE_CONCURRENCY * 4)
+    check_queue_internals(blocks)
     blocks.studio_head = SYNC_JS  # used by launch(head=...)
     blocks.studio_css = CSS
     return page
