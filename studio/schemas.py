@@ -1,0 +1,156 @@
+"""The shapes of the JSON the studio is sent: pydantic checks the keys and their types, and a
+refusal is said again as the one-line `InputError` the rest of the studio raises, naming the field.
+
+pydantic decides shape only (which keys, text or number or list, unknown keys refused, nothing
+coerced: true is not 1 and "3" is not 3). What a number may be (whole, finite, in range) is
+`studio.values`' rule, applied by the code that uses it, so a value means the same whichever door
+it came through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Optional, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
+
+from .errors import InputError
+from .values import kind_of
+
+Model = TypeVar("Model", bound=BaseModel)
+
+# A JSON number (never true/false): its wholeness and range are checked where it is used.
+Number = Union[StrictInt, StrictFloat]
+# What a page box or a script may send for a number: a JSON number or numeric text.
+NumberOrText = Union[StrictInt, StrictFloat, StrictStr]
+
+# pydantic's error types, in the words a message uses for what was expected.
+EXPECTED = {"string_type": "text", "int_type": "a number", "float_type": "a number", "dict_type": "a JSON object",
+            "model_type": "a JSON object", "list_type": "a list", "bool_type": "true or false"}
+
+
+class Strict(BaseModel):
+    """A JSON object with exactly these keys, each of its declared type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    def given(self) -> dict[str, Any]:
+        """The keys the sender wrote (a key sent as null counts as written)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+def read(model: type[Model], data: Any, field: str, *, unknown: Callable[[str, list[str]], InputError],
+         wrong: Mapping[str, str] | None = None) -> Model:
+    """`data` checked as `model`. `field` names the whole object in a message about its kind;
+    `unknown(where, names)` words a refusal of unknown keys (`where` is "" at the top, else the
+    key holding them); `wrong` gives a key's own sentence for a value of the wrong type."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"expected a JSON object, got {kind_of(data)}", field, "not-an-object")
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise refusal(model, exc, unknown, wrong or {}) from None
+
+
+def refusal(model: type[BaseModel], exc: ValidationError, unknown: Callable[[str, list[str]], InputError],
+            wrong: Mapping[str, str]) -> InputError:
+    """One InputError for pydantic's list of errors: unknown keys first (all of them named), else
+    the first value of the wrong type, named by its key (the inner key for a nested object's)."""
+    errors = exc.errors(include_url=False)
+    extra = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
+    if extra:
+        where = extra[0][:-1]
+        names = sorted(str(loc[-1]) for loc in extra if loc[:-1] == where)
+        return unknown(".".join(str(part) for part in where), names)
+    first = errors[0]
+    key, nested = _key_at(model, first["loc"])
+    if key in wrong and not nested:
+        return InputError(f"{wrong[key]}, got {kind_of(first['input'])}", key, "wrong-type")
+    expected = EXPECTED.get(first["type"])
+    if expected is None:  # a constraint other than the type (none of the shapes here has one yet)
+        return InputError(first["msg"], key or None, "invalid")
+    return InputError(f"expected {expected}, got {kind_of(first['input'])}", key or None, "wrong-type")
+
+
+# -- batch jobs ---------------------------------------------------------------------------------------
+
+
+class JobSettings(Strict):
+    """A job's overrides, named as `generate`'s flags."""
+
+    duration: Optional[NumberOrText] = None
+    frames: Optional[NumberOrText] = None
+    height: Optional[NumberOrText] = None
+    width: Optional[NumberOrText] = None
+    steps: Optional[NumberOrText] = None
+    guidance: Optional[NumberOrText] = None
+    guidance_2: Optional[NumberOrText] = None
+    shift: Optional[NumberOrText] = None
+    negative_prompt: Optional[StrictStr] = None
+    profile: Optional[StrictStr] = None
+    step_cache: Optional[StrictStr] = None
+
+
+class JobLine(Strict):
+    """One line of a jobs file: exactly one of clip, caption and prompt (checked by the reader)."""
+
+    clip: Optional[StrictStr] = None
+    caption: Optional[StrictStr] = None
+    prompt: Optional[StrictStr] = None
+    shot: Optional[Number] = None
+    start: Optional[Number] = None
+    end: Optional[Number] = None
+    seeds: Optional[list[Number]] = None
+    settings: Optional[JobSettings] = None
+    mode: Optional[StrictStr] = None
+    short_prompt: Optional[StrictStr] = None
+    id: Optional[StrictStr] = None
+    profile: Optional[StrictStr] = None
+
+
+# -- the script API's `settings` ---------------------------------------------------------------------
+
+
+class GenerateSettings(Strict):
+    """`/generate` and `/explore`'s settings: every key optional, the preset's own value when left out."""
+
+    preset: Optional[StrictStr] = None
+    seconds: Optional[NumberOrText] = None
+    resolution: Optional[StrictStr] = None
+    steps: Optional[NumberOrText] = None
+    guidance: Optional[NumberOrText] = None
+    shift: Optional[NumberOrText] = None
+    seed: Optional[NumberOrText] = None
+    negative_prompt: Optional[StrictStr] = None
+    mode: Optional[StrictStr] = None
+    short_prompt: Optional[StrictStr] = None
+    finetuned: Optional[StrictStr] = None
+    speed_adapter: Optional[StrictStr] = None
+    profile: Optional[StrictStr] = None
+    step_cache: Optional[StrictStr] = None
+
+
+class RenderFinalSettings(Strict):
+    """`/render_final`'s settings: the profile and step cache to render at, and the finetuned slot."""
+
+    profile: Optional[StrictStr] = None
+    step_cache: Optional[StrictStr] = None
+    finetuned: Optional[StrictStr] = None
+
+
+def _key_at(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, bool]:
+    """The innermost object key in an error's location (past it: list positions and union
+    members), and whether it lies inside a nested object."""
+    key, depth = "", 0
+    for part in loc:
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        if part not in fields:
+            break
+        key, depth = str(part), depth + 1
+        model = next((kind for kind in getattr(fields[part].annotation, "__args__", (fields[part].annotation,))
+                      if isinstance(kind, type) and issubclass(kind, BaseModel)), None)
+    return key, depth > 1
+
+
+def field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(model.model_fields)
