@@ -10,23 +10,39 @@ it came through.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Optional, TypeVar, Union
+from typing import Annotated, Any, Optional, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictInt, StrictStr, ValidationError
+from pydantic_core import PydanticCustomError
 
 from .errors import InputError
 from .values import kind_of
 
 Model = TypeVar("Model", bound=BaseModel)
 
+
+
+def _json_number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("number_type", "expected a number")
+    return value
+
+
+def _number_or_text(value: Any) -> int | float | str:
+    return value if isinstance(value, str) else _json_number(value)
+
+
 # A JSON number (never true/false): its wholeness and range are checked where it is used.
-Number = Union[StrictInt, StrictFloat]
+Number = Annotated[Union[int, float], PlainValidator(_json_number)]
 # What a page box or a script may send for a number: a JSON number or numeric text.
-NumberOrText = Union[StrictInt, StrictFloat, StrictStr]
+NumberOrText = Annotated[Union[int, float, str], PlainValidator(_number_or_text)]
 
 # pydantic's error types, in the words a message uses for what was expected.
-EXPECTED = {"string_type": "text", "int_type": "a number", "float_type": "a number", "dict_type": "a JSON object",
-            "model_type": "a JSON object", "list_type": "a list", "bool_type": "true or false"}
+EXPECTED = {"string_type": "text", "int_type": "a number", "float_type": "a number", "number_type": "a number",
+            "dict_type": "a JSON object", "model_type": "a JSON object", "list_type": "a list",
+            "bool_type": "true or false"}
+# The names pydantic puts in an error's location for the member of a union it tried.
+UNION_TAGS = {"str", "int", "float", "bool"}
 
 
 class Strict(BaseModel):
@@ -40,36 +56,56 @@ class Strict(BaseModel):
 
 
 def read(model: type[Model], data: Any, field: str, *, unknown: Callable[[str, list[str]], InputError],
-         wrong: Mapping[str, str] | None = None) -> Model:
+         wrong: Mapping[str, str] | None = None, by_path: bool = False) -> Model:
     """`data` checked as `model`. `field` names the whole object in a message about its kind;
     `unknown(where, names)` words a refusal of unknown keys (`where` is "" at the top, else the
-    key holding them); `wrong` gives a key's own sentence for a value of the wrong type."""
+    key holding them, named as the field is); `wrong` gives a key's own sentence for a value of
+    the wrong type. A field is named by its innermost key, or with `by_path` by its whole path
+    ("aspects.Camera.history[0]"), for a nested file where one key name means several places."""
     if not isinstance(data, Mapping):
         raise InputError(f"expected a JSON object, got {kind_of(data)}", field, "not-an-object")
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        raise refusal(model, exc, unknown, wrong or {}) from None
+        raise refusal(model, exc, unknown, wrong or {}, by_path) from None
 
 
 def refusal(model: type[BaseModel], exc: ValidationError, unknown: Callable[[str, list[str]], InputError],
-            wrong: Mapping[str, str]) -> InputError:
+            wrong: Mapping[str, str], by_path: bool = False) -> InputError:
     """One InputError for pydantic's list of errors: unknown keys first (all of them named), else
-    the first value of the wrong type, named by its key (the inner key for a nested object's)."""
+    the value of the wrong type that pydantic got furthest into (for a union, the member that
+    fitted best), named by its key."""
     errors = exc.errors(include_url=False)
     extra = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
     if extra:
         where = extra[0][:-1]
         names = sorted(str(loc[-1]) for loc in extra if loc[:-1] == where)
-        return unknown(".".join(str(part) for part in where), names)
-    first = errors[0]
+        return unknown(_path(where) if by_path else _key_at(model, where)[0], names)
+    deepest = max(len(_path_parts(e["loc"])) for e in errors)
+    first = next(e for e in errors if len(_path_parts(e["loc"])) == deepest)
     key, nested = _key_at(model, first["loc"])
+    field = _path(first["loc"]) if by_path else key
     if key in wrong and not nested:
-        return InputError(f"{wrong[key]}, got {kind_of(first['input'])}", key, "wrong-type")
-    expected = EXPECTED.get(first["type"])
-    if expected is None:  # a constraint other than the type (none of the shapes here has one yet)
-        return InputError(first["msg"], key or None, "invalid")
-    return InputError(f"expected {expected}, got {kind_of(first['input'])}", key or None, "wrong-type")
+        return InputError(f"{wrong[key]}, got {kind_of(first['input'])}", field, "wrong-type")
+    # A union's members each refuse: say every kind it takes ("text or a JSON object").
+    alike = [e for e in errors if _path_parts(e["loc"]) == _path_parts(first["loc"])]
+    kinds = list(dict.fromkeys(EXPECTED.get(e["type"]) for e in alike))
+    if None in kinds:  # a constraint other than the type (none of the shapes here has one yet)
+        return InputError(first["msg"], field or None, "invalid")
+    return InputError(f"expected {' or '.join(kinds)}, got {kind_of(first['input'])}", field or None, "wrong-type")
+
+
+def _path_parts(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An error's location without the union members pydantic tried on the way."""
+    models = {kind.__name__ for kind in Strict.__subclasses__()}
+    return tuple(part for part in loc if isinstance(part, int) or part not in UNION_TAGS | models)
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in _path_parts(loc):
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
 
 
 # -- batch jobs ---------------------------------------------------------------------------------------
@@ -150,6 +186,48 @@ def _key_at(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, bool]:
         model = next((kind for kind in getattr(fields[part].annotation, "__args__", (fields[part].annotation,))
                       if isinstance(kind, type) and issubclass(kind, BaseModel)), None)
     return key, depth > 1
+
+
+# -- caption files (the studio's own schema; plain {aspect: text} and CHAI records are read as such) ---
+
+
+class RevisionRecord(Strict):
+    before: StrictStr = ""
+    critique: StrictStr = ""
+    after: StrictStr = ""
+    source: Optional[StrictStr] = None
+    created: Optional[StrictStr] = None
+
+
+class AspectRecord(Strict):
+    text: StrictStr = ""
+    primitives: list[StrictStr] = []
+    reward: Optional[Number] = None
+    reward_text: Optional[StrictStr] = None
+    history: list[RevisionRecord] = []
+
+
+class ProvenanceRecord(Strict):
+    clip: Optional[StrictStr] = None
+    start: Optional[Number] = None
+    end: Optional[Number] = None
+    models: dict[str, StrictStr] = {}
+    source: Optional[StrictStr] = None
+    created: Optional[StrictStr] = None
+    prompt_pack: dict[str, StrictStr] = {}
+    instructions: dict[str, StrictStr] = {}
+
+
+class CaptionFile(Strict):
+    """A structured caption as `StructuredCaption.to_dict` writes it; an aspect may be given as
+    its text alone ({"aspects": {"Camera": "text"}}). Aspect names are checked by the reader."""
+
+    # "schema" would shadow BaseModel.schema, so the attribute is named for what it holds.
+    schema_name: Optional[StrictStr] = Field(None, alias="schema")
+    schema_version: Optional[StrictInt] = None
+    title: Optional[StrictStr] = None
+    aspects: dict[str, Union[StrictStr, AspectRecord]] = {}
+    provenance: ProvenanceRecord = ProvenanceRecord()
 
 
 def field_names(model: type[BaseModel]) -> tuple[str, ...]:
