@@ -4,7 +4,8 @@ refusal is said again as the one-line `InputError` the rest of the studio raises
 pydantic decides shape only (which keys, text or number or list, unknown keys refused, nothing
 coerced: true is not 1 and "3" is not 3). What a number may be (whole, finite, in range) is
 `studio.values`' rule, applied by the code that uses it, so a value means the same whichever door
-it came through.
+it came through. (run.json, which the studio writes and reads back, has its models beside its
+reader in `studio.generation.run_records`.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from .errors import InputError
 from .values import kind_of
 
 Model = TypeVar("Model", bound=BaseModel)
-
 
 
 def _json_number(value: Any) -> int | float:
