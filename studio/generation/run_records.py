@@ -283,13 +283,20 @@ def _first_poster(files: dict[str, Path | None]) -> Path | None:
     return files.get("side_by_side_poster") or (posters[0] if posters else None)
 
 
+def _written_ns(path: Path | None) -> int:
+    try:
+        return path.stat().st_mtime_ns if path else 0
+    except OSError:  # deleted meanwhile: it sorts last, and the next listing leaves it out
+        return 0
+
+
 def list_runs(output_dir: str | Path) -> list[RunSummary]:
     """Completed runs under `output_dir`, newest first. A damaged, linked or unfinished folder is
     left out (and logged); one bad folder never affects the others."""
     root = Path(output_dir)
     if not root.is_dir():
         return []
-    runs = []
+    runs, written = [], {}
     for child in root.iterdir():
         if not RUN_ID.fullmatch(child.name):
             continue  # staging folders (hidden) and stray names
@@ -299,6 +306,8 @@ def list_runs(output_dir: str | Path) -> list[RunSummary]:
             log.info("history skips %s: %s", child.name, exc)
             continue
         files = run["files"]
+        # `created` has whole seconds; two runs of one second are ordered by when run.json was written.
+        written[run["run_dir"]] = _written_ns(files["run_json"])
         runs.append(RunSummary(run["run_dir"], str(run["record"].get("created", "")), run["prompt"], run["seed"],
                                run["preset"], files["side_by_side_video"], _first_poster(files), run["record"]))
-    return sorted(runs, key=lambda r: (r.created, r.run_dir.name), reverse=True)
+    return sorted(runs, key=lambda r: (r.created, written[r.run_dir], r.run_dir.name), reverse=True)
