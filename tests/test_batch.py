@@ -430,13 +430,13 @@ def test_job_lines_are_checked_without_models(tmp_path):
 
 def test_a_job_takes_a_speed_profile_and_step_cache_checked_at_parse(tmp_path):
     lines = [{"prompt": "a", "profile": "draft"}, {"prompt": "b", "settings": {"profile": "preview", "steps": 3}},
-             {"prompt": "c", "profile": "turbo"}, {"prompt": "d", "settings": {"step_cache": "magcache"}},
+             {"prompt": "c", "profile": "turbo"}, {"prompt": "d", "settings": {"step_cache": "magcache:speed=2"}},
              {"prompt": "e", "settings": {"step_cache": "taylorseer:interval=4"}}]
     (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     jobs = read_jobs(tmp_path / "jobs.jsonl", [0])
     assert jobs[0].settings == {"profile": "draft"} and jobs[1].settings == {"profile": "preview", "steps": 3}
     assert jobs[2].reason.startswith("profile: unknown profile 'turbo'")
-    assert "step_cache: MagCache needs magnitude ratios" in jobs[3].reason
+    assert "step_cache: magcache takes threshold=, retention=, max_skip=; got 'speed=2'" in jobs[3].reason
     assert jobs[4].settings == {"step_cache": "taylorseer:interval=4"}
     from studio.generation.presets import get_preset
     from studio.generation.settings import GenerationSettings
