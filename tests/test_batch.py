@@ -19,9 +19,10 @@ import pytest
 from studio.captioner.model import Captioner
 from studio.cli import main
 from studio.config import StudioConfig
+from studio.errors import InputError
 from studio.generation.generator import SideBySideGenerator
 from studio.research.batch import PARTIAL, Batch
-from studio.research.jobs import read_jobs
+from studio.research.jobs import parse_job, read_jobs
 from studio.research.negatives import hard_negative, is_meaningful, swap_tables
 from studio.research.report import render_report
 from studio.research.stats import aggregate, paired_bootstrap
@@ -429,14 +430,13 @@ def test_job_lines_are_checked_without_models(tmp_path):
 
 def test_a_job_takes_a_speed_profile_and_step_cache_checked_at_parse(tmp_path):
     lines = [{"prompt": "a", "profile": "draft"}, {"prompt": "b", "settings": {"profile": "preview", "steps": 3}},
-             {"prompt": "c", "profile": "turbo"}, {"prompt": "d", "settings": {"step_cache": "magcache"}},
+             {"prompt": "c", "profile": "turbo"}, {"prompt": "d", "settings": {"step_cache": "magcache:speed=2"}},
              {"prompt": "e", "settings": {"step_cache": "taylorseer:interval=4"}}]
     (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     jobs = read_jobs(tmp_path / "jobs.jsonl", [0])
     assert jobs[0].settings == {"profile": "draft"} and jobs[1].settings == {"profile": "preview", "steps": 3}
     assert jobs[2].reason.startswith("profile: unknown profile 'turbo'")
-    # MagCache is a valid setting; a missing calibration is refused by the generate step, before loading.
-    assert jobs[3].settings == {"step_cache": "magcache"}
+    assert "step_cache: magcache takes threshold=, retention=, max_skip=; got 'speed=2'" in jobs[3].reason
     assert jobs[4].settings == {"step_cache": "taylorseer:interval=4"}
     from studio.generation.presets import get_preset
     from studio.generation.settings import GenerationSettings
@@ -493,3 +493,23 @@ def test_bootstrap_and_aggregate_are_reproducible():
     camera = figures["aspects"]["Camera"]
     assert (camera["wins"], camera["ties"], camera["losses"]) == (4, 1, 1)
     assert camera["contrast_left"] == round(4 / 6, 4) and figures["contrast"]["right"] == 0.0
+
+
+@pytest.mark.parametrize("line, expected", [
+    ({"clip": "c.mp4", "shot": True}, "shot: must be a whole number, got true/false"),
+    ({"clip": "c.mp4", "start": "1"}, "start: must be a number of seconds, got text"),
+    ({"prompt": "a", "seeds": [2.5]}, "seeds: must be a whole number, got 2.5"),
+    ({"prompt": "a", "seeds": ["3"]}, "seeds: must be a list of 1 to 64 whole-number seeds, got text"),
+    ({"prompt": "a", "seeds": []}, "seeds: must be a list of 1 to 64 seeds, got 0 seed(s)"),
+    ({"prompt": "a", "settings": {"steps": True}}, "steps: expected a number, got true/false"),
+    ({"prompt": "a", "settings": {"profile": ["draft"]}}, "profile: expected text, got a list"),
+    ({"prompt": "a", "settings": {"preset": "x", "seed": 1}}, "settings: unknown setting(s) preset, seed; known:"),
+    ({"prompt": 5}, "prompt: must be non-empty text, got a number"),
+    ({"prompt": "a", "mode": 3}, "mode: must be text, got a number"),
+    ({"prompt": "a", "id": 7}, "id: must be 1-48 letters"),
+])
+def test_a_job_line_is_held_to_its_types(tmp_path, line, expected):
+    (tmp_path / "c.mp4").write_bytes(b"only its existence is checked before captioning")
+    with pytest.raises(InputError) as refused:
+        parse_job(1, json.dumps(line), tmp_path, [0])
+    assert str(refused.value).startswith(expected) and refused.value.field in str(refused.value)

@@ -235,6 +235,49 @@ def test_a_cut_inside_the_range_is_said_and_a_missing_shot_numbered_from_one(ses
     assert "cut at 1.00 s" in events[-1].message
     error = refusal(lambda: session.sample(session.clip(reference_clip, shot=3)))
     assert str(error) == "shot: there is no shot 3; the clip has 2 shot(s), numbered 1 to 2"
+    assert (error.code, error.details) == ("no-such-shot", {"shot_count": 2})
+
+
+def test_a_shot_is_renumbered_by_the_errors_code_not_its_wording(reference_clip):
+    clip = ClipRange.from_user(reference_clip, shot=4)
+
+    def raising(error: InputError) -> InputError:
+        with pytest.raises(InputError) as raised, clip.numbered_from_one():
+            raise error
+        return raised.value
+
+    reworded = raising(InputError("shot 3 is past the last cut", "shot", "no-such-shot", shot_count=3))
+    assert str(reworded) == "shot: there is no shot 4; the clip has 3 shot(s), numbered 1 to 3"
+    # The old wording without the code is some other refusal, passed on untouched.
+    lookalike = InputError("there is no shot 3; the clip has 3 shot(s), numbered 0 to 2", "shot")
+    assert raising(lookalike) is lookalike
+
+
+@pytest.mark.parametrize("value, whole, expected", [
+    (True, False, "expected a number, got true/false"),
+    ("2.5", True, "must be a whole number, got 2.5"),
+    (2.5, True, "must be a whole number, got 2.5"),
+    ("１２", False, "expected a number written with the digits 0-9, got text '１２'"),
+    ("١٢", True, "expected a number written with the digits 0-9"),
+    ("1_000", False, "expected a number written with the digits 0-9"),
+    ("nan", False, "expected a finite number, got nan"),
+    (float("inf"), False, "expected a finite number, got inf"),
+    (10**400, True, "expected a finite number, got inf"),
+    ([1], False, "expected a number, got a list"),
+])
+def test_the_one_number_rule_refuses_what_is_no_plain_number(value, whole, expected):
+    from studio import values
+
+    with pytest.raises(InputError) as refused:
+        (values.whole if whole else values.number)(value, "box")
+    assert str(refused.value).startswith(f"box: {expected}") and refused.value.field == "box" and refused.value.code
+
+
+def test_the_number_rule_reads_plain_numbers_and_numeric_text():
+    from studio import values
+
+    assert values.whole(" 12 ", "box") == 12 and values.whole(3.0, "box") == 3 and values.number("1e3", "box") == 1000
+    assert values.number("-0.5", "box", -1, 0) == -0.5
 
 
 def test_refining_steps_return_their_types_and_decode_the_clip_once(session, reference_clip, monkeypatch):

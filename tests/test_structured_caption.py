@@ -79,6 +79,12 @@ def test_reward_goes_stale_when_the_text_changes():
     ('{"schema_version": 1, "provenance": {"start": 5, "end": 2}}', "provenance.end"),
     ('{"schema_version": 1, "aspects": {"Mood": "calm"}}', "aspects.Mood"),
     ('{oops', "caption"),
+    ('{"schema_version": true}', "schema_version: expected a number, got true/false"),
+    ('{"schema_version": 1, "colour": "red"}', "caption: unknown field(s) colour"),
+    ('{"schema_version": 1, "aspects": {"Camera": 3}}', "aspects.Camera: expected text or a JSON object"),
+    ('{"schema_version": 1, "provenance": {"start": true}}', "provenance.start: expected a number"),
+    ('{"schema_version": 1, "provenance": {"models": {"captioner": 1}}}', "provenance.models.captioner: expected text"),
+    ('{"schema_version": 1, "provenance": {"camera": "x"}}', "provenance: unknown field(s) camera"),
 ])
 def test_bad_input_names_the_field(payload, field):
     with pytest.raises(InputError) as info:

@@ -61,6 +61,7 @@ def clips(tmp_path_factory) -> Path:
     (folder / "twin.mp4").write_bytes((folder / "short.mp4").read_bytes())  # same content: one row only
     (folder / "handwritten.caption.json").write_text(json.dumps(USER_CAPTION))
     (folder / "broken.mp4").write_bytes(b"this is not a video file" * 40)
+    (folder / "empty.mp4").write_bytes(b"")  # the clip check's code, "empty-file", is the skip's reason
     return folder
 
 
@@ -118,6 +119,7 @@ def test_dataset_has_a_row_per_shot_and_a_reason_per_skip(dataset, clips):
     assert len(machine) == 3 and all(0 <= v <= 1 for r in machine for v in r["rewards"].values())
     skipped = [json.loads(line) for line in (dataset / "skipped.jsonl").read_text().splitlines()]
     assert [(Path(s["clip"]).name, s["reason"]) for s in skipped] == [("broken.mp4", "unreadable"),
+                                                                       ("empty.mp4", "empty-file"),
                                                                        ("twin.mp4", "duplicate")]
     assert "not a readable video" in skipped[0]["detail"]
 
@@ -570,3 +572,13 @@ def test_a_lora_picked_on_the_page_is_the_one_generated_with(overfit, tiny, tmp_
         run_json = next(Path(p) for p in files if str(p).endswith("run.json"))
         record = json.loads(run_json.read_text())
         assert record["models"]["finetuned"]["location"] == str(models / "mine")
+
+
+def test_a_skip_reason_comes_from_the_errors_code_not_its_wording():
+    from studio.errors import InputError
+    from studio.training.dataset import _reason_code
+
+    assert _reason_code(InputError("the file ends early", "reference", "truncated")) == "truncated"
+    # The old wording without its code is not a truncated clip, whatever it says.
+    assert _reason_code(InputError("clip.mp4 is truncated: its index points past the end", "reference")) == "unreadable"
+    assert _reason_code(InputError("2.5", "shot", "not-whole")) == "unreadable"  # a code, but no clip check's

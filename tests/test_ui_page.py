@@ -940,7 +940,27 @@ def test_script_api_values_of_the_wrong_type_get_clear_messages(page, reference_
         (lambda: next(api.on_generate(5, {}, None, None)), "prompt: expected text, got a number"),
         (lambda: next(api.on_generate("A dog.", {"bogus": 1}, None, None)), "settings: unknown field(s) bogus"),
         (lambda: next(api.on_generate("A dog.", "fast", None, None)), "settings: expected a JSON object"),
+        # Strict at the door: nothing is rounded or read as something else on its way in.
+        (lambda: api.on_caption(str(reference_clip), None, None, True, True), "shot: expected a number, got true/false"),
+        (lambda: api.on_best_of_n(str(reference_clip), None, None, "Camera", 2.5), "n: must be a whole number, got 2.5"),
+        (lambda: api.on_explore("A dog.", {}, None, None, None, 2.5), "seeds: must be a whole number, got 2.5"),
+        (lambda: next(api.on_generate("A dog.", {"seed": 2.5}, None, None)), "seed: must be a whole number, got 2.5"),
+        (lambda: next(api.on_generate("A dog.", {"seed": "７"}, None, None)), "seed: expected a number written with"),
+        (lambda: next(api.on_generate("A dog.", {"steps": True}, None, None)), "steps: expected a number, got true/false"),
+        (lambda: next(api.on_generate("A dog.", {"resolution": "１２８0x704"}, None, None)),
+         "resolution: expected WIDTHxHEIGHT such as 1280x704 (digits 0-9)"),
+        (lambda: next(api.on_generate("A dog.", {"preset": "huge"}, None, None)), "preset: unknown model preset"),
+        (lambda: next(api.on_generate("A dog.", {"preset": ["ti2v-5b"]}, None, None)),
+         "preset: expected text, got a list"),
+        (lambda: next(api.on_generate("A dog.", {"negative_prompt": 3}, None, None)),
+         "negative_prompt: expected text, got a number"),
+        (lambda: api.on_explore("A dog.", {"preset": {"name": "ti2v-5b"}}, None, None, None, 2),
+         "preset: expected text, got an object"),
+        (lambda: next(api.on_render_final("some-run", {"profile": 1})), "profile: expected text, got a number"),
+        (lambda: next(api.on_render_final("some-run", {"steps": 4})),
+         "settings: unknown field(s) steps; the fields are finetuned, profile, step_cache"),
     ):
         with pytest.raises(InputError) as refused:
             call()
         assert expected in str(refused.value) and "/etc" not in str(refused.value)
+        assert refused.value.field and refused.value.field in str(refused.value)

@@ -10,12 +10,12 @@ plain `{aspect: text}` mapping.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from .. import values
 from ..errors import InputError
 
 ASPECTS: tuple[str, ...] = ("Subject", "Scene", "Motion", "Spatial", "Camera")
@@ -176,30 +176,26 @@ class StructuredCaption:
 
     @classmethod
     def _from_schema(cls, data: Mapping[str, Any], max_chars: int) -> "StructuredCaption":
-        if data.get("schema", SCHEMA) != SCHEMA:
-            raise InputError(f"unknown schema {data.get('schema')!r}, expected {SCHEMA!r}", "schema")
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
-            raise InputError(
-                f"unsupported version {version!r}; this studio reads versions 1 to {SCHEMA_VERSION}",
-                "schema_version",
-            )
-        aspects = data.get("aspects", {})
-        if not isinstance(aspects, Mapping):
-            raise InputError(f"expected an object keyed by aspect, got {_type_name(aspects)}", "aspects")
-        _reject_unknown_aspects(aspects, "aspects.")
-        caption = cls(title=_optional_str(data.get("title"), "title") or "")
-        for key, value in aspects.items():
+        from .. import schemas
+
+        def unknown(where: str, names: list[str]) -> InputError:
+            return InputError(f"unknown field(s) {', '.join(names)}", where or "caption", "unknown-key")
+
+        record = schemas.read(schemas.CaptionFile, data, "caption", unknown=unknown, by_path=True)
+        if (record.schema_name or SCHEMA) != SCHEMA:
+            raise InputError(f"unknown schema {record.schema_name!r}, expected {SCHEMA!r}", "schema")
+        version = SCHEMA_VERSION if record.schema_version is None else record.schema_version
+        if not 1 <= version <= SCHEMA_VERSION:
+            raise InputError(f"unsupported version {version!r}; this studio reads versions 1 to {SCHEMA_VERSION}",
+                             "schema_version")
+        _reject_unknown_aspects(record.aspects, "aspects.")
+        caption = cls(title=record.title or "")
+        for key, value in record.aspects.items():
             aspect, where = aspect_name(key), f"aspects.{key}"
             if isinstance(value, str):  # shorthand: {"aspects": {"Camera": "text"}}
-                value = {"text": value}
-            if not isinstance(value, Mapping):
-                raise InputError(f"expected an object or a string, got {_type_name(value)}", where)
-            caption.aspects[aspect] = _aspect_from_dict(value, where, max_chars)
-        provenance = data.get("provenance", {})
-        if not isinstance(provenance, Mapping):
-            raise InputError(f"expected an object, got {_type_name(provenance)}", "provenance")
-        caption.provenance = _provenance_from_dict(provenance)
+                value = schemas.AspectRecord(text=value)
+            caption.aspects[aspect] = _aspect_from_record(value, where, max_chars)
+        caption.provenance = _provenance_from_record(record.provenance)
         return caption
 
     @classmethod
@@ -270,80 +266,34 @@ def _check_text(value: Any, where: str, max_chars: int) -> str:
     return value.strip()
 
 
-def _optional_str(value: Any, where: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise InputError(f"expected text, got {_type_name(value)}", where)
-
-
-def _optional_float(value: Any, where: str, low: float | None = None, high: float | None = None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"expected a number, got {value!r}", where)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise InputError(f"must be between {low} and {high}, got {value}", where)
-    return float(value)
-
-
-def _aspect_from_dict(value: Mapping[str, Any], where: str, max_chars: int) -> AspectCaption:
-    unknown = set(value) - {"text", "primitives", "reward", "reward_text", "history"}
-    if unknown:
-        raise InputError(f"unknown field(s) {', '.join(sorted(unknown))}", where)
-    primitives = value.get("primitives", [])
-    if not isinstance(primitives, list) or not all(isinstance(p, str) for p in primitives):
-        raise InputError("expected a list of primitive ids", f"{where}.primitives")
-    history = value.get("history", [])
-    if not isinstance(history, list):
-        raise InputError(f"expected a list, got {_type_name(history)}", f"{where}.history")
-    revisions = []
-    for i, item in enumerate(history[-MAX_HISTORY:]):
-        item_where = f"{where}.history[{i}]"
-        if not isinstance(item, Mapping):
-            raise InputError(f"expected an object, got {_type_name(item)}", item_where)
-        revisions.append(Revision(
-            before=_check_text(item.get("before", ""), f"{item_where}.before", max_chars),
-            critique=_check_text(item.get("critique", ""), f"{item_where}.critique", max_chars),
-            after=_check_text(item.get("after", ""), f"{item_where}.after", max_chars),
-            source=_optional_str(item.get("source"), f"{item_where}.source") or "user",
-            created=_optional_str(item.get("created"), f"{item_where}.created") or _now(),
-        ))
+def _aspect_from_record(value: Any, where: str, max_chars: int) -> AspectCaption:
+    """An aspect of a caption file, its shape already checked (`schemas.AspectRecord`)."""
     return AspectCaption(
-        text=_check_text(value.get("text", ""), f"{where}.text", max_chars),
-        primitives=list(primitives),
-        history=revisions,
-        reward=_optional_float(value.get("reward"), f"{where}.reward", 0.0, 1.0),
-        reward_text=_optional_str(value.get("reward_text"), f"{where}.reward_text"),
+        text=_check_text(value.text, f"{where}.text", max_chars),
+        primitives=list(value.primitives),
+        history=[Revision(
+            before=_check_text(item.before, f"{where}.history[{i}].before", max_chars),
+            critique=_check_text(item.critique, f"{where}.history[{i}].critique", max_chars),
+            after=_check_text(item.after, f"{where}.history[{i}].after", max_chars),
+            source=item.source or "user", created=item.created or _now(),
+        ) for i, item in enumerate(value.history)][-MAX_HISTORY:],
+        reward=None if value.reward is None else values.number(value.reward, f"{where}.reward", 0.0, 1.0),
+        reward_text=value.reward_text,
     )
 
 
-def _provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
-    models = data.get("models", {})
-    if not isinstance(models, Mapping) or not all(isinstance(v, str) for v in models.values()):
-        raise InputError("expected an object of role -> model id", "provenance.models")
-    pack = data.get("prompt_pack", {})
-    if not isinstance(pack, Mapping) or not all(isinstance(v, str) for v in pack.values()):
-        raise InputError("expected an object of name, version and sha256", "provenance.prompt_pack")
-    instructions = data.get("instructions", {})
-    if not isinstance(instructions, Mapping):
-        raise InputError(f"expected an object keyed by aspect, got {_type_name(instructions)}", "provenance.instructions")
-    _reject_unknown_aspects(instructions, "provenance.instructions.")
+def _provenance_from_record(data: Any) -> Provenance:
+    """A caption file's provenance, its shape already checked (`schemas.ProvenanceRecord`)."""
+    _reject_unknown_aspects(data.instructions, "provenance.instructions.")
     instructions = {aspect_name(k): _check_text(v, f"provenance.instructions.{k}", MAX_TEMPLATE_CHARS)
-                    for k, v in instructions.items()}
-    start = _optional_float(data.get("start"), "provenance.start", 0.0)
-    end = _optional_float(data.get("end"), "provenance.end", 0.0)
+                    for k, v in data.instructions.items()}
+    start = None if data.start is None else values.number(data.start, "provenance.start", 0.0)
+    end = None if data.end is None else values.number(data.end, "provenance.end", 0.0)
     if start is not None and end is not None and end <= start:
-        raise InputError(f"end ({end}) must be after start ({start})", "provenance.end")
-    return Provenance(
-        clip=_optional_str(data.get("clip"), "provenance.clip"),
-        start=start,
-        end=end,
-        models=dict(models),
-        source=_optional_str(data.get("source"), "provenance.source") or "manual",
-        created=_optional_str(data.get("created"), "provenance.created") or _now(),
-        prompt_pack=dict(pack),
-        instructions=instructions,
-    )
+        raise InputError(f"end ({end:g}) must be after start ({start:g})", "provenance.end")
+    return Provenance(clip=data.clip, start=start, end=end, models=dict(data.models),
+                      source=data.source or "manual", created=data.created or _now(),
+                      prompt_pack=dict(data.prompt_pack), instructions=instructions)
 
 
 def _type_name(value: Any) -> str:

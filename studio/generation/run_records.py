@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError, StudioError
+from .presets import DEFAULT_NEGATIVE_PROMPT
+from .settings import GUIDANCE_RANGE, MAX_NEGATIVE_CHARS, MAX_SEED, SHIFT_RANGE, STEPS_RANGE, GenerationSettings
 from .outputs import (
     POSTER_FILES, RUN_SCHEMA, RUN_SCHEMA_VERSION, VIDEO_FILES, poster_file, read_video_comment, video_file,
 )
@@ -25,7 +28,6 @@ from .outputs import (
 MAX_PROMPT_CHARS = 20000
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 MAX_RUN_JSON_BYTES = 4 * 2**20  # a run.json holds a caption with its history; far below this
-_REQUIRED = object()
 
 log = logging.getLogger("studio.outputs")
 
@@ -39,70 +41,89 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _given(data: Mapping[str, Any], key: str, where: str, default: Any) -> tuple[Any, bool]:
-    """(value, whether it is the default); a missing field without a default is damage."""
-    value = data.get(key, default)
-    if value is _REQUIRED:
-        raise _damaged(where, f"{key} is missing")
-    return value, value is default and default is not _REQUIRED
+@dataclass(frozen=True)
+class Rule:
+    """What a run record's field must be, in the words of a damage report."""
+
+    words: str
 
 
-def _whole(data: Mapping[str, Any], key: str, where: str, low: int, high: int, default: Any = _REQUIRED) -> Any:
-    value, defaulted = _given(data, key, where, default)
-    if defaulted:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _damaged(where, f"{key} must be a whole number from {low} to {high}, got {_show(value)}")
-    return value
+def _whole(low: int, high: int) -> Any:
+    return Annotated[int, Field(strict=True, ge=low, le=high), Rule(f"must be a whole number from {low} to {high}")]
 
 
-def _real(data: Mapping[str, Any], key: str, where: str, low: float, high: float, default: Any = _REQUIRED) -> Any:
-    value, defaulted = _given(data, key, where, default)
-    if defaulted:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise _damaged(where, f"{key} must be a number from {low:g} to {high:g}, got {_show(value)}")
-    return float(value)
+def _real(low: float, high: float) -> Any:
+    return Annotated[float, Field(strict=True, ge=low, le=high, allow_inf_nan=False),
+                     Rule(f"must be a number from {low:g} to {high:g}")]
 
 
-def _text_field(data: Mapping[str, Any], key: str, where: str, limit: int, default: Any = _REQUIRED) -> Any:
-    value, defaulted = _given(data, key, where, default)
-    if defaulted:
-        return value
-    if not isinstance(value, str) or len(value) > limit:
-        raise _damaged(where, f"{key} must be text of at most {limit} characters, got {_show(value)}")
-    return value
+def _text(limit: int) -> Any:
+    return Annotated[str, Field(strict=True, max_length=limit), Rule(f"must be text of at most {limit} characters")]
 
 
-def _settings(data: Any, where: str) -> Any:
-    from .presets import DEFAULT_NEGATIVE_PROMPT
-    from .settings import GUIDANCE_RANGE, MAX_NEGATIVE_CHARS, MAX_SEED, SHIFT_RANGE, STEPS_RANGE, GenerationSettings
+class RunSettingsRecord(BaseModel):
+    """run.json's `settings` as `GenerationSettings.to_dict` writes them. Keys the studio does not
+    read are ignored, not refused: a record from another studio version may hold more."""
 
-    if not isinstance(data, Mapping):
-        raise _damaged(where, f"settings must be an object, got {_show(data)}")
-    values = {
-        "height": _whole(data, "height", where, 16, 4096), "width": _whole(data, "width", where, 16, 4096),
-        "num_frames": _whole(data, "num_frames", where, 1, 2001), "fps": _whole(data, "fps", where, 1, 60),
-        "steps": _whole(data, "steps", where, *STEPS_RANGE), "guidance": _real(data, "guidance", where, *GUIDANCE_RANGE),
-        "guidance_2": _real(data, "guidance_2", where, *GUIDANCE_RANGE, default=None),
-        "shift": _real(data, "shift", where, *SHIFT_RANGE), "seed": _whole(data, "seed", where, 0, MAX_SEED),
-        "negative_prompt": _text_field(data, "negative_prompt", where, MAX_NEGATIVE_CHARS, DEFAULT_NEGATIVE_PROMPT),
-        "max_sequence_length": _whole(data, "max_sequence_length", where, 1, 4096, 512),
-        "preview_every": _whole(data, "preview_every", where, 0, 10000, 0),
-        "profile": _text_field(data, "profile", where, 32, "final"),
-        "step_cache": _text_field(data, "step_cache", where, 200, ""),
-    }
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    height: _whole(16, 4096)
+    width: _whole(16, 4096)
+    num_frames: _whole(1, 2001)
+    fps: _whole(1, 60)
+    steps: _whole(*STEPS_RANGE)
+    guidance: _real(*GUIDANCE_RANGE)
+    guidance_2: Optional[_real(*GUIDANCE_RANGE)] = None
+    shift: _real(*SHIFT_RANGE)
+    seed: _whole(0, MAX_SEED)
+    negative_prompt: _text(MAX_NEGATIVE_CHARS) = DEFAULT_NEGATIVE_PROMPT
+    max_sequence_length: _whole(1, 4096) = 512
+    preview_every: _whole(0, 10000) = 0
+    profile: _text(32) = "final"
+    step_cache: _text(200) = ""
+
+
+class RunRecordHead(BaseModel):
+    """The parts of a run.json the studio reads back; the rest of the record is kept as written."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: _whole(1, 10**6) = RUN_SCHEMA_VERSION
+    prompt: _text(MAX_PROMPT_CHARS)
+    seed: _whole(0, MAX_SEED)
+    created: _text(64) = ""
+    settings: RunSettingsRecord
+
+
+def _damage(exc: ValidationError, where: str) -> InputError:
+    """pydantic's first complaint as a damage report naming the field, in the field's own words."""
+    error = exc.errors(include_url=False)[0]
+    model: Any = RunRecordHead
+    key, info = "", None
+    for part in error["loc"]:  # down through the nested objects to the field that was refused
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            break
+        key, info = str(part), fields[part]
+        model = info.annotation
+    if error["type"] == "missing":
+        return _damaged(where, f"{key} is missing")
+    rule = next((m for m in info.metadata if isinstance(m, Rule)), None) if info else None
+    return _damaged(where, f"{key} {rule.words if rule else 'cannot be read'}, got {_show(error['input'])}")
+
+
+def _settings(data: RunSettingsRecord, where: str) -> GenerationSettings:
     from .profiles import PROFILES
     from .step_caches import canonical
 
-    if values["profile"] not in PROFILES:
-        raise _damaged(where, f"profile must be one of {', '.join(PROFILES)}, got {_show(values['profile'])}")
+    settings = data.model_dump()
+    if settings["profile"] not in PROFILES:
+        raise _damaged(where, f"profile must be one of {', '.join(PROFILES)}, got {_show(settings['profile'])}")
     try:  # the spelling run.json records is canonical; anything else was edited
-        values["step_cache"] = canonical(values["step_cache"])
+        settings["step_cache"] = canonical(settings["step_cache"])
     except InputError as exc:
         raise _damaged(where, f"step_cache: {exc}") from None
-    return GenerationSettings(**values)
+    return GenerationSettings(**settings)
 
 
 def _read_record(text: str | bytes, where: str) -> dict[str, Any]:
@@ -120,18 +141,20 @@ def _public(record: dict[str, Any], where: str) -> dict[str, Any]:
     """Every field the studio uses, checked; a damaged record is refused by name, never half-used."""
     from ..caption.structured import StructuredCaption
     from .presets import PRESETS
-    from .settings import MAX_SEED
 
-    _whole(record, "version", where, 1, 10**6, default=RUN_SCHEMA_VERSION)
-    prompt = _text_field(record, "prompt", where, MAX_PROMPT_CHARS)
+    if not isinstance(record.get("settings"), Mapping):  # said as a whole, not as its first missing key
+        raise _damaged(where, f"settings must be an object, got {_show(record.get('settings'))}")
+    try:
+        head = RunRecordHead.model_validate(record)
+    except ValidationError as exc:
+        raise _damage(exc, where) from None
+    prompt, seed = head.prompt, head.seed
     if not prompt.strip():
         raise _damaged(where, "prompt is empty")
-    seed = _whole(record, "seed", where, 0, MAX_SEED)
     preset = record.get("preset")
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise _damaged(where, f"preset must be one of {', '.join(PRESETS)}, got {_show(preset)}")
-    _text_field(record, "created", where, 64, default="")
-    settings = _settings(record.get("settings"), where)
+    settings = _settings(head.settings, where)
     caption = record.get("caption")
     if caption is not None:
         try:
@@ -260,13 +283,20 @@ def _first_poster(files: dict[str, Path | None]) -> Path | None:
     return files.get("side_by_side_poster") or (posters[0] if posters else None)
 
 
+def _written_ns(path: Path | None) -> int:
+    try:
+        return path.stat().st_mtime_ns if path else 0
+    except OSError:  # deleted meanwhile: it sorts last, and the next listing leaves it out
+        return 0
+
+
 def list_runs(output_dir: str | Path) -> list[RunSummary]:
     """Completed runs under `output_dir`, newest first. A damaged, linked or unfinished folder is
     left out (and logged); one bad folder never affects the others."""
     root = Path(output_dir)
     if not root.is_dir():
         return []
-    runs = []
+    runs, written = [], {}
     for child in root.iterdir():
         if not RUN_ID.fullmatch(child.name):
             continue  # staging folders (hidden) and stray names
@@ -276,14 +306,8 @@ def list_runs(output_dir: str | Path) -> list[RunSummary]:
             log.info("history skips %s: %s", child.name, exc)
             continue
         files = run["files"]
+        # `created` has whole seconds; two runs of one second are ordered by when run.json was written.
+        written[run["run_dir"]] = _written_ns(files["run_json"])
         runs.append(RunSummary(run["run_dir"], str(run["record"].get("created", "")), run["prompt"], run["seed"],
                                run["preset"], files["side_by_side_video"], _first_poster(files), run["record"]))
-    # `created` counts whole seconds; two runs of one second are ordered by when their record was written.
-    return sorted(runs, key=lambda r: (r.created, _written_ns(r.run_dir), r.run_dir.name), reverse=True)
-
-
-def _written_ns(run_dir: Path) -> int:
-    try:
-        return (run_dir / "run.json").stat().st_mtime_ns
-    except OSError:
-        return 0
+    return sorted(runs, key=lambda r: (r.created, written[r.run_dir], r.run_dir.name), reverse=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import values
 from ..errors import InputError
 from .presets import DEFAULT_NEGATIVE_PROMPT, Preset
 
@@ -120,13 +121,13 @@ class GenerationSettings:
         steps = scaled["steps"] if steps is None else steps
         cache = canonical(scaled["step_cache"] if step_cache is None else step_cache)
         multiple = size_multiple or preset.size_multiple
-        fps_value = _number(fps, "fps", int) if fps is not None else preset.fps
+        fps_value = _whole(fps, "fps") if fps is not None else preset.fps
         if not 1 <= fps_value <= 60:
             raise InputError(f"must be between 1 and 60 frames per second, got {fps_value}", "fps")
         if duration is not None and frames is not None:
             raise InputError("give either a duration or a frame count, not both", "duration")
         if duration is not None:
-            seconds = _number(duration, "duration", float)
+            seconds = _decimal(duration, "duration")
             max_seconds = (preset.max_frames - 1) / fps_value
             if not 0 < seconds <= max_seconds + 1e-6:
                 raise InputError(
@@ -134,7 +135,7 @@ class GenerationSettings:
                     f"({preset.max_frames} frames at {fps_value} fps), got {seconds:g}", "duration")
             num_frames = snap_frames(seconds * fps_value + 1)
         elif frames is not None:
-            count = _number(frames, "frames", int)
+            count = _whole(frames, "frames")
             if not 1 <= count <= preset.max_frames:
                 raise InputError(f"must be between 1 and {preset.max_frames} for {preset.label}, got {count}", "frames")
             num_frames = snap_frames(count)
@@ -142,30 +143,26 @@ class GenerationSettings:
             num_frames = preset.frames
         num_frames = min(num_frames, preset.max_frames)
 
-        h = snap_size(_number(height, "height", int) if height is not None else preset.height, multiple,
+        h = snap_size(_whole(height, "height") if height is not None else preset.height, multiple,
                       preset.max_side, "height", preset.limit_reason)
-        w = snap_size(_number(width, "width", int) if width is not None else preset.width, multiple,
+        w = snap_size(_whole(width, "width") if width is not None else preset.width, multiple,
                       preset.max_side, "width", preset.limit_reason)
 
-        n_steps = _number(steps, "steps", int) if steps is not None else preset.steps
-        _check_range(n_steps, STEPS_RANGE, "steps")
-        g = _number(guidance, "guidance", float) if guidance is not None else preset.guidance
-        _check_range(g, GUIDANCE_RANGE, "guidance")
+        n_steps = _whole(steps, "steps", STEPS_RANGE) if steps is not None else preset.steps
+        g = _decimal(guidance, "guidance", GUIDANCE_RANGE) if guidance is not None else preset.guidance
         if preset.two_experts:
-            g2 = _number(guidance_2, "guidance_2", float) if guidance_2 is not None else preset.guidance_2
-            _check_range(g2, GUIDANCE_RANGE, "guidance_2")
+            g2 = _decimal(guidance_2, "guidance_2", GUIDANCE_RANGE) if guidance_2 is not None else preset.guidance_2
         else:
             if guidance_2 is not None:
                 raise InputError(f"{preset.label} has one expert; a second guidance scale does not apply",
                                  "guidance_2")
             g2 = None
-        s = _number(shift, "shift", float) if shift is not None else preset.shift
-        _check_range(s, SHIFT_RANGE, "shift")
+        s = _decimal(shift, "shift", SHIFT_RANGE) if shift is not None else preset.shift
 
         negative = DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else str(negative_prompt)
         if len(negative) > MAX_NEGATIVE_CHARS:
             raise InputError(f"is {len(negative)} characters; keep it under {MAX_NEGATIVE_CHARS}", "negative_prompt")
-        every = _number(preview_every, "preview_every", int)
+        every = _whole(preview_every, "preview_every")
         if every < 0:
             raise InputError(f"must be 0 (off) or a positive step interval, got {every}", "preview_every")
         return cls(height=h, width=w, num_frames=num_frames, fps=fps_value, steps=n_steps, guidance=g,
@@ -197,7 +194,7 @@ def resolve_seed(seed: Any) -> int:
     if seed is None or (isinstance(seed, str) and seed.strip() == ""):
         value = -1
     else:
-        value = _number(seed, "seed", int)
+        value = _whole(seed, "seed")
     if value == -1:
         return secrets.randbelow(2**31)
     if not 0 <= value <= MAX_SEED:
@@ -205,23 +202,10 @@ def resolve_seed(seed: Any) -> int:
     return value
 
 
-def _number(value: Any, field: str, kind: type) -> Any:
-    if isinstance(value, bool):
-        raise InputError(f"expected a number, got {value!r}", field)
-    try:
-        number = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"expected a number, got {value!r}", field) from exc
-    if not math.isfinite(number):
-        raise InputError(f"expected a finite number, got {value!r}", field)
-    if kind is int:
-        if number != int(number):
-            raise InputError(f"expected a whole number, got {value!r}", field)
-        return int(number)
-    return number
+def _whole(value: Any, field: str, bounds: tuple[int, int] | None = None) -> int:
+    # Settings arrive as flags and page boxes, always text, so a refusal quotes it without "text".
+    return values.whole(value, field, *(bounds or (None, None)), say_text=False)
 
 
-def _check_range(value: float, bounds: tuple[float, float], field: str) -> None:
-    low, high = bounds
-    if not low <= value <= high:
-        raise InputError(f"must be between {low:g} and {high:g}, got {value:g}", field)
+def _decimal(value: Any, field: str, bounds: tuple[float, float] | None = None) -> float:
+    return values.number(value, field, *(bounds or (None, None)), say_text=False)

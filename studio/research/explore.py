@@ -25,7 +25,7 @@ MAX_SEEDS = 16
 
 def draw_seeds(count: Any, first: Any = None) -> list[int]:
     """`count` seeds: `first`, `first + 1`, ... when a first seed is given, else drawn at random."""
-    from ..session import values
+    from .. import values
 
     n = values.whole(count, "seeds", 1, MAX_SEEDS)
     if first in (None, "", -1):

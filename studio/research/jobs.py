@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import schemas, values
 from ..errors import InputError
 from ..generation.profiles import get_profile
 from ..generation.step_caches import StepCache
 from ..session.requests import ClipRange
 
 SOURCES = ("clip", "caption", "prompt")
-SETTING_KEYS = ("duration", "frames", "height", "width", "steps", "guidance", "guidance_2", "shift",
-                "negative_prompt", "profile", "step_cache")
-KNOWN_KEYS = set(SOURCES) | {"shot", "start", "end", "seeds", "settings", "mode", "short_prompt", "id", "profile"}
+SETTING_KEYS = schemas.field_names(schemas.JobSettings)
+KNOWN_KEYS = set(schemas.field_names(schemas.JobLine))
 MAX_SEEDS = 64
 
 
@@ -67,10 +67,21 @@ def _slug(text: str) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", text.lower())[:4])[:32] or "job"
 
 
-def _number(value: Any, name: str, kind: type) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise InputError(f"must be a{' whole' if kind is int else ''} number, got {value!r}", name)
-    return kind(value)
+def _unknown_keys(where: str, names: list[str]) -> InputError:
+    if where == "settings":
+        return InputError(f"unknown setting(s) {', '.join(names)}; known: {', '.join(SETTING_KEYS)}", "settings",
+                          "unknown-key")
+    return InputError(f"unknown key(s) {', '.join(names)}; known: {', '.join(sorted(KNOWN_KEYS))}", "job",
+                      "unknown-key")
+
+
+# A job's own sentence for a value of the wrong type (pydantic says which key and what came).
+WRONG_TYPE = {**{source: "must be non-empty text" for source in SOURCES},
+              "seeds": f"must be a list of 1 to {MAX_SEEDS} whole-number seeds",
+              "settings": "must be an object of generate's settings", "shot": "must be a whole number",
+              "start": "must be a number of seconds", "end": "must be a number of seconds",
+              "mode": "must be text", "short_prompt": "must be text", "profile": "must be text",
+              "id": "must be 1-48 letters, digits, dots, dashes or underscores"}
 
 
 def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int]) -> Job:
@@ -80,16 +91,14 @@ def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int])
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", "job") from exc
     if not isinstance(data, dict):
-        raise InputError("must be a JSON object such as {\"prompt\": \"...\"}", "job")
-    unknown = sorted(set(data) - KNOWN_KEYS)
-    if unknown:
-        raise InputError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}", "job")
-    given = [s for s in SOURCES if data.get(s) not in (None, "")]
+        raise InputError("must be a JSON object such as {\"prompt\": \"...\"}", "job", "not-an-object")
+    line = schemas.read(schemas.JobLine, data, "job", unknown=_unknown_keys, wrong=WRONG_TYPE)
+    given = [s for s in SOURCES if getattr(line, s) not in (None, "")]
     if len(given) != 1:
         raise InputError("needs exactly one of clip, caption or prompt", "job")
     source = given[0]
-    value = data[source]
-    if not isinstance(value, str) or not value.strip():
+    value = getattr(line, source)
+    if not value.strip():
         raise InputError("must be non-empty text", source)
     if source in ("clip", "caption"):
         path = Path(value).expanduser()
@@ -97,45 +106,35 @@ def parse_job(line_number: int, text: str, base: Path, default_seeds: list[int])
         if not path.is_file():
             raise InputError(f"{path} does not exist", source)
         value = str(path)
-    seeds = data.get("seeds", default_seeds)
-    if not isinstance(seeds, list) or not seeds or len(seeds) > MAX_SEEDS:
-        raise InputError(f"must be a list of 1 to {MAX_SEEDS} seeds, got {seeds!r}", "seeds")
-    seeds = [_number(s, "seeds", int) for s in seeds]
+    seeds = default_seeds if line.seeds is None else line.seeds
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise InputError(f"must be a list of 1 to {MAX_SEEDS} seeds, got {len(seeds)} seed(s)", "seeds")
+    seeds = [values.whole(s, "seeds") for s in seeds]
     if any(not 0 <= s < 2**32 for s in seeds):
-        raise InputError("each seed must be between 0 and 2**32-1 (a batch needs fixed seeds to resume)", "seeds")
-    settings = data.get("settings") or {}
-    if not isinstance(settings, dict):
-        raise InputError("must be an object of generate's settings", "settings")
-    bad = sorted(set(settings) - set(SETTING_KEYS))
-    if bad:
-        raise InputError(f"unknown setting(s) {', '.join(bad)}; known: {', '.join(SETTING_KEYS)}", "settings")
-    if data.get("profile") is not None:  # a job's speed profile: the same as settings.profile
-        settings = {**settings, "profile": data["profile"]}
+        raise InputError("each seed must be between 0 and 2**32-1 (a batch needs fixed seeds to resume)", "seeds",
+                         "out-of-range")
+    settings = line.settings.given() if line.settings else {}
+    if line.profile is not None:  # a job's speed profile: the same as settings.profile
+        settings = {**settings, "profile": line.profile}
     get_profile(settings.get("profile"))  # an unknown profile or step cache fails at parse, before any model
     StepCache.parse(settings.get("step_cache"))
     reference = None
     if source == "clip":
-        # JSON numbers only here; the range and the shot's numbering (from 1, a 0-based job refused,
-        # never shifted) are the session's one rule, so a job means what the page would mean.
-        given_range = {k: _number(data[k], k, int if k == "shot" else float)
-                       for k in ("start", "end", "shot") if data.get(k) is not None}
+        # JSON numbers only here (the schema refuses text and true/false); the range and the shot's
+        # numbering (from 1, a 0-based job refused, never shifted) are the session's one rule, so a
+        # job means what the page would mean.
+        given_range = {k: getattr(line, k) for k in ("start", "end", "shot") if getattr(line, k) is not None}
         reference = ClipRange.from_user(value, **given_range)
-    elif any(data.get(k) is not None for k in ("shot", "start", "end")):
+    elif any(getattr(line, k) is not None for k in ("shot", "start", "end")):
         raise InputError("shot, start and end apply to clip jobs only", "job")
-    short = data.get("short_prompt")
-    if short is not None and not isinstance(short, str):
-        raise InputError("must be text", "short_prompt")
-    mode = data.get("mode")
-    if mode is not None and not isinstance(mode, str):
-        raise InputError("must be text", "mode")
     canonical = {k: v for k, v in data.items() if k not in ("seeds", "id")}
     canonical[source] = value
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:8]
-    name = data.get("id")
-    if name is not None and (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,48}", name)):
+    name = line.id
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,48}", name):
         raise InputError("must be 1-48 letters, digits, dots, dashes or underscores", "id")
     job_id = name or f"{_slug(Path(value).stem if source != 'prompt' else value)}-{digest}"
-    return Job(job_id, line_number, source, value, seeds, dict(settings), mode, short, reference)
+    return Job(job_id, line_number, source, value, seeds, dict(settings), line.mode, line.short_prompt, reference)
 
 
 def seeds_of_unreadable(text: str, default_seeds: list[int]) -> list[Any]:

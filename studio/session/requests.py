@@ -19,7 +19,7 @@ from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
 from ..errors import InputError
 from ..generation.comparison import MODES
 from ..generation.settings import GenerationSettings
-from . import values
+from .. import values
 from .limits import Limits
 
 COMPOSE_MODES = ("Extractive", "Camera first", "LLM merge")
@@ -78,12 +78,11 @@ class ClipRange:
         try:
             yield
         except InputError as exc:
-            match = re.search(r"there is no shot \d+; the clip has (\d+) shot", str(exc))
-            if exc.field != "shot" or match is None or self.shot is None:
+            if exc.code != "no-such-shot" or self.shot is None:
                 raise
-            count = int(match.group(1))
+            count = exc.details["shot_count"]
             raise InputError(f"there is no shot {self.shot}; the clip has {count} shot(s), numbered 1 to {count}",
-                             "shot") from exc
+                             "shot", "no-such-shot", shot_count=count) from exc
 
 
 @dataclass(frozen=True)
@@ -209,7 +208,7 @@ class GenerateRequest:
         text = values.text(prompt, "prompt", limits.max_prompt_chars).strip()
         if not text:
             raise InputError("the prompt is empty; compose one from the caption or type it", "prompt")
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise InputError(f"unknown model preset; choose one of {', '.join(PRESETS)}", "preset")
         if mode in (None, ""):
             mode = "auto"
@@ -250,12 +249,11 @@ class GenerateRequest:
 
 def parse_resolution(value: Any) -> tuple[int, int]:
     """'1280x704' -> (1280, 704); the sizes themselves are checked by GenerationSettings."""
-    import re
-
-    match = re.fullmatch(r"\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*", value if isinstance(value, str) else "")
+    # [0-9], not \d: \d and int() would read full-width and other scripts' digits as a size.
+    match = re.fullmatch(r"\s*([0-9]{1,5})\s*[x×*]\s*([0-9]{1,5})\s*", value if isinstance(value, str) else "")
     if not match:
-        raise InputError(f"expected WIDTHxHEIGHT such as 1280x704, got {values.one_line(str(value), 30)!r}",
-                         "resolution")
+        raise InputError(f"expected WIDTHxHEIGHT such as 1280x704 (digits 0-9), got "
+                         f"{values.one_line(str(value), 30)!r}", "resolution", "not-a-size")
     return int(match.group(1)), int(match.group(2))
 
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from ..caption.structured import StructuredCaption
 from ..config import StudioConfig
 from ..errors import InputError
-from .values import file_path, one_line
+from ..values import file_path, one_line
 
 log = logging.getLogger("studio.session")
 

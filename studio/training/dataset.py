@@ -94,25 +94,27 @@ class DatasetSpec:
                   max_new_tokens: Any = None) -> DatasetSpec:
         """Sizes are snapped and checked exactly as `generate` does (its flags have the same names)."""
         from ..captioner import PromptPack, captioner_path
-        from ..generation.settings import GenerationSettings, _number
+        from .. import values
+        from ..generation.settings import GenerationSettings
 
         chosen = get_preset(preset, tiny=config.tiny)  # tiny: the sizes the tiny checkpoints handle
         size = GenerationSettings.from_user(chosen, height=height, width=width, frames=frames, seed=0)
-        best = _number(best_of, "best_of", int)
+        best = values.whole(best_of, "best_of", say_text=False)
         if not 1 <= best <= MAX_BEST_OF:
             raise InputError(f"must be from 1 to {MAX_BEST_OF}, got {best}", "best_of")
         window = size.num_frames / size.fps
-        low = window if min_shot_seconds is None else _number(min_shot_seconds, "min_shot_seconds", float)
-        high = _number(max_shot_seconds, "max_shot_seconds", float)
+        low = (window if min_shot_seconds is None
+               else values.number(min_shot_seconds, "min_shot_seconds", say_text=False))
+        high = values.number(max_shot_seconds, "max_shot_seconds", say_text=False)
         if low < window - 1e-6:
             raise InputError(f"must be at least the training window, {window:.2f} s ({size.num_frames} frames at "
                              f"{size.fps} fps); lower --frames for shorter shots", "min_shot_seconds")
         if high < low:
             raise InputError(f"must be at least min_shot_seconds ({low:g}), got {high:g}", "max_shot_seconds")
-        threshold = _number(shot_threshold, "shot_threshold", float)
+        threshold = values.number(shot_threshold, "shot_threshold", say_text=False)
         if not 0 < threshold <= 100:
             raise InputError(f"must be in (0, 100], got {threshold:g}", "shot_threshold")
-        tokens = None if max_new_tokens is None else _number(max_new_tokens, "max_new_tokens", int)
+        tokens = None if max_new_tokens is None else values.whole(max_new_tokens, "max_new_tokens", say_text=False)
         if tokens is not None and not 1 <= tokens <= 4096:
             raise InputError(f"must be from 1 to 4096, got {tokens}", "max_new_tokens")
         baseline = config.baseline if not config.tiny else f"tiny:{chosen.name}"
@@ -206,7 +208,7 @@ def plan_dataset(sources: list[ClipSource], spec: DatasetSpec, folder: DatasetFo
             sha = cached_file_sha256(source.path, hashes)
             shots = _shots(source, info, spec, sha, shot_cache)
         except StudioError as exc:
-            skips.append(Skip(name, _reason_code(str(exc)), str(exc)))
+            skips.append(Skip(name, _reason_code(exc), str(exc)))
             continue
         except OSError as exc:
             skips.append(Skip(name, "unreadable", f"{source.path.name}: {exc.strerror or exc}"))
@@ -253,13 +255,12 @@ def _shots(source: ClipSource, info, spec: DatasetSpec, sha: str, cache: dict) -
     return [tuple(pair) for pair in cache[key]]
 
 
-def _reason_code(message: str) -> str:
-    lowered = message.lower()
-    for needle, code in (("no video stream", "no-video-stream"), ("but no frames", "no-frames"),
-                         ("is truncated:", "truncated"), ("is empty (0 bytes)", "empty-file")):
-        if needle in lowered:
-            return code
-    return "unreadable"
+# The clip checks whose codes a skip reports as they are; any other refusal is "unreadable".
+CLIP_SKIP_CODES = ("no-video-stream", "no-frames", "truncated", "empty-file")
+
+
+def _reason_code(error: StudioError) -> str:
+    return error.code if error.code in CLIP_SKIP_CODES else "unreadable"
 
 
 # -- the whole run, in this process -------------------------------------------------------------------

@@ -62,7 +62,7 @@ class TrainOptions:
     @classmethod
     def from_user(cls, **values: Any) -> TrainOptions:
         """Convert flag values (strings or numbers; None = default) and check every one."""
-        from ..generation.settings import _number
+        from .. import values as numbers
 
         defaults = cls()
         out: dict[str, Any] = {}
@@ -81,9 +81,9 @@ class TrainOptions:
                 out[f.name] = bool(raw)
             elif f.name in ("alpha", "learning_rate", "shift", "first_frame_prob", "max_grad_norm", "weight_decay",
                             "val_fraction"):
-                out[f.name] = _number(raw, f.name, float)
+                out[f.name] = numbers.number(raw, f.name, say_text=False)
             else:
-                out[f.name] = _number(raw, f.name, int)
+                out[f.name] = numbers.whole(raw, f.name, say_text=False)
         if "alpha" not in out and "rank" in out:
             out["alpha"] = float(out["rank"])  # alpha = rank: a scale of 1, the usual starting point
         options = cls(**out)

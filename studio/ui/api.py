@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from .. import schemas
 from ..errors import InputError
 from ..session import (
     AspectRequest, BestOfRequest, CaptionRequest, ComposeRequest, Done, GenerateRequest, RunRequest, RunView,
@@ -27,8 +28,7 @@ from . import zerogpu
 from .context import PageContext, model_job, model_started, owner, raises_errors, session_id, takes_turns
 from .zerogpu import CAPTION_DURATION, gpu
 
-GENERATE_FIELDS = ("preset", "seconds", "resolution", "steps", "guidance", "shift", "seed", "negative_prompt", "mode",
-                   "short_prompt", "finetuned", "speed_adapter", "profile", "step_cache")
+GENERATE_FIELDS = schemas.field_names(schemas.GenerateSettings)
 
 
 def run_json(view: RunView) -> dict[str, Any]:
@@ -42,23 +42,39 @@ def run_json(view: RunView) -> dict[str, Any]:
             "message": view.message}
 
 
+def _settings(model: type[schemas.Strict], settings: Any) -> dict[str, Any]:
+    """A `settings` payload checked as `model`: the keys the script sent (null is "not set")."""
+    fields = schemas.field_names(model)
+
+    def unknown(where: str, names: list[str]) -> InputError:
+        return InputError(f"unknown field(s) {', '.join(names)}; the fields are {', '.join(sorted(fields))}",
+                          "settings", "unknown-key")
+
+    if settings is None:
+        return {}
+    checked = schemas.read(model, settings, "settings", unknown=unknown)
+    return {name: value for name, value in checked.given().items() if value is not None}
+
+
 class ScriptApi:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
         self.finetune_picks: dict[str, str] = {}
         with gr.Column(visible=False):
-            # Named as the endpoints' parameters are (gradio_client accepts them as keywords).
+            # Named as the endpoints' parameters are (gradio_client accepts them as keywords). No
+            # Number has a precision: gradio would round 2.5 to 2 and turn true into 1 before the
+            # handler saw them, where the session's number rule refuses both.
             self.field = {
                 "clip": gr.File(label="clip", type="filepath"), "start": gr.Number(label="start", value=None),
-                "end": gr.Number(label="end", value=None), "shot": gr.Number(label="shot", value=None, precision=0),
+                "end": gr.Number(label="end", value=None), "shot": gr.Number(label="shot", value=None),
                 "two_stage": gr.Checkbox(label="two_stage", value=True), "aspect": gr.Textbox(label="aspect"),
                 "text": gr.Textbox(label="text"), "critique": gr.Textbox(label="critique"),
-                "n": gr.Number(label="n", value=4, precision=0), "caption": gr.JSON(label="caption"),
+                "n": gr.Number(label="n", value=4), "caption": gr.JSON(label="caption"),
                 "mode": gr.Textbox(label="mode", value="Extractive"),
                 "max_words": gr.Number(label="max_words", value=None), "prompt": gr.Textbox(label="prompt"),
                 "settings": gr.JSON(label="settings"), "run_id": gr.Textbox(label="run_id"),
                 "run_file": gr.File(label="run_file", type="filepath"), "finetuned": gr.Textbox(label="finetuned"),
-                "seeds": gr.Number(label="seeds", value=4, precision=0),
+                "seeds": gr.Number(label="seeds", value=4),
             }
             self.result = gr.JSON(label="result")
             self.text_result = gr.Textbox(label="result")
@@ -155,16 +171,10 @@ class ScriptApi:
         return {"prompt": composed.prompt, "tokens": composed.tokens, "exact_tokens": composed.exact_tokens,
                 "token_limit": composed.token_limit, "report": composed.report}
 
-    def _request(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any, request: Any,
-                 known: frozenset[str] = frozenset(GENERATE_FIELDS)) -> GenerateRequest:
+    def _request(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any,
+                 request: Any) -> GenerateRequest:
         session, config = self.ctx.session, self.ctx.config
-        settings = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
-        if settings is None:
-            raise InputError("expected a JSON object", "settings")
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}",
-                             "settings")
+        settings = _settings(schemas.GenerateSettings, settings)
         settings.setdefault("finetuned", self.finetune_picks.get(session_id(request), ""))
         settings["speed_adapter"] = speed_adapter_location(config, settings.get("speed_adapter", ""))
         if zerogpu.on_zerogpu():  # the profile that fits one GPU call unless the script asks otherwise
@@ -196,14 +206,8 @@ class ScriptApi:
         `settings` may also name `step_cache` and `finetuned`."""
         from ..generation import load_run_by_id
 
-        model_started(self.ctx, request)
-        given = dict(settings or {}) if isinstance(settings, dict) or settings is None else None
-        if given is None:
-            raise InputError("expected a JSON object", "settings")
-        unknown = sorted(set(given) - {"profile", "step_cache", "finetuned"})
-        if unknown:
-            raise InputError(f"unknown field(s) {', '.join(unknown)}; the fields are finetuned, profile, step_cache",
-                             "settings")
+        model_started(self.ctx, request)  # first: a refused job must not stay counted as pending
+        given = _settings(schemas.RenderFinalSettings, settings)
         run = load_run_by_id(self.ctx.config.output_dir, self._visible_run(run_id, request))
         again = request_again(run, run["run_dir"], given.get("profile") or "final", given.get("step_cache"))
         finetuned = given.get("finetuned", self.finetune_picks.get(session_id(request), ""))
@@ -213,12 +217,11 @@ class ScriptApi:
                    request: gr.Request = None) -> dict:
         """`seeds` draft runs (profile draft unless `settings.profile` says otherwise; `settings.seed`
         is the first seed, else they are drawn), each judged; the ranking, best first."""
-        model_started(self.ctx, request)
-        given = {} if settings is None else dict(settings) if isinstance(settings, dict) else settings
-        if isinstance(given, dict):
-            given.setdefault("profile", "draft")
+        model_started(self.ctx, request)  # first: a refused job must not stay counted as pending
+        given = _settings(schemas.GenerateSettings, settings)
+        given.setdefault("profile", "draft")
         run = self._request(prompt, given, clip, start, caption, request)
-        first = given.get("seed") if isinstance(given, dict) else None
+        first = given.get("seed")
         chosen = draw_seeds(seeds, None if first in (None, -1) else first)
         self._fits(run, reserve=CAPTION_DURATION)
 

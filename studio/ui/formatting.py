@@ -13,7 +13,7 @@ from ..caption.structured import ASPECTS, StructuredCaption, aspect_name
 from ..errors import StudioError
 from ..captioner.candidates import Candidate
 from ..session import Composition, RunCard
-from ..session.values import one_line
+from ..values import one_line
 
 ASPECT_HINTS = {
     "Subject": "Who or what the shot is about: appearance, clothing, expression.",

@@ -96,7 +96,7 @@ def open_clip(path: str | Path):
     if not path.is_file():
         raise InputError(f"{path} is not a file", FIELD)
     if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty (0 bytes)", FIELD)
+        raise InputError(f"{path} is empty (0 bytes)", FIELD, "empty-file")
     check_extension(path)
     try:
         return av.open(str(path), metadata_errors="ignore")
@@ -115,7 +115,7 @@ def _video_stream(container, path: Path):
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         what = f"only {', '.join(kinds)} streams" if kinds else "no streams"
-        raise InputError(f"{path.name} has no video stream ({what}); choose a video clip", FIELD)
+        raise InputError(f"{path.name} has no video stream ({what}); choose a video clip", FIELD, "no-video-stream")
     return container.streams.video[0]
 
 
@@ -148,10 +148,11 @@ def probe(path: str | Path, max_seconds: float | None = 60.0) -> ClipInfo:
             last_end = max(ends)
             if last_end > path.stat().st_size:
                 raise InputError(f"{path.name} is truncated: its index points past the end of the file "
-                                 f"({last_end} > {path.stat().st_size} bytes). Copy or export it again", FIELD)
+                                 f"({last_end} > {path.stat().st_size} bytes). Copy or export it again", FIELD,
+                                 "truncated")
         first = _first_frame(container, stream, path)
         if first is None:
-            raise InputError(f"{path.name} has a video stream but no frames", FIELD)
+            raise InputError(f"{path.name} has a video stream but no frames", FIELD, "no-frames")
         rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
         rotation = (round(rotation / 90) * 90) % 360
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -287,7 +288,7 @@ def resolve_range(info: ClipInfo, start: float | None = None, end: float | None 
         shots = shots if shots is not None else detect_shots(info.path, info=info)
         if not 0 <= shot < len(shots):
             raise InputError(f"there is no shot {shot}; the clip has {len(shots)} shot(s), numbered 0 to "
-                             f"{len(shots) - 1}", "shot")
+                             f"{len(shots) - 1}", "shot", "no-such-shot", shot_count=len(shots))
         return shots[shot].start, shots[shot].end
     lo = 0.0 if start is None else float(start)
     hi = info.duration if end is None else float(end)

@@ -1,5 +1,8 @@
-"""Reading one value from a visitor or a script: numbers, text and files, with messages that name
-the field and the kind of value received (never a Python repr)."""
+"""Reading one value from a visitor, a script, a flag or a file: numbers, text and files, with
+messages that name the field and the kind of value received (never a Python repr).
+
+The one place the studio decides what counts as a number: the session's requests, the generation
+settings, training's options and batch jobs all read their numbers here."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import InputError
+from .errors import InputError
 
 
 def kind_of(value: Any) -> str:
@@ -32,29 +35,45 @@ def one_line(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def number(value: Any, field: str, low: float | None = None, high: float | None = None) -> float:
-    """A finite number (or numeric text), optionally in [low, high]."""
+def number(value: Any, field: str, low: float | None = None, high: float | None = None, *,
+           say_text: bool = True) -> float:
+    """A finite number (or numeric text), optionally in [low, high]: the studio's one rule for
+    numbers, whoever sent them. true/false is not a number, and numeric text is plain ASCII
+    (Python's float() would read '１２' or '1_000', which no person meant as a setting).
+
+    `say_text=False` quotes refused text without naming its kind, for fields that only ever come
+    as text (command-line flags and the page's boxes), where "text" would say nothing."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InputError(f"expected a number, got {kind_of(value)}", field)
+        raise InputError(f"expected a number, got {kind_of(value)}", field, "not-a-number")
+    if isinstance(value, str):
+        written = value.strip()
+        shown = f"{'text ' if say_text else ''}{one_line(value, 30)!r}"
+        if not written.isascii() or "_" in written:
+            raise InputError(f"expected a number written with the digits 0-9, got {shown}", field, "not-a-number")
+        try:
+            value = float(written)
+        except ValueError:
+            raise InputError(f"expected a number, got {shown}", field, "not-a-number") from None
     try:
         result = float(value)
-    except ValueError:
-        raise InputError(f"expected a number, got text {one_line(value, 30)!r}", field) from None
+    except OverflowError:  # an integer too large for a float is no finite setting either
+        result = math.inf
     if not math.isfinite(result):
-        raise InputError("expected a finite number", field)
+        raise InputError(f"expected a finite number, got {result:g}", field, "not-finite")
     if (low is not None and result < low) or (high is not None and result > high):
         if high is None:
-            raise InputError(f"must be {low:g} or more, got {result:g}", field)
+            raise InputError(f"must be {low:g} or more, got {result:g}", field, "out-of-range")
         if low is None:
-            raise InputError(f"must be {high:g} or less, got {result:g}", field)
-        raise InputError(f"must be between {low:g} and {high:g}, got {result:g}", field)
+            raise InputError(f"must be {high:g} or less, got {result:g}", field, "out-of-range")
+        raise InputError(f"must be between {low:g} and {high:g}, got {result:g}", field, "out-of-range")
     return result
 
 
-def whole(value: Any, field: str, low: int, high: int) -> int:
-    result = number(value, field, low, high)
+def whole(value: Any, field: str, low: int | None = None, high: int | None = None, *, say_text: bool = True) -> int:
+    """A whole number by the same rule: 2.0 and "2" are 2; 2.5 and "2.5" are refused, never rounded."""
+    result = number(value, field, low, high, say_text=say_text)
     if result != int(result):
-        raise InputError(f"must be a whole number, got {result:g}", field)
+        raise InputError(f"must be a whole number, got {result:g}", field, "not-whole")
     return int(result)
 
 
