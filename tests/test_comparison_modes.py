@@ -15,7 +15,7 @@ from studio.cli import main
 from studio.commands.generate import request_from_run
 from studio.config import StudioConfig
 from studio.errors import InputError
-from studio.generation import PRESETS, GenerationSettings, SideBySideGenerator, get_generator
+from studio.generation import PRESETS, GenerationSettings, get_generator, load_generator
 from studio.generation.comparison import plan_sides, resolve_mode
 from studio.generation.run_writing import frames_hash
 from studio.generation.outputs import to_uint8
@@ -47,7 +47,7 @@ def shared_generator_unloaded_afterwards():
 @pytest.fixture(scope="module")
 def plain_generator(ui_tiny_dir):
     """The tiny zero-shot model with no finetune configured."""
-    return SideBySideGenerator.from_config(StudioConfig(baseline=str(ui_tiny_dir / "wan-ti2v"), device="cpu"),
+    return load_generator(StudioConfig(baseline=str(ui_tiny_dir / "wan-ti2v"), device="cpu"),
                                            "ti2v-5b")
 
 
@@ -172,7 +172,7 @@ def test_from_run_reproduces_the_frames_exactly_including_an_image_start(ui_tiny
         generator = get_generator(session.config, request.preset)  # the one the command loaded
         _, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
         start = Image.open(request.start_image).convert("RGB") if request.start_image else None
-        frames, _ = generator.render_sides(sides, request.settings, image=start)
+        frames, _ = generator.renderer.render_sides(sides, request.settings, image=start)
         assert [frames_hash(to_uint8(frames[s.key])) for s in sides] == hashes
         assert _videos(again).keys() == _videos(original).keys()
     assert json.loads((first / "run.json").read_text())["image"]["file"] == "start_image.png"

@@ -454,12 +454,12 @@ def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, 
     config = StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu", output_dir=tmp_path)
     models = SharedModels(config)
     first = models.generator("ti2v-5b")
-    assert models.loaded_tokenizer() is first.tokenizer
+    assert models.loaded_tokenizer() is first.models.tokenizer
     gone = weakref.ref(first)
     del first
     second = models.generator("ti2v-5b", finetuned=str(ui_tiny_dir / "finetuned-lora"))  # another finetune
     gc.collect()
-    assert gone() is None and models.loaded_tokenizer() is second.tokenizer
+    assert gone() is None and models.loaded_tokenizer() is second.models.tokenizer
     gone = weakref.ref(second)
     del second
     third = models.generator("t2v-a14b")  # another preset

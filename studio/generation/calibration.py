@@ -118,7 +118,7 @@ def planned_locations(config, preset_name: str) -> dict[str, str]:
     (or, in tiny mode, building) anything: the keys the generator's calibrations are found by."""
     from ..hub import resolve_model_location
     from .finetune import classify_finetuned
-    from .loading import TINY_FOLDERS
+    from .presets import TINY_FOLDERS
 
     locations = {}
     if config.tiny:

@@ -120,8 +120,8 @@ class SharedModels:
         # `python -m studio compose` must never import.
         loading = sys.modules.get("studio.generation.loading")
         generator = loading.loaded_generator() if loading is not None else None
-        if getattr(generator, "tokenizer", None) is not None:
-            return generator.tokenizer
+        if generator is not None and generator.models.tokenizer is not None:
+            return generator.models.tokenizer
         return self._tokenizer
 
     def tokenizer(self) -> Any:
