@@ -68,24 +68,24 @@ def render_one(generator, mode: str, settings: GenerationSettings):
 
 def test_the_speed_adapter_stacks_beneath_a_lora_finetune_on_both_sides(tiny):
     stacked = load(tiny)
-    base = stacked.baseline_transformers[0]
+    base = stacked.models.baseline_transformers[0]
     assert set(base.peft_config) == {"finetune", "speed"}
     settings = settings_for(stacked)
     assert (settings.steps, settings.guidance, settings.shift) == (2, 1.0, 3.0)  # the tiny sidecar's sampling
-    seen = record_active_adapters(stacked.baseline_transformers)
-    pair = stacked.render(PROMPT, settings)
+    seen = record_active_adapters(stacked.models.baseline_transformers)
+    pair = stacked.renderer.render(PROMPT, settings)
     # Zero-shot runs first (2 steps, no guidance branch), then the finetuned side.
     assert [active for _, active in seen] == [("speed",)] * 2 + [("speed", "finetune")] * 2
     assert (pair.baseline != pair.finetuned).any()
 
     # The zero-shot side is exactly the baseline with the speed LoRA alone ...
     speed_only = load(tiny, finetuned=None)
-    assert speed_only.active_adapters("baseline") is None and list(speed_only.baseline_transformers[0].peft_config) \
+    assert speed_only.renderer.active_adapters("baseline") is None and list(speed_only.models.baseline_transformers[0].peft_config) \
         == ["speed"]
     assert (render_one(speed_only, "baseline", settings) == pair.baseline).all()
     # ... and the speed LoRA changes both sides against the same generator without it.
     finetune_only = load(tiny, speed=None)
-    plain = finetune_only.render(PROMPT, settings)
+    plain = finetune_only.renderer.render(PROMPT, settings)
     assert (plain.baseline != pair.baseline).any() and (plain.finetuned != pair.finetuned).any()
 
 

@@ -41,6 +41,14 @@ def load_generator(config: StudioConfig, preset_name: str | None = None) -> Side
 
     started = time.perf_counter()
     preset = get_preset(preset_name or DEFAULT_PRESET, tiny=config.tiny)
+    # The machine and precision checks come first: nothing is built or read before they pass
+    # (not even the tiny checkpoints).
+    device, dtype = config.resolved_device(), config.resolved_dtype()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
+    attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
+    check_precision(config.precision)
+    hardware.check_parallel(config.parallel, hardware.cuda_device_count())
     baseline, finetuned = config.baseline, config.finetuned
     if config.tiny:
         baseline, finetuned = _tiny_locations(config, preset, finetuned)
@@ -48,12 +56,6 @@ def load_generator(config: StudioConfig, preset_name: str | None = None) -> Side
     # baseline modes need none).
     source = ft.classify_finetuned(finetuned) if str(finetuned or "").strip() else None
     speed = sa.describe_speed_adapter(config.speed_adapter)
-    device, dtype = config.resolved_device(), config.resolved_dtype()
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
-    attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
-    check_precision(config.precision)
-    hardware.check_parallel(config.parallel, hardware.cuda_device_count())
     if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
         raise InputError(f"{baseline} does not exist", "baseline")
     baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
