@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from studio.config import StudioConfig  # noqa: E402
-from studio.generation import SideBySideGenerator  # noqa: E402
+from studio.generation import load_generator  # noqa: E402
 from studio.generation.placement import module_bytes  # noqa: E402
 from studio.generation.presets import get_preset  # noqa: E402
 from studio.generation.settings import GenerationSettings  # noqa: E402
@@ -54,12 +54,12 @@ def main() -> int:
         settings = GenerationSettings.from_user(get_preset("ti2v-5b", tiny=True), steps=args.steps, seed=7)
         rows = {}
         for precision in ("default", "fp8"):
-            generator = SideBySideGenerator.from_config(StudioConfig(
+            generator = load_generator(StudioConfig(
                 baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny["finetuned-lora"]), device="cpu",
                 dtype=args.dtype, precision=precision), "ti2v-5b")
             begin = time.perf_counter()
-            pair = generator.render(PROMPT, settings)
-            rows[precision] = dict(bytes=sum(module_bytes(t) for t in generator.baseline_transformers),
+            pair = generator.renderer.render(PROMPT, settings)
+            rows[precision] = dict(bytes=sum(module_bytes(t) for t in generator.models.baseline_transformers),
                                    seconds=time.perf_counter() - begin,
                                    video=np.concatenate([pair.baseline, pair.finetuned]))
     print(f"tiny TI2V-5B + LoRA on CPU, {args.dtype}, {settings.width}x{settings.height}, {settings.num_frames} "

@@ -38,7 +38,7 @@ from studio.config import StudioConfig
 from studio.generation import (
     PRESETS,
     GenerationSettings,
-    SideBySideGenerator,
+    load_generator,
     module_bytes,
 )
 from studio.generation.published import TI2V_5B_TRANSFORMER as REAL_TRANSFORMER
@@ -127,11 +127,11 @@ def tiny_wan_lora_name() -> str:
 def studio(folders: dict[str, Path], kind: str, settings: GenerationSettings) -> tuple[float, float, int, np.ndarray]:
     finetuned = folders["finetuned-transformer" if kind == "full" else "finetuned-lora"]
     start, cpu = time.perf_counter(), time.process_time()
-    generator = SideBySideGenerator.from_config(
+    generator = load_generator(
         StudioConfig(baseline=str(folders["baseline"]), finetuned=str(finetuned), device="cpu"), "ti2v-5b")
-    pair = generator.render(PROMPT, settings)
+    pair = generator.renderer.render(PROMPT, settings)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return elapsed, cpu, generator.resident_bytes(), pair.baseline
+    return elapsed, cpu, generator.models.resident_bytes(), pair.baseline
 
 
 def cpu_benchmark(workdir: Path, repeats: int) -> None:

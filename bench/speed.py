@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from studio.config import StudioConfig  # noqa: E402
-from studio.generation import SideBySideGenerator  # noqa: E402
+from studio.generation import load_generator  # noqa: E402
 from studio.generation.calibration import save_calibration  # noqa: E402
 from studio.generation.presets import get_preset  # noqa: E402
 from studio.generation.profiles import PROFILES  # noqa: E402
@@ -77,24 +77,24 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as folder:
         tiny = build_tiny_models(folder, only=["wan-ti2v", "finetuned-lora"])
-        generator = SideBySideGenerator.from_config(StudioConfig(
+        generator = load_generator(StudioConfig(
             baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny["finetuned-lora"]), device="cpu"), "ti2v-5b")
         preset = dataclasses.replace(get_preset("ti2v-5b", tiny=True), width=128, height=128, frames=33,
                                      steps=args.steps)
         # Calibrated before the counter exists, so the calibration's own block evaluations are not counted.
-        generator.settings_dir = Path(folder) / "settings"
+        generator.models.settings_dir = Path(folder) / "settings"
         calibrated = GenerationSettings.from_user(preset, profile="final", seed=11)
         for model in ("baseline", "finetuned"):
-            save_calibration(generator.settings_dir, "ti2v-5b", True, model, generator.model_location(model),
-                             calibrated.steps, generator.calibrate_magcache(model, PROMPT, calibrated))
-        counter = Counter(generator.baseline_transformers)
+            save_calibration(generator.models.settings_dir, "ti2v-5b", True, model, generator.models.model_location(model),
+                             calibrated.steps, generator.renderer.calibrate_magcache(model, PROMPT, calibrated))
+        counter = Counter(generator.models.baseline_transformers)
         rows = []
         for name in PROFILES:
             for cache in CACHES if name == "final" else (None, ""):
                 settings = GenerationSettings.from_user(preset, profile=name, step_cache=cache, seed=11)
                 counter.reset()
                 begin = time.perf_counter()
-                pair = generator.render(PROMPT, settings)
+                pair = generator.renderer.render(PROMPT, settings)
                 rows.append(dict(profile=name, cache=settings.step_cache or "none", settings=settings,
                                  calls=counter.calls, tokens=counter.tokens, seconds=time.perf_counter() - begin,
                                  video=np.concatenate([pair.baseline, pair.finetuned])))

@@ -45,7 +45,8 @@ TEXT_TOKENS = 512
 
 def tiny_run(workdir: Path, steps: int) -> None:
     from studio.tiny import build_tiny_models
-    from studio.training.dataset import DatasetSpec, build_dataset
+    from studio.training.dataset import DatasetSpec
+    from studio.training.stages import build_dataset
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from clipmaker import write_clip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Iterable
 
 from .errors import InputError, ModelLoadError
 
@@ -76,16 +77,14 @@ def _reachable(endpoint: str) -> bool:
         return False
 
 
-def download_models(config) -> list[str]:
-    """Fetch the captioner, the baseline and a hub-hosted finetune into the local cache now (what a
-    ZeroGPU Space does at start-up, so no download happens inside a GPU call's time limit). Local
-    paths and the tiny checkpoints are left alone; returns the hub ids fetched."""
+def download_models(locations: Iterable[str]) -> list[str]:
+    """Fetch the hub ids among `locations` into the local cache now (what a ZeroGPU Space does at
+    start-up, so no download happens inside a GPU call's time limit). Local paths and empty entries
+    are left alone; returns the hub ids fetched."""
     from huggingface_hub import snapshot_download
 
-    from .tiny.locations import model_locations
-
     fetched = []
-    for name in dict.fromkeys(model_locations(config).to_download()):
+    for name in dict.fromkeys(locations):
         if name and REPO_ID_RE.match(name) and not Path(name).expanduser().exists():
             snapshot_download(name)
             fetched.append(name)

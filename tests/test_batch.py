@@ -20,7 +20,7 @@ from studio.captioner.model import Captioner
 from studio.cli import main
 from studio.config import StudioConfig
 from studio.errors import InputError
-from studio.generation.generator import SideBySideGenerator
+from studio.generation import loading
 from studio.research.batch import PARTIAL, Batch
 from studio.research.jobs import parse_job, read_jobs
 from studio.research.negatives import hard_negative, is_meaningful, swap_tables
@@ -39,23 +39,23 @@ class LoadCounter:
 
     def __init__(self, monkeypatch):
         self.captioner = self.generator = 0
-        load_captioner, load_generator = Captioner.from_pretrained.__func__, SideBySideGenerator.from_config.__func__
+        load_captioner, load_generator = Captioner.from_pretrained.__func__, loading.load_generator
 
         def captioner(cls, *args, **kwargs):
             self.captioner += 1
             return load_captioner(cls, *args, **kwargs)
 
-        def generator(cls, *args, **kwargs):
+        def generator(*args, **kwargs):
             self.generator += 1
-            return load_generator(cls, *args, **kwargs)
+            return load_generator(*args, **kwargs)
 
         monkeypatch.setattr(Captioner, "from_pretrained", classmethod(captioner))
-        monkeypatch.setattr(SideBySideGenerator, "from_config", classmethod(generator))
+        monkeypatch.setattr(loading, "load_generator", generator)
 
 
 def unload_all():
     from studio.captioner import unload_captioner
-    from studio.generation import unload_generator
+    from studio.session.models import unload_generator
 
     unload_captioner()
     unload_generator()

@@ -10,7 +10,8 @@ from studio.compose.text import word_count
 from clipmaker import write_clip
 
 from studio.caption import StructuredCaption
-from studio.captioner import ASPECTS, Captioner, PromptPack, caption_clip, get_captioner, unload_captioner
+from studio.captioner import ASPECTS, Captioner, PromptPack, caption_clip
+from studio.session.models import SharedModels, unload_captioner
 from studio.captioner.packs import TINY_PACK
 from studio.captioner import model as captioner_model
 from studio.compose import ComposeOptions, compose
@@ -175,11 +176,11 @@ def test_merge_uses_the_model_and_falls_back_to_the_composer(tiny_captioner_dir)
 
 def test_shared_captioner_is_loaded_once_and_can_be_unloaded(tiny_captioner_dir):
     config = StudioConfig(captioner=str(tiny_captioner_dir), device="cpu")
-    first = get_captioner(config)
-    assert get_captioner(config) is first
+    first = SharedModels(config).captioner()
+    assert SharedModels(config).captioner() is first
     assert unload_captioner() and not first.loaded
     assert not unload_captioner()
-    second = get_captioner(config)
+    second = SharedModels(config).captioner()
     assert second is not first and second.loaded
     unload_captioner()
 

@@ -15,7 +15,8 @@ from studio.cli import main
 from studio.commands.generate import request_from_run
 from studio.config import StudioConfig
 from studio.errors import InputError
-from studio.generation import PRESETS, GenerationSettings, SideBySideGenerator, get_generator
+from studio.generation import PRESETS, GenerationSettings, load_generator
+from studio.session.models import loaded_generator
 from studio.generation.comparison import plan_sides, resolve_mode
 from studio.generation.run_writing import frames_hash
 from studio.generation.outputs import to_uint8
@@ -39,7 +40,7 @@ def small(seed=5):
 def shared_generator_unloaded_afterwards():
     """`generate` keeps the process-wide generator loaded; later test modules expect none."""
     yield
-    from studio.generation import unload_generator
+    from studio.session.models import unload_generator
 
     unload_generator()
 
@@ -47,7 +48,7 @@ def shared_generator_unloaded_afterwards():
 @pytest.fixture(scope="module")
 def plain_generator(ui_tiny_dir):
     """The tiny zero-shot model with no finetune configured."""
-    return SideBySideGenerator.from_config(StudioConfig(baseline=str(ui_tiny_dir / "wan-ti2v"), device="cpu"),
+    return load_generator(StudioConfig(baseline=str(ui_tiny_dir / "wan-ti2v"), device="cpu"),
                                            "ti2v-5b")
 
 
@@ -169,10 +170,10 @@ def test_from_run_reproduces_the_frames_exactly_including_an_image_start(ui_tiny
         assert "frames versus the recorded run: " in out.err and "DIFFERENT" not in out.err
         # The hashes are of the model's frames: a fresh render of the record gives them again.
         session, request, _ = request_from_run(original, StudioConfig(device="cpu"))
-        generator = get_generator(session.config, request.preset)  # the one the command loaded
+        generator = loaded_generator()  # the one the command loaded
         _, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
         start = Image.open(request.start_image).convert("RGB") if request.start_image else None
-        frames, _ = generator.render_sides(sides, request.settings, image=start)
+        frames, _ = generator.renderer.render_sides(sides, request.settings, image=start)
         assert [frames_hash(to_uint8(frames[s.key])) for s in sides] == hashes
         assert _videos(again).keys() == _videos(original).keys()
     assert json.loads((first / "run.json").read_text())["image"]["file"] == "start_image.png"

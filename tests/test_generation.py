@@ -16,13 +16,11 @@ from studio.generation import (
     PRESETS,
     Cancelled,
     GenerationSettings,
-    SideBySideGenerator,
-    get_generator,
     list_runs,
+    load_generator,
     load_run,
     load_run_from_video,
     load_tokenizer,
-    unload_generator,
 )
 from studio.generation.outputs import BASELINE_LABEL, FINETUNED_LABEL
 from studio.tiny import build_tiny_models
@@ -41,7 +39,7 @@ def tiny(tmp_path_factory):
 
 def _generator(tiny, preset, finetuned, **config):
     base = tiny["wan-ti2v" if preset == "ti2v-5b" else "wan-a14b"]
-    return SideBySideGenerator.from_config(
+    return load_generator(
         StudioConfig(baseline=str(base), finetuned=str(finetuned), device="cpu", **config), preset)
 
 
@@ -111,9 +109,9 @@ def test_lora_run_writes_a_complete_run_directory(lora_gen, tmp_path):
 
 
 def test_same_seed_reproduces_and_models_differ(lora_gen):
-    first = lora_gen.render(PROMPT, small())
-    second = lora_gen.render(PROMPT, small())
-    other_seed = lora_gen.render(PROMPT, small(seed=8))
+    first = lora_gen.renderer.render(PROMPT, small())
+    second = lora_gen.renderer.render(PROMPT, small())
+    other_seed = lora_gen.renderer.render(PROMPT, small(seed=8))
     assert np.array_equal(first.baseline, second.baseline) and np.array_equal(first.finetuned, second.finetuned)
     assert np.abs(first.baseline - first.finetuned).mean() > 1e-3
     assert np.abs(first.baseline - other_seed.baseline).mean() > 1e-3
@@ -121,40 +119,40 @@ def test_same_seed_reproduces_and_models_differ(lora_gen):
 
 def test_lora_scale_zero_gives_the_baseline(lora_gen):
     try:
-        lora_gen.set_lora_scale(0.0)
-        pair = lora_gen.render(PROMPT, small())
+        lora_gen.models.set_lora_scale(0.0)
+        pair = lora_gen.renderer.render(PROMPT, small())
         assert np.allclose(pair.baseline, pair.finetuned, atol=1e-6)
     finally:
-        lora_gen.set_lora_scale(1.0)
+        lora_gen.models.set_lora_scale(1.0)
 
 
 def test_shared_components_and_lora_shares_base_weights(lora_gen, full_gen):
     for gen in (lora_gen, full_gen):
-        baseline_pipe = gen._pipeline("baseline", small(), None)
-        finetuned_pipe = gen._pipeline("finetuned", small(), None)
-        assert baseline_pipe.vae is finetuned_pipe.vae is gen.vae is gen.encoder_pipe.vae
-        assert gen.encoder_pipe.text_encoder is gen.text_encoder and gen.encoder_pipe.tokenizer is gen.tokenizer
+        baseline_pipe = gen.renderer._pipeline("baseline", small(), None)
+        finetuned_pipe = gen.renderer._pipeline("finetuned", small(), None)
+        assert baseline_pipe.vae is finetuned_pipe.vae is gen.models.vae is gen.renderer.encoder_pipe.vae
+        assert gen.renderer.encoder_pipe.text_encoder is gen.models.text_encoder and gen.renderer.encoder_pipe.tokenizer is gen.models.tokenizer
         assert baseline_pipe.scheduler is not finetuned_pipe.scheduler  # per-run state
         assert baseline_pipe.scheduler.config == finetuned_pipe.scheduler.config
-    assert lora_gen.finetuned_transformers[0] is lora_gen.baseline_transformers[0]
-    assert full_gen.finetuned_transformers[0] is not full_gen.baseline_transformers[0]
+    assert lora_gen.models.finetuned_transformers[0] is lora_gen.models.baseline_transformers[0]
+    assert full_gen.models.finetuned_transformers[0] is not full_gen.models.baseline_transformers[0]
     # Resident bytes: LoRA keeps one transformer, the full finetune two.
-    transformer = sum(p.numel() * p.element_size() for p in full_gen.baseline_transformers[0].parameters())
-    assert full_gen.resident_bytes() - lora_gen.resident_bytes() > 0.9 * transformer
+    transformer = sum(p.numel() * p.element_size() for p in full_gen.models.baseline_transformers[0].parameters())
+    assert full_gen.models.resident_bytes() - lora_gen.models.resident_bytes() > 0.9 * transformer
 
 
 def test_text_encoder_runs_once_and_matches_the_plain_pipeline(full_gen):
     from diffusers import WanPipeline
 
     calls = []
-    handle = full_gen.text_encoder.register_forward_hook(lambda *args: calls.append(1))
+    handle = full_gen.models.text_encoder.register_forward_hook(lambda *args: calls.append(1))
     try:
         settings = small()
-        pair = full_gen.render(PROMPT, settings)
+        pair = full_gen.renderer.render(PROMPT, settings)
         assert len(calls) == 1
-        scheduler = full_gen.scheduler_class.from_config(full_gen.scheduler_config, flow_shift=settings.shift)
-        plain = WanPipeline(tokenizer=full_gen.tokenizer, text_encoder=full_gen.text_encoder, vae=full_gen.vae,
-                            scheduler=scheduler, transformer=full_gen.baseline_transformers[0], expand_timesteps=True)
+        scheduler = full_gen.models.scheduler_class.from_config(full_gen.models.scheduler_config, flow_shift=settings.shift)
+        plain = WanPipeline(tokenizer=full_gen.models.tokenizer, text_encoder=full_gen.models.text_encoder, vae=full_gen.models.vae,
+                            scheduler=scheduler, transformer=full_gen.models.baseline_transformers[0], expand_timesteps=True)
         plain.set_progress_bar_config(disable=True)
         reference = plain(prompt=PROMPT, negative_prompt=settings.negative_prompt, height=64, width=64, num_frames=9,
                           num_inference_steps=3, guidance_scale=settings.guidance,
@@ -168,13 +166,13 @@ def test_concurrent_runs_match_sequential_runs(full_gen):
     """The two-GPU path (both denoising loops in threads) exercised with CPU devices."""
     from studio.generation.hardware import Placement
 
-    sequential = full_gen.render(PROMPT, small())
-    saved = full_gen.placement
-    full_gen.placement = Placement("gpu", "cpu", "cpu", concurrent=True)
+    sequential = full_gen.renderer.render(PROMPT, small())
+    saved = full_gen.models.placement
+    full_gen.models.placement = Placement("gpu", "cpu", "cpu", concurrent=True)
     try:
-        concurrent = full_gen.render(PROMPT, small())
+        concurrent = full_gen.renderer.render(PROMPT, small())
     finally:
-        full_gen.placement = saved
+        full_gen.models.placement = saved
     assert "denoise_wall_s" in concurrent.timings
     assert np.array_equal(sequential.baseline, concurrent.baseline)
     assert np.array_equal(sequential.finetuned, concurrent.finetuned)
@@ -185,22 +183,22 @@ def test_full_finetune_differs_and_reports_kind(full_gen, tmp_path):
     record = json.loads(result.run_json.read_text())
     assert record["models"]["finetuned"]["kind"] == "diffusers"
     assert record["models"]["finetuned"]["lora_scale"] is None
-    pair = full_gen.render(PROMPT, small())
+    pair = full_gen.renderer.render(PROMPT, small())
     assert np.abs(pair.baseline - pair.finetuned).mean() > 1e-3
 
 
 def test_transformer_safetensors_file_finetune(tiny):
     weights = tiny["finetuned-transformer"] / "transformer" / "diffusion_pytorch_model.safetensors"
     gen = _generator(tiny, "ti2v-5b", weights)
-    assert gen.finetune.kind == "transformer"
-    pair = gen.render(PROMPT, small(steps=2))
+    assert gen.models.finetune.kind == "transformer"
+    pair = gen.renderer.render(PROMPT, small(steps=2))
     assert np.abs(pair.baseline - pair.finetuned).mean() > 1e-3
 
 
 def test_a14b_two_experts_lora_in_both(a14b_gen, tmp_path):
-    for transformer in a14b_gen.baseline_transformers:
+    for transformer in a14b_gen.models.baseline_transformers:
         assert "finetune" in transformer.peft_config
-    assert len(a14b_gen.baseline_transformers) == 2
+    assert len(a14b_gen.models.baseline_transformers) == 2
     settings = small(A14B, steps=4)
     assert settings.guidance == 4.0 and settings.guidance_2 == 3.0 and settings.shift == 12.0
     models = []
@@ -208,14 +206,14 @@ def test_a14b_two_experts_lora_in_both(a14b_gen, tmp_path):
     assert models.count("baseline") == 4 == models.count("finetuned")
     assert json.loads(result.run_json.read_text())["settings"]["guidance_2"] == 3.0
     with pytest.raises(InputError, match="text only"):
-        a14b_gen.render(PROMPT, settings, image=Image.new("RGB", (64, 64), "red"))
+        a14b_gen.renderer.render(PROMPT, settings, image=Image.new("RGB", (64, 64), "red"))
 
 
 def test_image_conditioning_changes_the_videos(lora_gen, tmp_path):
     image = Image.new("RGB", (80, 48), (200, 30, 30))
-    plain = lora_gen.render(PROMPT, small())
-    started = lora_gen.render(PROMPT, small(), image=image)
-    again = lora_gen.render(PROMPT, small(), image=image)
+    plain = lora_gen.renderer.render(PROMPT, small())
+    started = lora_gen.renderer.render(PROMPT, small(), image=image)
+    again = lora_gen.renderer.render(PROMPT, small(), image=image)
     assert np.array_equal(started.baseline, again.baseline)
     assert np.abs(plain.baseline - started.baseline).mean() > 1e-3
     result = lora_gen.generate(PROMPT, small(), image=image, out_dir=tmp_path, image_source="upload")
@@ -242,7 +240,8 @@ def test_cancel_raises_and_writes_nothing(lora_gen, tmp_path):
 @pytest.mark.parametrize("stop_at", [("baseline", 3), ("finetuned", 1)],
                          ids=["after-the-first-sides-last-step", "during-the-second-side"])
 def test_cancel_during_the_second_side_keeps_the_finished_first(lora_gen, ui_tiny_dir, tmp_path, stop_at):
-    from studio.captioner import get_captioner, unload_captioner
+    from studio.session import SharedModels
+    from studio.session.models import unload_captioner
     from studio.research.judge import check_run_dir, judge_run
     from studio.research.report import run_section
     from studio.research.stats import aggregate, run_row
@@ -274,7 +273,7 @@ def test_cancel_during_the_second_side_keeps_the_finished_first(lora_gen, ui_tin
     # the judge scores the side that is there, and says which is missing
     check_run_dir(result.run_dir)
     try:
-        judgement = judge_run(result.run_dir, get_captioner(StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu")))
+        judgement = judge_run(result.run_dir, SharedModels(StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu")).captioner())
     finally:
         unload_captioner()  # later test modules expect no shared captioner
     assert [s["key"] for s in judgement["sides"]] == ["baseline"]
@@ -298,16 +297,19 @@ def test_cancel_during_the_second_side_keeps_the_finished_first(lora_gen, ui_tin
 
 def test_first_block_cache_runs(tiny):
     gen = _generator(tiny, "ti2v-5b", tiny["finetuned-lora"], first_block_cache=0.05)
-    pair = gen.render(PROMPT, small(steps=4))
+    pair = gen.renderer.render(PROMPT, small(steps=4))
     assert pair.baseline.shape == (9, 64, 64, 3) and np.isfinite(pair.finetuned).all()
 
 
-def test_get_generator_is_shared_and_updates_lora_scale(tiny):
+def test_the_shared_generator_is_loaded_once_and_takes_a_new_lora_scale_in_place(tiny):
+    from studio.session import SharedModels
+    from studio.session.models import unload_generator
+
     config = StudioConfig(baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny["finetuned-lora"]), device="cpu")
     try:
-        first = get_generator(config, "ti2v-5b")
-        second = get_generator(config.replace(lora_scale=0.5), "ti2v-5b")
-        assert first is second and second.lora_scale == 0.5
+        first = SharedModels(config).generator("ti2v-5b")
+        second = SharedModels(config.replace(lora_scale=0.5)).generator("ti2v-5b")
+        assert first is second and second.models.lora_scale == 0.5
     finally:
         unload_generator()
 
@@ -316,9 +318,9 @@ def test_tiny_mode_uses_the_tiny_checkpoints_and_tokenizer(tiny):
     config = StudioConfig(tiny=True, tiny_dir=tiny["wan-ti2v"].parent, device="cpu")
     tokenizer = load_tokenizer(config)
     assert tokenizer("a man walks").input_ids == tokenizer("a man walks").input_ids[:3] + [tokenizer.eos_token_id]
-    generator = SideBySideGenerator.from_config(config, "ti2v-5b")
-    assert generator.finetune.kind == "lora" and generator.finetune.location.endswith("finetuned-lora")
-    assert len(tokenizer) == len(generator.tokenizer)
+    generator = load_generator(config, "ti2v-5b")
+    assert generator.models.finetune.kind == "lora" and generator.models.finetune.location.endswith("finetuned-lora")
+    assert len(tokenizer) == len(generator.models.tokenizer)
 
 
 def test_labels_are_the_required_ones():
@@ -345,9 +347,9 @@ def test_missing_finetuned_is_refused_and_none_means_no_finetuned_mode(tiny, tmp
     with pytest.raises(InputError, match="does not exist"):
         _generator(tiny, "ti2v-5b", tmp_path / "nothing-here")
     # No finetune at all loads (prompt and baseline modes need none) but cannot run finetuned mode.
-    plain = SideBySideGenerator.from_config(StudioConfig(baseline=str(tiny["wan-ti2v"]), device="cpu"), "ti2v-5b")
+    plain = load_generator(StudioConfig(baseline=str(tiny["wan-ti2v"]), device="cpu"), "ti2v-5b")
     with pytest.raises(InputError, match="no finetuned weights"):
-        plain.render(PROMPT, small())
+        plain.renderer.render(PROMPT, small())
     with pytest.raises(InputError, match="mode: finetuned mode needs CHAI-finetuned weights"):
         plain.generate(PROMPT, small(), out_dir=tmp_path, mode="finetuned")
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
@@ -357,12 +359,12 @@ def test_wrong_preset_for_the_baseline_is_refused(tiny):
     with pytest.raises(InputError, match="finetuned-lora does not fit baseline .*wan-a14b .*T2V-A14B"):
         _generator(tiny, "t2v-a14b", tiny["finetuned-lora"])
     with pytest.raises(InputError, match="does not match preset t2v-a14b"):
-        SideBySideGenerator.from_config(StudioConfig(baseline=str(tiny["wan-ti2v"]),
+        load_generator(StudioConfig(baseline=str(tiny["wan-ti2v"]),
                                                      finetuned=str(tiny["finetuned-lora"]), device="cpu"), "t2v-a14b")
 
 
 def test_bad_requests_are_refused(lora_gen):
     with pytest.raises(InputError, match="prompt"):
-        lora_gen.render("   ", small())
+        lora_gen.renderer.render("   ", small())
     with pytest.raises(InputError, match="height: must be a multiple of 32"):
-        lora_gen.render(PROMPT, small().replace(height=48))
+        lora_gen.renderer.render(PROMPT, small().replace(height=48))

@@ -13,7 +13,7 @@ from studio.generation.hardware import (
     plan_placement,
     resolve_attention_backend,
 )
-from studio.generation.settings import snap_frames
+from studio.generation.presets import snap_frames
 
 TI2V = PRESETS["ti2v-5b"]
 A14B = PRESETS["t2v-a14b"]

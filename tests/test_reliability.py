@@ -21,7 +21,8 @@ import pytest
 from studio.caption.structured import StructuredCaption
 from studio.config import StudioConfig
 from studio.errors import InputError, ModelLoadError, StudioError
-from studio.generation import GenerationSettings, PRESETS, get_generator, list_runs, load_run
+from studio.generation import GenerationSettings, PRESETS, list_runs, load_run
+from studio.session import SharedModels
 from studio.generation import outputs
 from studio.session import Limits, RunHistory, SharedModels, Worker
 from studio.session.models import _loading, models_take_turns
@@ -33,7 +34,7 @@ PROMPT = "a red kite climbs over a grey beach, camera tilts up"
 
 @pytest.fixture(scope="module")
 def generator(ui_tiny_dir):
-    return get_generator(StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu"), "ti2v-5b")
+    return SharedModels(StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu")).generator("ti2v-5b")
 
 
 def tiny_settings(steps: int = 1) -> GenerationSettings:

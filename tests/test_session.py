@@ -200,7 +200,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def session(ui_tiny_dir, tmp_path_factory, one_torch_thread):
-    from studio.captioner import unload_captioner
+    from studio.session.models import unload_captioner
 
     unload_captioner()  # the first caption below must be the one that loads it
     config = StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu",
@@ -498,12 +498,12 @@ def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, 
     config = StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu", output_dir=tmp_path)
     models = SharedModels(config)
     first = models.generator("ti2v-5b")
-    assert models.loaded_tokenizer() is first.tokenizer
+    assert models.loaded_tokenizer() is first.models.tokenizer
     gone = weakref.ref(first)
     del first
     second = models.generator("ti2v-5b", finetuned=str(ui_tiny_dir / "finetuned-lora"))  # another finetune
     gc.collect()
-    assert gone() is None and models.loaded_tokenizer() is second.tokenizer
+    assert gone() is None and models.loaded_tokenizer() is second.models.tokenizer
     gone = weakref.ref(second)
     del second
     third = models.generator("t2v-a14b")  # another preset
@@ -517,15 +517,15 @@ def test_a_captioner_key_change_frees_the_previous_captioner(ui_tiny_dir, tmp_pa
     import shutil
     import weakref
 
-    from studio.captioner import get_captioner, loaded_captioner, unload_captioner
     from studio.session import SharedModels
+    from studio.session.models import loaded_captioner, unload_captioner
 
     unload_captioner()
     other = shutil.copytree(ui_tiny_dir / "captioner", tmp_path / "other-captioner")
     config = StudioConfig(captioner=str(ui_tiny_dir / "captioner"), device="cpu", output_dir=tmp_path)
     first = SharedModels(config).captioner()
-    # The page's view, a second view (a batch, the judge) and the captioner module's entry share it.
-    assert SharedModels(config).captioner() is first and get_captioner(config) is first
+    # The page's view and a second view (a batch, the judge) share it.
+    assert SharedModels(config).captioner() is first and loaded_captioner() is first
     gone = weakref.ref(first)
     del first
     second = SharedModels(config.replace(captioner=str(other))).captioner()

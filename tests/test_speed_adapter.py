@@ -17,7 +17,7 @@ import pytest
 
 from studio.config import StudioConfig
 from studio.errors import InputError
-from studio.generation import SideBySideGenerator
+from studio.generation import SideBySideGenerator, load_generator
 from studio.generation.comparison import plan_sides
 from studio.generation.finetune import list_finetunes
 from studio.generation.presets import get_preset
@@ -41,7 +41,7 @@ def tiny(tmp_path_factory):
 def load(tiny, finetuned: str | None = "finetuned-lora", speed: str | None = "speed-lora") -> SideBySideGenerator:
     config = StudioConfig(baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny[finetuned]) if finetuned else "",
                           speed_adapter=str(tiny[speed]) if speed else "", device="cpu")
-    return SideBySideGenerator.from_config(config, "ti2v-5b")
+    return load_generator(config, "ti2v-5b")
 
 
 def record_active_adapters(transformers: list) -> list[tuple[int, tuple[str, ...]]]:
@@ -55,47 +55,47 @@ def record_active_adapters(transformers: list) -> list[tuple[int, tuple[str, ...
 
 
 def settings_for(generator, **given) -> GenerationSettings:
-    adapter = generator.speed_adapter
+    adapter = generator.models.speed_adapter
     return GenerationSettings.from_user(get_preset("ti2v-5b", tiny=True), frames=5, seed=11,
                                         adapter_defaults=adapter.defaults() if adapter else None, **given)
 
 
 def render_one(generator, mode: str, settings: GenerationSettings):
-    sides = plan_sides(mode, PROMPT, None, generator.has_finetune)
-    frames, _ = generator.render_sides(sides, settings)
+    sides = plan_sides(mode, PROMPT, None, generator.models.has_finetune)
+    frames, _ = generator.renderer.render_sides(sides, settings)
     return frames[sides[0].key]
 
 
 def test_the_speed_adapter_stacks_beneath_a_lora_finetune_on_both_sides(tiny):
     stacked = load(tiny)
-    base = stacked.baseline_transformers[0]
+    base = stacked.models.baseline_transformers[0]
     assert set(base.peft_config) == {"finetune", "speed"}
     settings = settings_for(stacked)
     assert (settings.steps, settings.guidance, settings.shift) == (2, 1.0, 3.0)  # the tiny sidecar's sampling
-    seen = record_active_adapters(stacked.baseline_transformers)
-    pair = stacked.render(PROMPT, settings)
+    seen = record_active_adapters(stacked.models.baseline_transformers)
+    pair = stacked.renderer.render(PROMPT, settings)
     # Zero-shot runs first (2 steps, no guidance branch), then the finetuned side.
     assert [active for _, active in seen] == [("speed",)] * 2 + [("speed", "finetune")] * 2
     assert (pair.baseline != pair.finetuned).any()
 
     # The zero-shot side is exactly the baseline with the speed LoRA alone ...
     speed_only = load(tiny, finetuned=None)
-    assert speed_only.active_adapters("baseline") is None and list(speed_only.baseline_transformers[0].peft_config) \
+    assert speed_only.renderer.active_adapters("baseline") is None and list(speed_only.models.baseline_transformers[0].peft_config) \
         == ["speed"]
     assert (render_one(speed_only, "baseline", settings) == pair.baseline).all()
     # ... and the speed LoRA changes both sides against the same generator without it.
     finetune_only = load(tiny, speed=None)
-    plain = finetune_only.render(PROMPT, settings)
+    plain = finetune_only.renderer.render(PROMPT, settings)
     assert (plain.baseline != pair.baseline).any() and (plain.finetuned != pair.finetuned).any()
 
 
 def test_a_full_weight_finetune_gets_the_speed_adapter_too(tiny):
     generator = load(tiny, finetuned="finetuned-transformer")
-    baseline, finetuned = generator.baseline_transformers[0], generator.finetuned_transformers[0]
+    baseline, finetuned = generator.models.baseline_transformers[0], generator.models.finetuned_transformers[0]
     assert baseline is not finetuned
     assert list(baseline.peft_config) == ["speed"] and list(finetuned.peft_config) == ["speed"]
     seen = record_active_adapters([baseline, finetuned])
-    pair = generator.render(PROMPT, settings_for(generator))
+    pair = generator.renderer.render(PROMPT, settings_for(generator))
     assert seen == [(0, ("speed",))] * 2 + [(1, ("speed",))] * 2
     assert (pair.baseline != pair.finetuned).any()
 
@@ -105,15 +105,15 @@ def test_both_a14b_experts_carry_the_speed_adapter(tmp_path_factory):
                              only=["wan-a14b", "finetuned-lora-a14b", "speed-lora-a14b"])
     config = StudioConfig(baseline=str(tiny["wan-a14b"]), finetuned=str(tiny["finetuned-lora-a14b"]),
                           speed_adapter=str(tiny["speed-lora-a14b"]), device="cpu")
-    generator = SideBySideGenerator.from_config(config, "t2v-a14b")
-    assert len(generator.baseline_transformers) == 2
-    assert all(set(t.peft_config) == {"finetune", "speed"} for t in generator.baseline_transformers)
+    generator = load_generator(config, "t2v-a14b")
+    assert len(generator.models.baseline_transformers) == 2
+    assert all(set(t.peft_config) == {"finetune", "speed"} for t in generator.models.baseline_transformers)
     preset = get_preset("t2v-a14b", tiny=True)
     settings = GenerationSettings.from_user(preset, frames=5, seed=2, steps=4,
-                                            adapter_defaults=generator.speed_adapter.defaults())
+                                            adapter_defaults=generator.models.speed_adapter.defaults())
     assert settings.guidance == settings.guidance_2 == 1.0  # no guidance on either expert unless the sidecar says
-    seen = record_active_adapters(generator.baseline_transformers)
-    generator.render(PROMPT, settings)
+    seen = record_active_adapters(generator.models.baseline_transformers)
+    generator.renderer.render(PROMPT, settings)
     assert {expert for expert, _ in seen} == {0, 1}  # both experts ran, on both sides
     assert {active for _, active in seen} == {("speed",), ("speed", "finetune")}
     by_side = [active for _, active in seen]
@@ -198,7 +198,7 @@ def test_a_speed_lora_for_another_model_does_not_fit_the_baseline(tiny, tmp_path
     other = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-speed-a14b", only=["speed-lora-a14b"])
     config = StudioConfig(baseline=str(tiny["wan-ti2v"]), speed_adapter=str(other["speed-lora-a14b"]), device="cpu")
     with pytest.raises(InputError, match="does not fit baseline .*input size 24 in the baseline but 32") as caught:
-        SideBySideGenerator.from_config(config, "ti2v-5b")
+        load_generator(config, "ti2v-5b")
     assert caught.value.field == "speed_adapter"
 
 

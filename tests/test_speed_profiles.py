@@ -13,7 +13,7 @@ import pytest
 
 from studio.config import StudioConfig
 from studio.errors import InputError
-from studio.generation import SideBySideGenerator
+from studio.generation import load_generator
 from studio.generation.presets import get_preset
 from studio.generation.profiles import PROFILES, get_profile
 from studio.generation.settings import GenerationSettings
@@ -33,7 +33,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def generator(tiny):
-    return SideBySideGenerator.from_config(
+    return load_generator(
         StudioConfig(baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny["finetuned-lora"]), device="cpu"), "ti2v-5b")
 
 
@@ -99,7 +99,7 @@ def test_bad_profile_and_cache_flags_stop_before_anything_loads(tmp_path):
 def attention_calls(generator) -> list[int]:
     """A counter of attention evaluations: a skipped (cached) block never reaches its attention."""
     count = [0]
-    for transformer in generator.baseline_transformers:
+    for transformer in generator.models.baseline_transformers:
         for block in transformer.blocks:
             block.attn1.register_forward_hook(lambda *_: count.__setitem__(0, count[0] + 1))
     return count
@@ -112,16 +112,16 @@ def test_step_caches_really_skip_block_evaluations(generator):
     for spec in ("", "first-block:threshold=1", "taylorseer:interval=3,warmup=2"):
         count[0] = 0
         settings = GenerationSettings.from_user(preset, frames=9, steps=10, seed=3, step_cache=spec)
-        frames[spec] = generator.render(PROMPT, settings).finetuned
+        frames[spec] = generator.renderer.render(PROMPT, settings).finetuned
         evaluated[spec] = count[0]
-    blocks, sides, guidance = len(generator.baseline_transformers[0].blocks), 2, 2
+    blocks, sides, guidance = len(generator.models.baseline_transformers[0].blocks), 2, 2
     assert evaluated[""] == 10 * blocks * sides * guidance  # every step, block, side and guidance branch
     assert evaluated["first-block:threshold=1"] <= 0.6 * evaluated[""]
     assert evaluated["taylorseer:interval=3,warmup=2"] <= 0.6 * evaluated[""]
     assert all((frames[spec] != frames[""]).any() for spec in evaluated if spec)  # and they change the output
     # A cache is on for one loop only: the next plain run computes everything again.
     count[0] = 0
-    generator.render(PROMPT, GenerationSettings.from_user(preset, frames=9, steps=10, seed=3))
+    generator.renderer.render(PROMPT, GenerationSettings.from_user(preset, frames=9, steps=10, seed=3))
     assert count[0] == evaluated[""]
 
 
@@ -143,12 +143,12 @@ def test_calibrate_cache_writes_each_models_ratios_and_magcache_then_skips_block
     assert records["baseline"]["ratios"] != records["finetuned"]["ratios"]  # the adapter changes them
 
     # The fixture's generator loads the same folders from their own paths: found by location and hash.
-    generator.settings_dir = settings_dir
+    generator.models.settings_dir = settings_dir
     count = attention_calls(generator)
     preset = get_preset("ti2v-5b", tiny=True)
     plain = GenerationSettings.from_user(preset, frames=9, steps=10, seed=3)
     count[0] = 0
-    expected = generator.render(PROMPT, plain).finetuned
+    expected = generator.renderer.render(PROMPT, plain).finetuned
     full = count[0]
     cached = plain.replace(step_cache=canonical("magcache:threshold=0.5"))
     count[0] = 0
@@ -160,7 +160,7 @@ def test_calibrate_cache_writes_each_models_ratios_and_magcache_then_skips_block
         model: str(path) for model, path in by_model.items()}
     # A threshold of 0 never skips: the same blocks as the plain run, and the same frames.
     count[0] = 0
-    again = generator.render(PROMPT, plain.replace(step_cache=canonical("magcache:threshold=0"))).finetuned
+    again = generator.renderer.render(PROMPT, plain.replace(step_cache=canonical("magcache:threshold=0"))).finetuned
     assert count[0] == full and (again == expected).all()
 
 
@@ -190,23 +190,23 @@ def test_magcache_calibrates_each_a14b_expert_over_the_steps_it_runs(tmp_path):
     from studio.generation.calibration import find_calibration, save_calibration
 
     folders = build_tiny_models(tmp_path / "tiny", only=["wan-a14b"])
-    a14b = SideBySideGenerator.from_config(StudioConfig(baseline=str(folders["wan-a14b"]), device="cpu",
+    a14b = load_generator(StudioConfig(baseline=str(folders["wan-a14b"]), device="cpu",
                                                         settings_dir=tmp_path / "settings"), "t2v-a14b")
     preset = get_preset("t2v-a14b", tiny=True)
     settings = GenerationSettings.from_user(preset, frames=5, steps=8, seed=2)
-    high, low = a14b.expert_steps(settings)
+    high, low = a14b.renderer.expert_steps(settings)
     assert high + low == 8 and high > 0 and low > 0
-    ratios = a14b.calibrate_magcache("baseline", PROMPT, settings)
+    ratios = a14b.renderer.calibrate_magcache("baseline", PROMPT, settings)
     assert [len(r) for r in ratios] == [high, low]
-    save_calibration(a14b.settings_dir, "t2v-a14b", True, "baseline", a14b.baseline_location, 8, ratios)
-    assert len(find_calibration(a14b.settings_dir, "t2v-a14b", True, "baseline", a14b.baseline_location, 12).ratios) == 2
+    save_calibration(a14b.models.settings_dir, "t2v-a14b", True, "baseline", a14b.models.baseline_location, 8, ratios)
+    assert len(find_calibration(a14b.models.settings_dir, "t2v-a14b", True, "baseline", a14b.models.baseline_location, 12).ratios) == 2
     count = [0]
-    for transformer in a14b.baseline_transformers:
+    for transformer in a14b.models.baseline_transformers:
         for block in transformer.blocks:
             block.attn1.register_forward_hook(lambda *_: count.__setitem__(0, count[0] + 1))
     for spec in ("", "magcache:threshold=0.5,retention=0"):
         count[0] = 0
-        a14b.render_sides(a14b.plan(PROMPT)[1], settings.replace(step_cache=canonical(spec)))
+        a14b.renderer.render_sides(a14b.plan(PROMPT)[1], settings.replace(step_cache=canonical(spec)))
         if not spec:
             full = count[0]
     assert count[0] < full
@@ -250,12 +250,12 @@ def test_compile_is_applied_once_per_loaded_model_and_recorded(tiny):
     loaded (the generator cache key includes it), not per run. Compiled inference is not run here."""
     config = StudioConfig(baseline=str(tiny["wan-ti2v"]), finetuned=str(tiny["finetuned-lora"]), device="cpu",
                           compile=True)
-    compiled = SideBySideGenerator.from_config(config, "ti2v-5b")
-    transformer = compiled.baseline_transformers[0]
-    assert compiled.compiled and all(block._compiled_call_impl is not None for block in transformer.blocks)
-    plain = SideBySideGenerator.from_config(config.replace(compile=False), "ti2v-5b")
-    assert not plain.compiled and plain.baseline_transformers[0].blocks[0]._compiled_call_impl is None
-    assert plain.attention_backend == "native" == compiled.attention_backend  # auto on a CPU
+    compiled = load_generator(config, "ti2v-5b")
+    transformer = compiled.models.baseline_transformers[0]
+    assert compiled.models.compiled and all(block._compiled_call_impl is not None for block in transformer.blocks)
+    plain = load_generator(config.replace(compile=False), "ti2v-5b")
+    assert not plain.models.compiled and plain.models.baseline_transformers[0].blocks[0]._compiled_call_impl is None
+    assert plain.models.attention_backend == "native" == compiled.models.attention_backend  # auto on a CPU
     assert StudioConfig.from_env({"CHAI_STUDIO_COMPILE": "1"}).compile is True
 
 
@@ -282,7 +282,7 @@ def test_the_precision_is_recorded_and_from_run_loads_it_again(generator, tmp_pa
     result = generator.generate(PROMPT, GenerationSettings.from_user(get_preset("ti2v-5b", tiny=True), seed=4),
                                 out_dir=tmp_path)
     record = json.loads(result.run_json.read_text())
-    assert record["runtime"]["precision"] == "default" == generator.precision
+    assert record["runtime"]["precision"] == "default" == generator.models.precision
     record["runtime"]["precision"] = "fp8"  # as a run made with --precision fp8 records it
     result.run_json.write_text(json.dumps(record))
     session, _, _ = request_from_run(result.run_dir, StudioConfig(device="cpu", output_dir=tmp_path))

@@ -84,14 +84,14 @@ def test_tiny_page_generates_at_its_largest_choice(tiny_root, tmp_path):
 
 def test_generator_refuses_a_size_past_its_position_table(tiny_root, tmp_path):
     """Settings made from the real preset (as a script might) meet the loaded model's own limit."""
-    from studio.generation import get_generator
+    from studio.session import SharedModels
 
     config = StudioConfig(tiny=True, tiny_dir=tiny_root, device="cpu")
-    generator = get_generator(config, "ti2v-5b")
-    assert generator.size_limits == built_limits(tiny_root / "wan-ti2v")
+    generator = SharedModels(config).generator("ti2v-5b")
+    assert generator.models.size_limits == built_limits(tiny_root / "wan-ti2v")
     settings = GenerationSettings.from_user(get_preset("ti2v-5b"), frames=9, steps=2, seed=1)  # 1280x704
     with pytest.raises(InputError) as caught:
-        generator.render("A dog runs.", settings)
+        generator.renderer.render("A dog runs.", settings)
     assert str(caught.value).startswith("width: must be at most 1024 pixels for the transformer of")
 
 

@@ -21,7 +21,8 @@ from clipmaker import write_clip
 from studio.cli import main
 from studio.config import StudioConfig
 from studio.tiny import build_tiny_models
-from studio.training.dataset import DatasetSpec, build_dataset
+from studio.training.dataset import DatasetSpec
+from studio.training.stages import build_dataset
 from studio.training.folder import read_manifest
 from studio.training.flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
 
@@ -287,7 +288,7 @@ def test_a_reloaded_lora_renders_what_training_rendered(alpha_half, tiny, tmp_pa
     validation prompt as the training run did; at the scale a header-less reload would use (1.0)
     the render is visibly another."""
     from studio.generation.finetune import ADAPTER_NAME
-    from studio.generation.generator import SideBySideGenerator
+    from studio.generation.loading import load_generator
     from studio.generation.presets import get_preset
     from studio.training.folder import read_header
     from studio.training.options import DEFAULT_TARGETS, TrainOptions
@@ -295,8 +296,8 @@ def test_a_reloaded_lora_renders_what_training_rendered(alpha_half, tiny, tmp_pa
 
     out, _ = alpha_half
     config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu", finetuned=str(out))
-    generator = SideBySideGenerator.from_config(config, "ti2v-5b")
-    transformer = generator.finetuned_transformers[0]
+    generator = load_generator(config, "ti2v-5b")
+    transformer = generator.models.finetuned_transformers[0]
     adapter = transformer.peft_config[ADAPTER_NAME]
     assert (adapter.r, adapter.lora_alpha, adapter.target_modules) == (8, 4, set(DEFAULT_TARGETS))
     layers = [m for n, m in transformer.named_modules() if n.endswith(("attn2.to_q", "ffn.net.2"))]
@@ -320,7 +321,7 @@ def test_a_reloaded_lora_renders_what_training_rendered(alpha_half, tiny, tmp_pa
     assert np.array_equal(again["baseline"], trained["baseline"])  # no adapter: bit-identical
     assert np.abs(again["finetuned"] - trained["finetuned"]).mean() < 0.1 * lora_effect
 
-    generator.set_lora_scale(2.0)  # 2 x 0.5: the update a reload that ignored alpha would apply
+    generator.models.set_lora_scale(2.0)  # 2 x 0.5: the update a reload that ignored alpha would apply
     doubled = video_frames(generator.generate(prompt, settings_0, out_dir=tmp_path / "doubled").run_dir / "finetuned.mp4")
     assert np.abs(doubled - trained["finetuned"]).mean() > 0.5 * lora_effect
 
@@ -368,12 +369,12 @@ def test_an_a14b_lora_trains_both_experts_and_is_refused_on_the_5b(tiny, tmp_pat
             header = json.loads(handle.metadata()["lora_adapter_metadata"])
         assert (header["transformer.r"], header["transformer.lora_alpha"]) == (4, 2), name
     from studio.generation.finetune import ADAPTER_NAME
-    from studio.generation.generator import SideBySideGenerator
+    from studio.generation.loading import load_generator
 
     config = StudioConfig.from_env({}, tiny=True, tiny_dir=str(tiny), device="cpu", finetuned=str(out))
-    generator = SideBySideGenerator.from_config(config, "t2v-a14b")
-    assert len(generator.finetuned_transformers) == 2
-    for expert in generator.finetuned_transformers:  # each expert's own file, each at alpha / rank
+    generator = load_generator(config, "t2v-a14b")
+    assert len(generator.models.finetuned_transformers) == 2
+    for expert in generator.models.finetuned_transformers:  # each expert's own file, each at alpha / rank
         assert expert.peft_config[ADAPTER_NAME].lora_alpha == 2
         assert {m.scaling[ADAPTER_NAME] for m in expert.modules() if hasattr(m, "scaling")} == {0.5}
     base = ["--prompt", "A red card.", "--finetuned", out, "--frames", 9, "--height", 64, "--width", 64, "--steps",

@@ -9,7 +9,6 @@
     captioner.merge(caption) -> str                        (composer fallback when unloaded)
     captioner.unload()
 
-    get_captioner(config) / unload_captioner()             one shared, warm instance (SharedModels')
     load_clip(config, path, start, end, shot) -> SampledClip   (sampled as the config's pack says)
     caption_clip(config, path, start, end, ...) -> StructuredCaption
     PromptPack.for_config(config)                          the words of every prompt (`packs`)
@@ -27,32 +26,7 @@ from ..caption.structured import ASPECTS, Provenance, StructuredCaption
 from .model import Captioner, OnText, captioner_path
 from .packs import PromptPack
 
-__all__ = [
-    "ASPECTS", "Captioner", "PromptPack", "caption_clip", "captioner_path", "get_captioner", "load_clip",
-    "unload_captioner",
-]
-
-def get_captioner(config: Any) -> Captioner:
-    """The shared captioner for `config`, loaded on first use and kept warm: the one the process's
-    model registry (`studio.session.SharedModels`) holds. Asking for a different captioner (or
-    device/dtype) frees the current one first, so two 8B models never sit in GPU memory together."""
-    from ..session.models import SharedModels
-
-    return SharedModels(config).captioner()
-
-
-def unload_captioner() -> bool:
-    """Free the shared captioner (e.g. to make room for generation). False when none was loaded."""
-    from ..session import models
-
-    return models.unload_captioner()
-
-
-def loaded_captioner() -> Captioner | None:
-    """The shared captioner if one is loaded now, without loading anything."""
-    from ..session import models
-
-    return models.loaded_captioner()
+__all__ = ["ASPECTS", "Captioner", "PromptPack", "caption_clip", "captioner_path", "load_clip"]
 
 
 def load_clip(config: Any, path: str | Path, start: float | None = None, end: float | None = None,
@@ -69,9 +43,9 @@ def load_clip(config: Any, path: str | Path, start: float | None = None, end: fl
 
 
 def caption_clip(config: Any, path: str | Path, start: float | None = None, end: float | None = None,
-                 shot: int | None = None, aspects: Sequence[str] = ASPECTS, two_stage: bool = False,
-                 on_text: OnText | None = None, on_warning: Callable[[str], None] | None = None,
-                 captioner: Captioner | None = None, fps: float | None = None,
+                 shot: int | None = None, *, captioner: Captioner, aspects: Sequence[str] = ASPECTS,
+                 two_stage: bool = False, on_text: OnText | None = None,
+                 on_warning: Callable[[str], None] | None = None, fps: float | None = None,
                  max_new_tokens: int | None = None, best_of: int = 1, seed: int | None = None,
                  score: bool = False, clip: Any = None) -> StructuredCaption:
     """Caption one shot of a clip into a StructuredCaption: the one road from a clip to a caption,
@@ -79,12 +53,12 @@ def caption_clip(config: Any, path: str | Path, start: float | None = None, end:
     range, the model, the prompt pack (name, version, sha256) and the exact instruction each aspect
     was written from, so the caption can be reproduced and audited.
 
-    Range warnings (a cut inside the range) go to `on_warning`. `captioner` defaults to the shared one.
+    Range warnings (a cut inside the range) go to `on_warning`. `captioner` is the loaded one (the
+    process's shared one is `studio.session.SharedModels(config).captioner()`).
     `best_of` > 1 keeps, per aspect, the highest-reward of that many sampled captions; `score` (or
     `best_of`) records each aspect's reward. `clip` is an already sampled clip of `path` (the dataset
     samples long sources itself); without it the range is probed and sampled here.
     """
-    captioner = captioner or get_captioner(config)
     # Sampled as the captioner's own pack says: the frames and the words come from one pack.
     clip = clip if clip is not None else load_clip(config, path, start, end, shot, fps,
                                                    sampling=captioner.pack.sampling)

@@ -55,16 +55,17 @@ def run(args: argparse.Namespace) -> int:
 
     generator = SharedModels(config).generator(args.preset)
     quiet_loaded_libraries()
-    models = [BASELINE_MODEL] + ([FINETUNED_MODEL] if generator.has_finetune else [])
+    loaded, renderer = generator.models, generator.renderer
+    models = [BASELINE_MODEL] + ([FINETUNED_MODEL] if loaded.has_finetune else [])
     for model in models:
         print(f"calibrating MagCache on the {model} model ({settings.steps} steps)", file=sys.stderr, flush=True)
-        ratios = generator.calibrate_magcache(model, args.prompt, settings)
+        ratios = renderer.calibrate_magcache(model, args.prompt, settings)
         details = {"shift": settings.shift, "guidance": settings.guidance, "seed": settings.seed,
                    "size": [settings.width, settings.height, settings.num_frames],
-                   "expert_steps": generator.expert_steps(settings)}
-        if model == FINETUNED_MODEL and generator.shares_base:
-            details["lora_scale"] = generator.lora_scale  # the adapter's strength changes the ratios too
-        path = save_calibration(config.settings_dir, preset.name, preset.tiny, model, generator.model_location(model),
+                   "expert_steps": renderer.expert_steps(settings)}
+        if model == FINETUNED_MODEL and loaded.shares_base:
+            details["lora_scale"] = loaded.lora_scale  # the adapter's strength changes the ratios too
+        path = save_calibration(config.settings_dir, preset.name, preset.tiny, model, loaded.model_location(model),
                                 settings.steps, ratios, details)
         print(path)
     return 0

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         summary = build_dataset_on_ray(config, args.clips, args.out, spec, address=args.ray or None,
                                        workers=args.workers, progress=progress_bar)
     else:
-        from ..training.dataset import build_dataset
+        from ..training.stages import build_dataset
 
         summary = build_dataset(config, args.clips, args.out, spec, progress=progress_bar)
     for line in summary.lines():

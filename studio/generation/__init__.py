@@ -5,8 +5,8 @@ scheduler config; outputs in a new run directory.
 
 Importing the package is cheap: the names below load their module on first use, so the page and
 the command line can read presets, settings and run records without importing torch, which comes
-in with the `generator` module and the modules it is composed of (loading, placement, rendering,
-run_writing).
+in with `loading` (`load_generator`) and what a generator is composed of: the
+`LoadedModels` (loaded), a `SideBySideRenderer` (rendering) and a `RunWriter` (run_writing).
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from typing import Any
 
 _EXPORTS = {
     "Cancelled": "rendering",
+    "LoadedModels": "loaded",
     "RenderedPair": "rendering",
     "RunResult": "run_writing",
+    "RunWriter": "run_writing",
     "SideBySideGenerator": "generator",
-    "get_generator": "loading",
-    "library_versions": "loading",
+    "SideBySideRenderer": "rendering",
+    "load_generator": "loading",
+    "library_versions": "provenance",
     "load_tokenizer": "loading",
     "module_bytes": "placement",
-    "unload_generator": "loading",
     "RunSummary": "run_records",
     "list_runs": "run_records",
     "load_run": "run_records",

@@ -25,6 +25,8 @@ from ..hub import resolve_model_location
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 LORA_WEIGHT_NAME_2 = "pytorch_lora_weights_transformer_2.safetensors"  # A14B low-noise expert
 ADAPTER_NAME = "finetune"
+# A speed adapter is a LoRA folder or file marked by this sidecar; the finetune menu leaves those out.
+SIDECAR_NAME = "speed_adapter.json"  # inside a LoRA folder; a loose NAME.safetensors uses NAME.speed_adapter.json
 # Config keys that fix a transformer's parameter shapes.
 SHAPE_KEYS = ("patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels",
               "text_dim", "freq_dim", "ffn_dim", "num_layers", "image_dim", "added_kv_proj_dim")
@@ -89,8 +91,6 @@ def list_finetunes(models_dir: str | Path) -> list[FinetuneChoice]:
     if not root.is_dir():
         return []
     found = []
-    from .speed_adapter import has_sidecar
-
     for entry in sorted(root.iterdir(), key=lambda p: p.name.lower()):
         if has_sidecar(entry):
             continue  # a speed adapter: offered in its own menu
@@ -245,3 +245,15 @@ def read_lora(source: FinetuneSource, pipeline_class, expert: int = 1, field: st
     if isinstance(state_dict, tuple):
         state_dict = state_dict[0]
     return state_dict
+
+def sidecar_path(local: Path, weight_file: Path) -> Path:
+    """Where a LoRA's sidecar lives: in its folder, or beside a loose file under the file's own name
+    (so two loose adapters in one folder each keep their own)."""
+    if local.is_dir():
+        return local / SIDECAR_NAME
+    return weight_file.with_name(weight_file.stem + "." + SIDECAR_NAME)
+
+
+def has_sidecar(entry: Path) -> bool:
+    """Whether a models-folder entry is marked as a speed adapter (a sidecar in or beside it)."""
+    return (entry.is_dir() or entry.suffix == ".safetensors") and sidecar_path(entry, entry).is_file()

@@ -1,21 +1,19 @@
-"""Building a `SideBySideGenerator` from a `StudioConfig`, and the one shared instance.
+"""`load_generator`: a `SideBySideGenerator` from a `StudioConfig`.
 
 Loading is where the slow and failure-prone work happens (hub look-ups, reading weights, fitting a
 LoRA to the baseline), so it is kept apart from what the generator does once loaded: every check
 that refuses a mismatched baseline, preset or finetune runs here, before a single step is rendered.
-The shared instance (`get_generator`) lives here too, because it decides when to load again.
+What it loads becomes one `LoadedModels`, placed on its devices, which the generator's renderer and
+run writer are handed. Which generator stays loaded is the model registry's business
+(`studio.session.SharedModels`), not this module's.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-import platform
-import threading
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -26,83 +24,81 @@ from ..tiny.locations import model_locations
 from . import finetune as ft
 from . import hardware
 from . import speed_adapter as sa
-from .placement import module_bytes
+from .generator import SideBySideGenerator
+from .loaded import LoadedModels
+from .placement import module_bytes, place_modules
 from .precision import check_precision, store_weights
 from .presets import DEFAULT_PRESET, Preset, get_preset
-
-if TYPE_CHECKING:
-    from .generator import SideBySideGenerator
 
 log = logging.getLogger("studio.generation")
 
 
-class LoadingMixin:
-    """`from_config` for `SideBySideGenerator`: load the baseline once, then the finetune."""
+def load_generator(config: StudioConfig, preset_name: str | None = None) -> SideBySideGenerator:
+    """Load the baseline once and the finetuned transformer(s); refuse weights that do not fit."""
+    from diffusers import AutoencoderKLWan, WanPipeline
 
-    @classmethod
-    def from_config(cls, config: StudioConfig, preset_name: str | None = None) -> SideBySideGenerator:
-        """Load the baseline once and the finetuned transformer(s); refuse weights that do not fit."""
-        from diffusers import AutoencoderKLWan, WanPipeline
+    started = time.perf_counter()
+    preset = get_preset(preset_name or DEFAULT_PRESET, tiny=config.tiny)
+    # The machine and precision checks come first: nothing is built or read before they pass
+    # (not even the tiny checkpoints).
+    device, dtype = config.resolved_device(), config.resolved_dtype()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
+    attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
+    check_precision(config.precision)
+    hardware.check_parallel(config.parallel, hardware.cuda_device_count())
+    locations = model_locations(config)
+    baseline, finetuned = locations.baseline(preset.name), locations.finetuned(preset.name)
+    # Cheap path checks before loading anything; no finetune at all is allowed (prompt and
+    # baseline modes need none).
+    source = ft.classify_finetuned(finetuned) if str(finetuned or "").strip() else None
+    speed = sa.describe_speed_adapter(config.speed_adapter)
+    if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
+        raise InputError(f"{baseline} does not exist", "baseline")
+    baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
+    log.info("loading generator: baseline %s, preset %s, device %s", baseline, preset.name, device)
+    try:
+        # Wan's VAE stays in float32 (bf16 decoding visibly bands); everything else in `dtype`.
+        vae = AutoencoderKLWan.from_pretrained(baseline, subfolder="vae", dtype=torch.float32)
+        pipe = WanPipeline.from_pretrained(baseline, vae=vae, dtype=dtype)
+    except StudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all become one load error
+        raise ModelLoadError(f"could not load baseline {baseline!r} ({type(exc).__name__}: {exc}); "
+                             "check --baseline / CHAI_STUDIO_BASELINE") from exc
+    _check_preset(pipe, preset, baseline)
+    base_transformers = [t for t in (pipe.transformer, pipe.transformer_2) if t is not None]
+    baseline_name = f"{baseline} ({preset.label})"
+    finetuned_transformers = _load_finetune(pipe, source, base_transformers, dtype, baseline_name)
+    if speed is not None:
+        distinct_sets = [base_transformers] + ([] if source is None or source.kind == "lora"
+                                               else [finetuned_transformers])
+        _load_speed_adapter(speed, distinct_sets, pipe.scheduler, baseline_name)
+    # After the LoRAs: they are fitted to the full-precision layers, then only their base layers are stored in fp8.
+    store_weights(base_transformers + finetuned_transformers, config.precision)
 
-        started = time.perf_counter()
-        preset = get_preset(preset_name or DEFAULT_PRESET, tiny=config.tiny)
-        locations = model_locations(config)
-        baseline, finetuned = locations.baseline(preset.name), locations.finetuned(preset.name)
-        # Cheap path checks before loading anything; no finetune at all is allowed (prompt and
-        # baseline modes need none).
-        source = ft.classify_finetuned(finetuned) if str(finetuned or "").strip() else None
-        speed = sa.describe_speed_adapter(config.speed_adapter)
-        device, dtype = config.resolved_device(), config.resolved_dtype()
-        if device == "cuda" and not torch.cuda.is_available():
-            raise InputError("cuda was asked for but no CUDA GPU is available; use auto or cpu", "device")
-        attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
-        check_precision(config.precision)
-        hardware.check_parallel(config.parallel, hardware.cuda_device_count())
-        if Path(baseline).expanduser().exists() is False and (baseline.startswith(("/", ".", "~"))):
-            raise InputError(f"{baseline} does not exist", "baseline")
-        baseline = resolve_model_location(baseline, "CHAI_STUDIO_BASELINE or --baseline")
-        log.info("loading generator: baseline %s, preset %s, device %s", baseline, preset.name, device)
-        try:
-            # Wan's VAE stays in float32 (bf16 decoding visibly bands); everything else in `dtype`.
-            vae = AutoencoderKLWan.from_pretrained(baseline, subfolder="vae", dtype=torch.float32)
-            pipe = WanPipeline.from_pretrained(baseline, vae=vae, dtype=dtype)
-        except StudioError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all become one load error
-            raise ModelLoadError(f"could not load baseline {baseline!r} ({type(exc).__name__}: {exc}); "
-                                 "check --baseline / CHAI_STUDIO_BASELINE") from exc
-        _check_preset(pipe, preset, baseline)
-        base_transformers = [t for t in (pipe.transformer, pipe.transformer_2) if t is not None]
-        baseline_name = f"{baseline} ({preset.label})"
-        finetuned_transformers = _load_finetune(pipe, source, base_transformers, dtype, baseline_name)
-        if speed is not None:
-            distinct_sets = [base_transformers] + ([] if source is None or source.kind == "lora"
-                                                   else [finetuned_transformers])
-            _load_speed_adapter(speed, distinct_sets, pipe.scheduler, baseline_name)
-        # After the LoRAs: they are fitted to the full-precision layers, then only their base layers are stored in fp8.
-        store_weights(base_transformers + finetuned_transformers, config.precision)
-
-        shares_base = source is not None and source.kind == "lora"
-        distinct = [pipe.text_encoder, vae] + base_transformers + ([] if shares_base else finetuned_transformers)
-        resident = sum(module_bytes(m) for m in distinct)
-        finetuned_bytes = 0 if shares_base else sum(module_bytes(m) for m in finetuned_transformers)
-        largest = max(module_bytes(pipe.text_encoder), sum(module_bytes(t) for t in base_transformers))
-        free = hardware.cuda_free_bytes() if device == "cuda" else []
-        placement = hardware.plan_placement(free, resident, finetuned_bytes, largest, config.memory_mode, shares_base)
-        vae_tiling = config.vae_tiling == "on" or (config.vae_tiling == "auto" and device == "cuda")
-        generator = cls(
-            preset=preset, tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=vae,
-            scheduler=pipe.scheduler, baseline_transformers=base_transformers,
-            finetuned_transformers=finetuned_transformers, finetune=source, lora_scale=config.lora_scale,
-            baseline_location=baseline, baseline_revision=_revision(pipe.config.get("_name_or_path")),
-            placement=placement, attention=config.attention, first_block_cache=config.first_block_cache,
-            vae_tiling=vae_tiling, settings_dir=config.settings_dir, precision=config.precision, speed_adapter=speed,
-        )
-        generator._prepare_modules(attention_backend, compile_blocks=config.compile)
-        log.info("generator loaded in %.1f s: finetune %s, speed adapter %s, memory mode %s",
-                 time.perf_counter() - started, source.kind if source else "none",
-                 speed.location if speed else "none", placement.mode)
-        return generator
+    shares_base = source is not None and source.kind == "lora"
+    distinct = [pipe.text_encoder, vae] + base_transformers + ([] if shares_base else finetuned_transformers)
+    resident = sum(module_bytes(m) for m in distinct)
+    finetuned_bytes = 0 if shares_base else sum(module_bytes(m) for m in finetuned_transformers)
+    largest = max(module_bytes(pipe.text_encoder), sum(module_bytes(t) for t in base_transformers))
+    free = hardware.cuda_free_bytes() if device == "cuda" else []
+    placement = hardware.plan_placement(free, resident, finetuned_bytes, largest, config.memory_mode, shares_base)
+    vae_tiling = config.vae_tiling == "on" or (config.vae_tiling == "auto" and device == "cuda")
+    models = LoadedModels(
+        preset=preset, tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=vae,
+        scheduler_class=type(pipe.scheduler), scheduler_config=dict(pipe.scheduler.config),
+        baseline_transformers=base_transformers, finetuned_transformers=finetuned_transformers, finetune=source,
+        speed_adapter=speed, lora_scale=config.lora_scale, baseline_location=baseline,
+        baseline_revision=_revision(pipe.config.get("_name_or_path")), placement=placement,
+        attention=config.attention, first_block_cache=config.first_block_cache, vae_tiling=vae_tiling,
+        settings_dir=Path(config.settings_dir), precision=config.precision,
+    )
+    prepare_modules(models, attention_backend, compile_blocks=config.compile)
+    log.info("generator loaded in %.1f s: finetune %s, speed adapter %s, memory mode %s",
+             time.perf_counter() - started, source.kind if source else "none",
+             speed.location if speed else "none", placement.mode)
+    return SideBySideGenerator(models)
 
 
 def _load_finetune(pipe, source: ft.FinetuneSource | None, base_transformers: list, dtype,
@@ -161,21 +157,27 @@ def _load_speed_adapter(speed: sa.SpeedAdapter, transformer_sets: list[list], sc
                          sa.FIELD) from exc
 
 
-def pinned_pipeline_class(base: type) -> type:
-    """A pipeline class whose execution device can be pinned: in a two-GPU run the finetuned
-    pipeline computes on the second GPU while its shared VAE stays on the first."""
+def prepare_modules(models: LoadedModels, attention_backend: str, compile_blocks: bool = False) -> None:
+    """Apply the attention kernel, step cache, compilation, VAE tiling and placement to freshly loaded modules."""
+    models.attention_backend = attention_backend
+    distinct = list({id(t): t for t in models.baseline_transformers + models.finetuned_transformers}.values())
+    for transformer in distinct:
+        if attention_backend != "native":
+            transformer.set_attention_backend(attention_backend)
+        if compile_blocks:
+            # Once per loaded model (the generator is cached per config), never per run: regional
+            # compilation compiles one block and reuses it for the other identical blocks.
+            transformer.compile_repeated_blocks(fullgraph=True)
+    models.compiled = compile_blocks
+    if models.first_block_cache > 0:
+        from diffusers import FirstBlockCacheConfig
 
-    class Pinned(base):
-        pinned_device: torch.device | None = None
-
-        # Mirrors diffusers 0.42 DiffusionPipeline._execution_device (a private property every Wan
-        # pipeline reads to place its tensors): overridden to pin the device.
-        @property
-        def _execution_device(self):
-            return self.pinned_device if self.pinned_device is not None else super()._execution_device
-
-    Pinned.__name__ = Pinned.__qualname__ = base.__name__
-    return Pinned
+        for transformer in distinct:
+            transformer.enable_cache(FirstBlockCacheConfig(threshold=models.first_block_cache))
+    if models.vae_tiling:
+        models.vae.enable_tiling()
+    place_modules(models.placement, models.text_encoder, models.vae, models.baseline_transformers,
+                  models.finetuned_transformers, models.shares_base)
 
 
 def _revision(loaded_path: str | None) -> str | None:
@@ -183,18 +185,6 @@ def _revision(loaded_path: str | None) -> str | None:
     if loaded_path and "/snapshots/" in str(loaded_path):
         return str(loaded_path).split("/snapshots/")[1].split("/")[0]
     return None
-
-
-def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    versions = {"python": platform.python_version()}
-    for name in ("torch", "diffusers", "transformers", "peft", "av", "numpy", "accelerate"):
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return versions
 
 
 def _check_preset(pipe, preset: Preset, baseline: str) -> None:
@@ -222,46 +212,3 @@ def load_tokenizer(config: StudioConfig, preset: str | None = None):
     except Exception as exc:  # noqa: BLE001 - any failure means no tokenizer
         raise ModelLoadError(f"could not load the tokenizer of baseline {baseline!r} ({exc}); "
                              "check --baseline") from exc
-
-
-# -- one shared generator for the UI and CLI -------------------------------------------------------
-_CACHE: dict[str, Any] = {"key": None, "generator": None}
-_CACHE_LOCK = threading.Lock()
-
-
-def get_generator(config: StudioConfig, preset: str | None = None) -> SideBySideGenerator:
-    """The loaded generator for (config, preset); loading another pair first frees the old one.
-    A changed LoRA scale is applied in place, without reloading."""
-    # Imported here: generator.py composes this module's mixin, so a top-level import would be circular.
-    from .generator import SideBySideGenerator
-
-    key = (config.baseline, config.finetuned, config.speed_adapter, config.tiny, str(config.tiny_dir), config.device,
-           config.dtype, config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling,
-           config.compile, config.precision, preset or DEFAULT_PRESET)
-    with _CACHE_LOCK:
-        if _CACHE["key"] != key:
-            _unload_locked()
-            _CACHE["generator"] = SideBySideGenerator.from_config(config, preset)
-            _CACHE["key"] = key
-        generator = _CACHE["generator"]
-        generator.set_lora_scale(config.lora_scale)
-        generator.settings_dir = Path(config.settings_dir)  # read per run: no reload needed
-        return generator
-
-
-def loaded_generator() -> SideBySideGenerator | None:
-    """The generator loaded now, if any (never loads)."""
-    return _CACHE["generator"]
-
-
-def unload_generator() -> None:
-    with _CACHE_LOCK:
-        _unload_locked()
-
-
-def _unload_locked() -> None:
-    _CACHE["key"] = None
-    _CACHE["generator"] = None
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

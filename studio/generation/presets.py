@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 # The studio's own default negative prompt. It covers what Wan2.2's own default (which the
@@ -17,6 +18,8 @@ DEFAULT_NEGATIVE_PROMPT = (
     "poorly drawn hands, poorly drawn face, deformed, disfigured, malformed limbs, three legs, cluttered "
     "background, many people in the background, people walking backwards"
 )
+
+TEMPORAL_STRIDE = 4  # Wan VAEs compress 4 frames into one latent frame (plus the first)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def size_limits(rope_max_seq_len: int, patch_size, spatial_scale: int, temporal_
     return max_side, max_frames
 
 
+
 def tiny_preset(preset: Preset) -> Preset:
     """The preset with the tiny checkpoints' defaults and limits (derived from their configs)."""
     from ..tiny.wan import TINY_SHAPES
@@ -112,3 +116,9 @@ def get_preset(name: str, tiny: bool = False) -> Preset:
     except KeyError as exc:
         raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}", "preset") from exc
     return tiny_preset(preset) if tiny else preset
+
+
+def snap_frames(count: float) -> int:
+    """Nearest frame count of the form 4k+1 (what the Wan VAE encodes without padding)."""
+    k = max(0, math.floor((count - 1) / TEMPORAL_STRIDE + 0.5))  # halves round up
+    return TEMPORAL_STRIDE * k + 1

@@ -16,8 +16,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import InputError
-from .presets import Preset
-from .settings import snap_frames
+from .presets import Preset, snap_frames
 
 FIELD = "profile"
 

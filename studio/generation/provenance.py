@@ -10,6 +10,7 @@ content.
 from __future__ import annotations
 
 import hashlib
+import platform
 import subprocess
 import threading
 from pathlib import Path
@@ -77,6 +78,19 @@ def studio_version() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             pass
     return info
+
+
+def library_versions() -> dict[str, str]:
+    """Python's and the model libraries' versions, as a run record keeps them."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "diffusers", "transformers", "peft", "av", "numpy", "accelerate"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return versions
 
 
 def ffmpeg_version() -> str | None:

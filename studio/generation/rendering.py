@@ -1,9 +1,14 @@
 """Rendering: prompts in, float frames out, in the stages of diffusers' `WanPipeline.__call__`.
 
-`render_sides` runs the named stages in order: check inputs -> encode prompt -> prepare latents
-(the seed's initial noise) -> denoise (once per side) -> decode. The stages are split from the
-pipeline's one call because the two sides share what the pipeline would repeat: the prompt is
-encoded once for both, and both start from the same noise. Nothing here writes files.
+`SideBySideRenderer` is handed the `LoadedModels` and never loads anything itself. `render_sides`
+runs the named stages in order: check inputs -> encode prompt -> prepare latents (the seed's
+initial noise) -> denoise (once per side) -> decode. The stages are split from the pipeline's one
+call because the two sides share what the pipeline would repeat: the prompt is encoded once for
+both, and both start from the same noise. Nothing here writes files.
+
+`check_inputs` is the one check of a render against the loaded weights (prompt, sizes the
+transformers accept, a start image the preset can use, the finetune and calibrations a side
+needs); `generate` and the calibration command go through it too, so no caller repeats it.
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ from ..errors import InputError, StudioError
 from ..video.framing import cover_crop
 from . import finetune as ft
 from . import speed_adapter as sa
+from .calibration import Calibration, find_calibration
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side, plan_sides
+from .loaded import LoadedModels
+from .placement import device_for, offload_hooks, vae_placed
 from .preview import LatentPreviewer
+from .run_records import MAX_PROMPT_CHARS
 from .settings import GenerationSettings
 from .step_caches import StepCache, cached_steps
 
@@ -46,14 +55,26 @@ class RenderedPair:
     timings: dict[str, float]
 
 
-class RenderingMixin:
-    """The denoising path of `SideBySideGenerator` (its shared modules, placement and lock)."""
+class SideBySideRenderer:
+    """The denoising path over one `LoadedModels`: every side from the same prompt embeddings and noise."""
+
+    def __init__(self, models: LoadedModels):
+        from diffusers import WanImageToVideoPipeline, WanPipeline
+        from diffusers.video_processor import VideoProcessor
+
+        self.models = models
+        self._t2v_class = pinned_pipeline_class(WanPipeline)
+        self._i2v_class = pinned_pipeline_class(WanImageToVideoPipeline)
+        self._previewer: LatentPreviewer | None = None
+        # Encodes text only (no transformer): the one place the text encoder runs.
+        self.encoder_pipe = WanPipeline(tokenizer=models.tokenizer, text_encoder=models.text_encoder, vae=models.vae,
+                                        scheduler=models.scheduler_class.from_config(models.scheduler_config),
+                                        transformer=None, transformer_2=None)
+        self.video_processor = VideoProcessor(vae_scale_factor=models.vae.config.scale_factor_spatial)
 
     def render(self, prompt: str, settings: GenerationSettings, image: Image.Image | None = None,
                on_step: StepCallback | None = None, cancel: threading.Event | None = None) -> RenderedPair:
         """Both models on one prompt (finetuned mode), frames in memory (no files)."""
-        if not self.has_finetune:
-            raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
         sides = plan_sides("finetuned", prompt, None, True)
         frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
         missing = [side.key for side in sides if side.key not in frames]
@@ -71,9 +92,12 @@ class RenderingMixin:
         A cancel keeps the sides that had finished all their steps: their keys are in the result
         and the others are not. Cancelled is raised only when no side had finished.
         """
-        image = self._check_inputs(sides, settings, image)
+        self.check_inputs(sides, settings, image)
+        # WanImageToVideoPipeline resizes its image to the output size, stretching any other aspect;
+        # covered and centre-cropped first, it is only ever scaled (Wan2.2's own TI2V framing).
+        image = cover_crop(image, settings.width, settings.height) if image is not None else None
         timings: dict[str, float] = {}
-        with self._lock:
+        with self.models.lock:
             begin = time.perf_counter()
             embeds_by_prompt, negative = self._encode_prompts(sides, settings)
             timings["encode_s"] = time.perf_counter() - begin
@@ -84,19 +108,41 @@ class RenderingMixin:
         return frames, timings
 
     # -- the stages, in the order render_sides calls them ---------------------------------------
-    def _check_inputs(self, sides: list[Side], settings: GenerationSettings,
-                      image: Image.Image | None) -> Image.Image | None:
-        if settings.step_cache and self.first_block_cache > 0:
+    def check_inputs(self, sides: list[Side], settings: GenerationSettings, image: Image.Image | None) -> None:
+        """Refuse, before any step, what these weights cannot render; each check is made here only."""
+        models = self.models
+        for side in sides:
+            _check_prompt(side.prompt)
+        multiple = models.size_multiple
+        for name in ("height", "width"):
+            if getattr(settings, name) % multiple:
+                raise InputError(f"must be a multiple of {multiple} for this model, got {getattr(settings, name)}", name)
+        if (settings.num_frames - 1) % models.vae.config.scale_factor_temporal:
+            raise InputError(f"must be 4k+1 frames, got {settings.num_frames}", "frames")
+        # A size past the transformer's position table fails deep in the model; refuse it here.
+        max_side, max_frames = models.size_limits
+        why = f"the transformer of {models.baseline_location} (rope_max_seq_len " \
+              f"{models.baseline_transformers[0].config.rope_max_seq_len})"
+        for name in ("height", "width"):
+            if getattr(settings, name) > max_side:
+                raise InputError(f"must be at most {max_side} pixels for {why}, got {getattr(settings, name)}", name)
+        if settings.num_frames > max_frames:
+            raise InputError(f"must be at most {max_frames} for {why}, got {settings.num_frames}", "frames")
+        if models.preset.two_experts and settings.guidance_2 is None:
+            raise InputError(f"{models.preset.label} needs a low-noise guidance scale", "guidance_2")
+        if image is not None:
+            if not models.preset.supports_image:
+                raise InputError(f"{models.preset.label} generates from text only; use the ti2v-5b preset to start "
+                                 "from an image", "image")
+            if not isinstance(image, Image.Image):
+                raise InputError("expected an image", "image")
+        if settings.step_cache and models.first_block_cache > 0:
             raise InputError("this server runs every generation with --first-block-cache; unset it to choose a "
                              "step cache (or a profile with one) per run", "step_cache")
-        for side in sides:
-            self.check_request(side.prompt, settings, image)
-            if side.model == FINETUNED_MODEL and not self.has_finetune:
+        for model in dict.fromkeys(side.model for side in sides):
+            if model == FINETUNED_MODEL and not models.has_finetune:
                 raise InputError("no finetuned weights are loaded; use prompt or baseline mode", "mode")
-            self.magcache_calibration(side.model, settings)  # refused here, before any step, when missing
-        # WanImageToVideoPipeline resizes its image to the output size, stretching any other aspect;
-        # covered and centre-cropped first, it is only ever scaled (Wan2.2's own TI2V framing).
-        return cover_crop(image, settings.width, settings.height) if image is not None else None
+            self.magcache_calibration(model, settings)  # refused here, before any step, when missing
 
     def _encode_prompts(self, sides: list[Side], settings: GenerationSettings
                         ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
@@ -115,10 +161,10 @@ class RenderingMixin:
     def encode_many(self, prompts: list[str], settings: GenerationSettings
                     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Distinct prompts and the negative prompt through the text encoder in one batched forward."""
-        with self._offload_hooks(self.encoder_pipe):
+        with offload_hooks(self.models.placement, self.encoder_pipe):
             use_negative = settings.guidance > 1.0
             texts = list(prompts) + ([settings.negative_prompt] if use_negative else [])
-            device = self._device_for(BASELINE_MODEL)
+            device = device_for(self.models.placement, BASELINE_MODEL)
             # Mirrors diffusers 0.42 WanPipeline.encode_prompt, which calls this private helper
             # once per prompt; called directly so all texts go through in one batch.
             embeds = self.encoder_pipe._get_t5_prompt_embeds(
@@ -130,10 +176,10 @@ class RenderingMixin:
         """The seed's starting latents, drawn on the CPU so every device sees the same noise."""
         from diffusers.utils.torch_utils import randn_tensor
 
-        temporal = self.vae.config.scale_factor_temporal
-        spatial = self.vae.config.scale_factor_spatial
+        temporal = self.models.vae.config.scale_factor_temporal
+        spatial = self.models.vae.config.scale_factor_spatial
         # Mirrors diffusers 0.42 WanPipeline.prepare_latents: the same latent shape.
-        shape = (1, self.baseline_transformers[0].config.out_channels, (settings.num_frames - 1) // temporal + 1,
+        shape = (1, self.models.baseline_transformers[0].config.out_channels, (settings.num_frames - 1) // temporal + 1,
                  settings.height // spatial, settings.width // spatial)
         generator = torch.Generator("cpu").manual_seed(settings.seed)
         return randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
@@ -191,7 +237,7 @@ class RenderingMixin:
         """Two GPUs: the finetuned loop runs on the second one at the same time. The shared VAE is
         not thread-safe, so image-conditioned runs (which encode the image) stay sequential."""
         models = {side.model for side in sides}
-        return self.placement.concurrent and image is None and models == {BASELINE_MODEL, FINETUNED_MODEL}
+        return self.models.placement.concurrent and image is None and models == {BASELINE_MODEL, FINETUNED_MODEL}
 
     def _decode_sides(self, sides: list[Side], latents: dict[str, torch.Tensor],
                       timings: dict[str, float]) -> dict[str, np.ndarray]:
@@ -205,44 +251,35 @@ class RenderingMixin:
         return frames
 
     # -- step caches -------------------------------------------------------------------------------
-    def transformers_of(self, which: str) -> list:
-        return self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers
-
-    def model_location(self, which: str) -> str:
-        """Where model `which` was loaded from (what its MagCache calibration is keyed by)."""
-        return self.finetune.location if which == FINETUNED_MODEL else self.baseline_location
-
-    def magcache_calibration(self, which: str, settings: GenerationSettings):
+    def magcache_calibration(self, which: str, settings: GenerationSettings) -> Calibration | None:
         """The calibration a MagCache run of model `which` uses; None for any other step cache."""
-        from .calibration import find_calibration
-
         cache = StepCache.parse(settings.step_cache)
         if cache is None or not cache.needs_calibration:
             return None
-        found = find_calibration(self.settings_dir, self.preset.name, self.preset.tiny, which,
-                                 self.model_location(which), settings.steps)
-        if len(found.ratios) != len(self.transformers_of(which)):
+        found = find_calibration(self.models.settings_dir, self.models.preset.name, self.models.preset.tiny, which,
+                                 self.models.model_location(which), settings.steps)
+        if len(found.ratios) != len(self.models.transformers_of(which)):
             raise InputError(f"{found.path} holds ratios for {len(found.ratios)} transformer(s), the {which} model has "
-                             f"{len(self.transformers_of(which))}; run `python -m studio calibrate-cache` again",
+                             f"{len(self.models.transformers_of(which))}; run `python -m studio calibrate-cache` again",
                              "step_cache")
         return found
 
     def expert_steps(self, settings: GenerationSettings) -> list[int]:
         """How many of the run's steps each transformer denoises."""
-        if not self.preset.two_experts:
+        if not self.models.preset.two_experts:
             return [settings.steps]
         # Mirrors diffusers 0.42 WanPipeline.__call__: the high-noise `transformer` takes every
         # timestep at or above boundary_ratio x num_train_timesteps, `transformer_2` the rest.
-        scheduler = self.scheduler_class.from_config(self.scheduler_config, flow_shift=settings.shift)
+        scheduler = self.models.scheduler_class.from_config(self.models.scheduler_config, flow_shift=settings.shift)
         scheduler.set_timesteps(settings.steps)
-        boundary = self.preset.boundary_ratio * scheduler.config.num_train_timesteps
+        boundary = self.models.preset.boundary_ratio * scheduler.config.num_train_timesteps
         high = int((scheduler.timesteps >= boundary).sum())
         return [high, settings.steps - high]
 
     def _step_cache(self, which: str, settings: GenerationSettings):
         calibration = self.magcache_calibration(which, settings)
         ratios = None if calibration is None else [list(expert) for expert in calibration.ratios]
-        return cached_steps(self.transformers_of(which), settings.step_cache, ratios, self.expert_steps(settings))
+        return cached_steps(self.models.transformers_of(which), settings.step_cache, ratios, self.expert_steps(settings))
 
     @torch.no_grad()
     def calibrate_magcache(self, which: str, prompt: str, settings: GenerationSettings) -> list[list[float]]:
@@ -251,40 +288,40 @@ class RenderingMixin:
         from .step_caches import calibrating_steps
 
         settings = settings.replace(step_cache="")
-        self.check_request(prompt, settings, None)
-        if which == FINETUNED_MODEL and not self.has_finetune:
+        if which == FINETUNED_MODEL and not self.models.has_finetune:
             raise InputError("no finetuned weights are loaded to calibrate", "finetuned")
+        self.check_inputs([Side(which, which, which, prompt)], settings, None)
         ratios: list[list[float]] = []
-        with self._lock:
+        with self.models.lock:
             embeds, negative = self.encode(prompt, settings)
             self._denoise(which, embeds, negative, self.initial_noise(settings), settings, None, None, None,
-                          step_cache=calibrating_steps(self.transformers_of(which), settings.steps, into=ratios))
+                          step_cache=calibrating_steps(self.models.transformers_of(which), settings.steps, into=ratios))
         return ratios
 
     # -- one denoising loop ------------------------------------------------------------------------
     def _pipeline(self, which: str, settings: GenerationSettings, image: Image.Image | None):
-        transformers = self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers
+        transformers = self.models.finetuned_transformers if which == FINETUNED_MODEL else self.models.baseline_transformers
         # A fresh scheduler per run: schedulers keep per-run state, and the shift is a setting.
-        scheduler = self.scheduler_class.from_config(self.scheduler_config, flow_shift=settings.shift)
-        common = {"tokenizer": None, "text_encoder": None, "vae": self.vae, "scheduler": scheduler,
+        scheduler = self.models.scheduler_class.from_config(self.models.scheduler_config, flow_shift=settings.shift)
+        common = {"tokenizer": None, "text_encoder": None, "vae": self.models.vae, "scheduler": scheduler,
                   "transformer": transformers[0], "transformer_2": transformers[1] if len(transformers) > 1 else None,
-                  "boundary_ratio": self.preset.boundary_ratio, "expand_timesteps": self.preset.expand_timesteps}
+                  "boundary_ratio": self.models.preset.boundary_ratio, "expand_timesteps": self.models.preset.expand_timesteps}
         pipe = self._i2v_class(**common) if image is not None else self._t2v_class(**common)
         pipe.set_progress_bar_config(disable=True)
-        if self.placement.mode != "cpu":
-            pipe.pinned_device = self._device_for(which)
+        if self.models.placement.mode != "cpu":
+            pipe.pinned_device = device_for(self.models.placement, which)
         return pipe
 
     def active_adapters(self, which: str) -> tuple[list[str], list[float]] | None:
         """The LoRA adapters (and weights) model `which` runs with on the shared base transformers;
         None when nothing is switched there (no LoRA finetune: the speed adapter alone, if any, is
         always on in every transformer it was loaded into)."""
-        if not self.shares_base:
+        if not self.models.shares_base:
             return None
-        if self.speed_adapter is None:
-            return ([ft.ADAPTER_NAME], [self.lora_scale]) if which == FINETUNED_MODEL else ([], [])
+        if self.models.speed_adapter is None:
+            return ([ft.ADAPTER_NAME], [self.models.lora_scale]) if which == FINETUNED_MODEL else ([], [])
         if which == FINETUNED_MODEL:
-            return [sa.ADAPTER_NAME, ft.ADAPTER_NAME], [1.0, self.lora_scale]
+            return [sa.ADAPTER_NAME, ft.ADAPTER_NAME], [1.0, self.models.lora_scale]
         return [sa.ADAPTER_NAME], [1.0]
 
     @contextlib.contextmanager
@@ -296,7 +333,7 @@ class RenderingMixin:
             yield
             return
         names, weights = plan
-        for transformer in self.baseline_transformers:
+        for transformer in self.models.baseline_transformers:
             if names:
                 transformer.enable_adapters()
                 transformer.set_adapters(names, weights=weights)
@@ -305,7 +342,7 @@ class RenderingMixin:
         try:
             yield
         finally:
-            for transformer in self.baseline_transformers:
+            for transformer in self.models.baseline_transformers:
                 transformer.enable_adapters()
 
     @torch.no_grad()
@@ -315,7 +352,7 @@ class RenderingMixin:
         `step_cache` (a context manager) replaces the settings' step cache, e.g. a calibration."""
         report_as = report_as or which
         pipe = self._pipeline(which, settings, image)
-        device = self._device_for(which)
+        device = device_for(self.models.placement, which)
         total = settings.steps
         steps_done = [0]
 
@@ -334,10 +371,10 @@ class RenderingMixin:
                 pipeline._interrupt = True
             return {}
 
-        for transformer in self.finetuned_transformers if which == FINETUNED_MODEL else self.baseline_transformers:
+        for transformer in self.models.finetuned_transformers if which == FINETUNED_MODEL else self.models.baseline_transformers:
             # Mirrors diffusers 0.42 CacheMixin: the first-block cache keeps the previous run's
             # residuals in hook state, which this private method clears between two runs.
-            if hasattr(transformer, "_reset_stateful_cache") and self.first_block_cache > 0:
+            if hasattr(transformer, "_reset_stateful_cache") and self.models.first_block_cache > 0:
                 transformer._reset_stateful_cache()
         kwargs = {
             "prompt_embeds": embeds.to(device), "negative_prompt_embeds": None if negative is None else negative.to(device),
@@ -346,12 +383,12 @@ class RenderingMixin:
             "latents": noise.clone(), "output_type": "latent", "callback_on_step_end": callback,
             "max_sequence_length": settings.max_sequence_length,
         }
-        if self.preset.two_experts:
+        if self.models.preset.two_experts:
             kwargs["guidance_scale_2"] = settings.guidance_2
         if image is not None:
             kwargs["image"] = image
         step_cache = step_cache if step_cache is not None else self._step_cache(which, settings)
-        with self._adapter(which), self._offload_hooks(pipe), step_cache:
+        with self._adapter(which), offload_hooks(self.models.placement, pipe), step_cache:
             latents = pipe(**kwargs).frames
         # A cancel pressed at the last step stopped nothing: the side is whole and is kept.
         if cancel is not None and cancel.is_set() and steps_done[0] < total:
@@ -361,8 +398,8 @@ class RenderingMixin:
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latents -> float frames (F, H, W, 3)."""
-        vae = self.vae
-        with self._vae_placed():
+        vae = self.models.vae
+        with vae_placed(self.models.placement, vae):
             device = next(vae.parameters()).device
             latents = latents.to(device, dtype=vae.dtype)
             # Mirrors diffusers 0.42 WanPipeline.__call__ (its decode after the loop): latents are
@@ -377,10 +414,34 @@ class RenderingMixin:
     @property
     def previewer(self) -> LatentPreviewer:
         if self._previewer is None:
-            self._previewer = LatentPreviewer.fit(self.vae)
+            self._previewer = LatentPreviewer.fit(self.models.vae)
         return self._previewer
 
 
 def run_order(sides: list[Side]) -> list[Side]:
     """The order sides render in when they take turns: the baseline first, the order users know."""
     return sorted(sides, key=lambda side: side.model != BASELINE_MODEL)
+
+
+def _check_prompt(prompt: str) -> None:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError("is empty; write or compose a prompt first", "prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}", "prompt")
+
+
+def pinned_pipeline_class(base: type) -> type:
+    """A pipeline class whose execution device can be pinned: in a two-GPU run the finetuned
+    pipeline computes on the second GPU while its shared VAE stays on the first."""
+
+    class Pinned(base):
+        pinned_device: torch.device | None = None
+
+        # Mirrors diffusers 0.42 DiffusionPipeline._execution_device (a private property every Wan
+        # pipeline reads to place its tensors): overridden to pin the device.
+        @property
+        def _execution_device(self):
+            return self.pinned_device if self.pinned_device is not None else super()._execution_device
+
+    Pinned.__name__ = Pinned.__qualname__ = base.__name__
+    return Pinned

@@ -1,8 +1,9 @@
-"""`generate`: render the sides, then write one run folder with its videos and `run.json` record.
+"""`RunWriter`: rendered sides in, one run folder out, with its videos and `run.json` record.
 
 Apart from rendering because a run is also its provenance: the record says which weights (with
 content hashes), which libraries and which settings made the videos, so `--from-run` can redo it
-and the judge can find the reference clip. The folder itself is written by `outputs`.
+and the judge can find the reference clip. The writer is handed the `LoadedModels` (for the
+record) and the frames the renderer made; the folder itself is written by `outputs`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ..video.framing import cover_crop
-
 from . import outputs, provenance
 from . import speed_adapter as sa
+from .calibration import Calibration
 from .comparison import BASELINE_MODEL, FINETUNED_MODEL, Side
-from .loading import library_versions
-from .rendering import StepCallback
+from .loaded import LoadedModels
 from .settings import GenerationSettings
 
 log = logging.getLogger("studio.generation")
@@ -61,31 +58,21 @@ class RunResult:
         return self.videos[self.sides[1].key] if len(self.sides) > 1 else None
 
 
-class RunWritingMixin:
-    """`generate` and the run record for `SideBySideGenerator`."""
+class RunWriter:
+    """Writes the runs of one `LoadedModels`; the content hashes of its weights are computed once."""
 
-    def generate(self, prompt: str, settings: GenerationSettings, caption=None, image: Image.Image | None = None,
-                 on_step: StepCallback | None = None, cancel: threading.Event | None = None,
-                 out_dir: str | Path | None = None, image_source: str | None = None, mode: str | None = None,
-                 short_prompt: str | None = None, reference: dict[str, Any] | None = None,
-                 from_run: str | None = None) -> RunResult:
-        """Render the sides of `mode` and write a new run directory under `out_dir` (default: outputs/).
+    def __init__(self, models: LoadedModels):
+        self.models = models
+        self._hashes: dict[str, str | None] | None = None
 
-        `mode` None picks finetuned with a finetune, else prompt with a short prompt, else baseline.
-        `reference` ({"clip": path, "start": s, "end": s}) names the clip the caption came from;
-        its hash goes into the record and the judge uses it as the ceiling.
-        """
-        started = time.perf_counter()
-        created = datetime.now(UTC).isoformat(timespec="seconds")
-        out_dir = out_dir or "outputs"
-        self.check_request(prompt, settings, image)
-        outputs.check_writable(out_dir, outputs.estimate_run_bytes(settings))  # before the long render
-        mode, sides = self.plan(prompt, mode, short_prompt)
-        source_size = image.size if image is not None else None
-        # The image exactly as the models see it (covered and centre-cropped, never stretched) is the
-        # one rendered from and the one written as start_image.png.
-        image = cover_crop(image, settings.width, settings.height) if image is not None else None
-        frames, timings = self.render_sides(sides, settings, image=image, on_step=on_step, cancel=cancel)
+    def write(self, out_dir: str | Path, prompt: str, settings: GenerationSettings, sides: list[Side],
+              frames: dict[str, np.ndarray], timings: dict[str, float], *, mode: str, created: str, started: float,
+              calibrations: dict[str, Calibration | None], caption=None, image: Image.Image | None = None,
+              source_size: tuple[int, int] | None = None, image_source: str | None = None,
+              short_prompt: str | None = None, reference: dict[str, Any] | None = None,
+              from_run: str | None = None) -> RunResult:
+        """One run folder from the frames of `sides` that finished (`frames` keyed by side) and the
+        start `image` exactly as the models saw it; `calibrations` is each model's MagCache file."""
         # A cancel during a later side keeps the finished ones: the run is written with them and
         # marked partial, the planned-but-missing sides named (a finished video is never thrown away).
         missing = [side for side in sides if side.key not in frames]
@@ -96,10 +83,12 @@ class RunWritingMixin:
             videos["side_by_side"] = outputs.side_by_side(videos[sides[0].key], videos[sides[1].key],
                                                           labels=(sides[0].label, sides[1].label))
         record = self.run_record(prompt, settings, caption, created, image_source if image is not None else None)
+        calibrated = {model: {} if found is None else {"step_cache_calibration": str(found.path)}
+                      for model, found in calibrations.items()}
         record["comparison"] = {"mode": mode, "short_prompt": (short_prompt or "").strip() or None,
                                 "sides": [{**side.to_dict(), "video": outputs.video_file(side.key),
                                            "frames_sha256": frames_hash(videos[side.key]),
-                                           **self._calibration_record(side.model, settings)} for side in sides]}
+                                           **calibrated.get(side.model, {})} for side in sides]}
         if missing:
             record["partial"] = True
             record["comparison"]["missing_sides"] = [side.to_dict() for side in missing]
@@ -128,59 +117,56 @@ class RunWritingMixin:
                          videos={side.key: paths[side.key] for side in sides},
                          missing_sides=[side.key for side in missing])
 
-    def _calibration_record(self, which: str, settings: GenerationSettings) -> dict[str, str]:
-        """The MagCache calibration file a side ran with (none for other step caches)."""
-        calibration = self.magcache_calibration(which, settings)
-        return {} if calibration is None else {"step_cache_calibration": str(calibration.path)}
-
     def content_hashes(self) -> dict[str, str | None]:
         """sha256 of the local baseline folder and finetuned weights (computed once per generator)."""
         if self._hashes is None:
             finetuned = None
-            if self.finetune is not None:
+            finetune = self.models.finetune
+            if finetune is not None:
                 finetuned = provenance.local_content_hash(
-                    str(self.finetune.weight_file) if self.finetune.weight_file else self.finetune.location)
-            self._hashes = {"baseline": provenance.local_content_hash(self.baseline_location),
+                    str(finetune.weight_file) if finetune.weight_file else finetune.location)
+            self._hashes = {"baseline": provenance.local_content_hash(self.models.baseline_location),
                             "finetuned": finetuned}
-            if self.speed_adapter is not None:
+            if self.models.speed_adapter is not None:
                 self._hashes["speed_adapter"] = provenance.local_content_hash(
-                    str(self.speed_adapter.source.weight_file))
+                    str(self.models.speed_adapter.source.weight_file))
         return self._hashes
 
     def run_record(self, prompt: str, settings: GenerationSettings, caption, created: str,
                    image_source: str | None) -> dict[str, Any]:
+        models = self.models
         caption_dict = caption.to_dict() if caption is not None and hasattr(caption, "to_dict") else caption
-        finetuned = None if self.finetune is None else {
-            "location": self.finetune.location, "kind": self.finetune.kind,
-            "lora_scale": self.lora_scale if self.shares_base else None}
+        finetuned = None if models.finetune is None else {
+            "location": models.finetune.location, "kind": models.finetune.kind,
+            "lora_scale": models.lora_scale if models.shares_base else None}
         return {
             "schema": outputs.RUN_SCHEMA, "version": outputs.RUN_SCHEMA_VERSION, "created": created,
-            "prompt": prompt, "caption": caption_dict, "seed": settings.seed, "preset": self.preset.name,
-            **({"preset_tiny": True} if self.preset.tiny else {}),
+            "prompt": prompt, "caption": caption_dict, "seed": settings.seed, "preset": models.preset.name,
+            **({"preset_tiny": True} if models.preset.tiny else {}),
             "settings": settings.to_dict(),
             "models": {
-                "baseline": {"location": self.baseline_location, "revision": self.baseline_revision,
-                             "label": self.preset.label},
+                "baseline": {"location": models.baseline_location, "revision": models.baseline_revision,
+                             "label": models.preset.label},
                 "finetuned": finetuned,
             },
             "speed_adapter": self.speed_adapter_record(settings),
             "image": {"source": image_source} if image_source is not None else None,
-            "runtime": {"memory_mode": self.placement.mode, "devices": [self.placement.shared_device,
-                        self.placement.finetuned_device], "concurrent": self.placement.concurrent,
-                        "attention": self.attention, "attention_backend": self.attention_backend,
-                        "compiled": self.compiled, "first_block_cache": self.first_block_cache,
-                        "vae_tiling": self.vae_tiling, "dtype": str(self.baseline_transformers[0].dtype),
-                        "precision": self.precision},
-            "versions": {**library_versions(), "ffmpeg": provenance.ffmpeg_version()},
+            "runtime": {"memory_mode": models.placement.mode,
+                        "devices": [models.placement.shared_device, models.placement.finetuned_device],
+                        "concurrent": models.placement.concurrent,
+                        "attention": models.attention, "attention_backend": models.attention_backend,
+                        "compiled": models.compiled, "first_block_cache": models.first_block_cache,
+                        "vae_tiling": models.vae_tiling, "dtype": str(models.baseline_transformers[0].dtype),
+                        "precision": models.precision},
+            "versions": {**provenance.library_versions(), "ffmpeg": provenance.ffmpeg_version()},
             "studio": provenance.studio_version(),
             "hashes": self.content_hashes(),
             "gpu": provenance.gpu_info(),
         }
 
-
     def speed_adapter_record(self, settings: GenerationSettings) -> dict[str, Any] | None:
         """Which speed LoRA ran, its content hash, the sampling it asked for and the values that ran."""
-        speed = self.speed_adapter
+        speed = self.models.speed_adapter
         if speed is None:
             return None
         return {"location": speed.location, "adapter_name": sa.ADAPTER_NAME,

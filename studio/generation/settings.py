@@ -8,7 +8,6 @@ of its VAE compression x patch size. `GenerationSettings.from_user` converts and
 from __future__ import annotations
 
 import dataclasses
-import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,14 +15,13 @@ from typing import Any
 
 from .. import values
 from ..errors import InputError
-from .presets import DEFAULT_NEGATIVE_PROMPT, Preset
+from .presets import DEFAULT_NEGATIVE_PROMPT, Preset, snap_frames
 
 STEPS_RANGE = (1, 200)
 GUIDANCE_RANGE = (0.0, 20.0)
 SHIFT_RANGE = (0.5, 30.0)
 MAX_SEED = 2**32 - 1
 MAX_NEGATIVE_CHARS = 4000
-TEMPORAL_STRIDE = 4  # Wan VAEs compress 4 frames into one latent frame (plus the first)
 
 
 @dataclass(frozen=True)
@@ -168,12 +166,6 @@ class GenerationSettings:
         return cls(height=h, width=w, num_frames=num_frames, fps=fps_value, steps=n_steps, guidance=g,
                    guidance_2=g2, shift=s, seed=resolve_seed(seed), negative_prompt=negative,
                    preview_every=every, profile=chosen.name, step_cache=cache)
-
-
-def snap_frames(count: float) -> int:
-    """Nearest frame count of the form 4k+1 (what the Wan VAE encodes without padding)."""
-    k = max(0, math.floor((count - 1) / TEMPORAL_STRIDE + 0.5))  # halves round up
-    return TEMPORAL_STRIDE * k + 1
 
 
 def snap_size(value: int, multiple: int, max_side: int, field: str, limit_reason: str = "") -> int:

@@ -26,10 +26,10 @@ from typing import Any
 
 from ..errors import InputError
 from . import finetune as ft
+from .finetune import SIDECAR_NAME, has_sidecar, sidecar_path
 
 ADAPTER_NAME = "speed"
 FIELD = "speed_adapter"
-SIDECAR_NAME = "speed_adapter.json"  # inside a LoRA folder; a loose NAME.safetensors uses NAME.speed_adapter.json
 # What Lightning-style 4-step Wan2.2 LoRAs are distilled for (guidance 1.0 = no negative branch).
 DEFAULT_STEPS = 4
 DEFAULT_GUIDANCE = 1.0
@@ -63,13 +63,6 @@ class SpeedAdapter:
         shift = "" if self.shift is None else f", shift {self.shift:g}"
         return f"{self.steps} steps, guidance {self.guidance:g}{shift}"
 
-
-def sidecar_path(local: Path, weight_file: Path) -> Path:
-    """Where a LoRA's sidecar lives: in its folder, or beside a loose file under the file's own name
-    (so two loose adapters in one folder each keep their own)."""
-    if local.is_dir():
-        return local / SIDECAR_NAME
-    return weight_file.with_name(weight_file.stem + "." + SIDECAR_NAME)
 
 
 def describe_speed_adapter(location: Any) -> SpeedAdapter | None:
@@ -165,8 +158,3 @@ def list_speed_adapters(models_dir: str | Path) -> list[SpeedAdapterChoice]:
             continue
         found.append(SpeedAdapterChoice(f"{entry.name} (speed LoRA: {adapter.describe()})", str(entry)))
     return found
-
-
-def has_sidecar(entry: Path) -> bool:
-    """Whether a models-folder entry is marked as a speed adapter (a sidecar in or beside it)."""
-    return (entry.is_dir() or entry.suffix == ".safetensors") and sidecar_path(entry, entry).is_file()

@@ -12,6 +12,7 @@ import gc
 import logging
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..config import StudioConfig
@@ -49,6 +50,8 @@ class _Loaded:
         self.captioner_key: tuple | None = None
         self.compare: Captioner | None = None
         self.compare_key: tuple | None = None
+        self.generator: SideBySideGenerator | None = None
+        self.generator_key: tuple | None = None
         self.tokenizer: Any = None
         self.tokenizer_key: tuple | None = None
         self.tokenizer_failed: dict[tuple, StudioError] = {}
@@ -63,6 +66,11 @@ def _free(model: Any) -> None:
     if unload is not None:
         unload()
     del model
+    _give_memory_back()
+
+
+def _give_memory_back() -> None:
+    """Collect what no longer has a reference and return the GPU's cached blocks to the driver."""
     gc.collect()
     torch = sys.modules.get("torch")  # never imported just to free: no torch means no GPU memory held
     if torch is not None and torch.cuda.is_available():
@@ -79,6 +87,29 @@ def loaded_captioner() -> Captioner | None:
     """The captioner loaded now in this process, if any (never loads)."""
     current = _LOADED.captioner
     return current if current is not None and current.loaded else None
+
+
+def loaded_generator() -> SideBySideGenerator | None:
+    """The generator loaded now in this process, if any (never loads)."""
+    return _LOADED.generator
+
+
+def unload_generator() -> bool:
+    """Free the loaded generator (text encoder, VAE and both sides). False when none was loaded."""
+    with _LOADED.lock:
+        was_loaded = _LOADED.generator is not None
+        _LOADED.generator = _LOADED.generator_key = None  # the registry held the only reference
+    if was_loaded:
+        _give_memory_back()
+    return was_loaded
+
+
+def _generator_key(config: StudioConfig, preset: str) -> tuple:
+    """What a loaded generator depends on; the LoRA scale and settings folder are not in it (they
+    are applied to the loaded one)."""
+    return (config.baseline, config.finetuned, config.speed_adapter, config.tiny, str(config.tiny_dir), config.device,
+            config.dtype, config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling,
+            config.compile, config.precision, config.parallel, preset)
 
 
 def unload_captioner() -> bool:
@@ -171,23 +202,32 @@ class SharedModels:
                   speed_adapter: str | None = None) -> SideBySideGenerator:
         """The generator for `preset` with `finetuned` in the finetuned slot and `speed_adapter` under
         both sides (None: the configured ones; a speed adapter of "" is none)."""
-        from .. import generation
-
         if self._take_turns():
             unload_captioner()
         config = self.config.replace(finetuned=finetuned) if finetuned else self.config
         if speed_adapter is not None:
             config = config.replace(speed_adapter=speed_adapter)
         location = model_locations(config).shown("baseline")
-        # Held by `generation.get_generator`, which frees the one loaded generator (GPU memory
-        # included) before loading another; a second reference here would keep the old one alive.
-        return _loading(lambda: generation.get_generator(config, preset), f"the {preset} generator", location,
-                        "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
+        return _loading(lambda: self._generator(config, preset or DEFAULT_PRESET), f"the {preset} generator",
+                        location, "--baseline / CHAI_STUDIO_BASELINE and --finetuned / CHAI_STUDIO_FINETUNED")
+
+    @staticmethod
+    def _generator(config: StudioConfig, preset: str) -> SideBySideGenerator:
+        from ..generation.loading import load_generator
+
+        with _LOADED.lock:
+            key = _generator_key(config, preset)
+            if _LOADED.generator_key != key:
+                unload_generator()  # the old pair is freed before the next one loads
+                _LOADED.generator = load_generator(config, preset)
+                _LOADED.generator_key = key
+            generator = _LOADED.generator
+            generator.models.set_lora_scale(config.lora_scale)  # applied in place, no reload
+            generator.models.settings_dir = Path(config.settings_dir)  # read per run
+            return generator
 
     def _unload_generators(self) -> None:
-        from .. import generation
-
-        generation.unload_generator()
+        unload_generator()
 
     def _take_turns(self) -> bool:
         import torch
@@ -203,12 +243,9 @@ class SharedModels:
 
     def loaded_tokenizer(self, preset: str | None = None) -> Any:
         """The umT5 tokenizer if one is loaded (alone or in a generator), else None; never loads."""
-        # Looked up, not imported: the loading module brings torch, which counting tokens for
-        # `python -m studio compose` must never import.
-        loading = sys.modules.get("studio.generation.loading")
-        generator = loading.loaded_generator() if loading is not None else None
-        if getattr(generator, "tokenizer", None) is not None:
-            return generator.tokenizer
+        generator = loaded_generator()
+        if generator is not None and generator.models.tokenizer is not None:
+            return generator.models.tokenizer
         return _LOADED.tokenizer if _LOADED.tokenizer_key == self._tokenizer_key(preset) else None
 
     def tokenizer(self, preset: str | None = None, required: bool = False) -> Any:

@@ -250,8 +250,8 @@ class Session:
     def generate(self, request: GenerateRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
         """Render the comparison's sides on one seed; SideStep events carry progress, ETA and latent
         previews; ends with Done(RunResult). A prompt over the token limit is refused, never cut."""
-        from ..generation import outputs
-        from ..generation.comparison import resolve_mode
+        from ..generation.comparison import plan_sides, resolve_mode
+        from ..generation.rendering import run_order
         from .finetunes import finetune_location
 
         config = self.config
@@ -260,22 +260,14 @@ class Session:
             config = config.replace(finetuned=finetuned)
         if request.speed_adapter is not None:
             config = config.replace(speed_adapter=request.speed_adapter)
+        # Planned once, here, before the long load: the generator is handed the mode and its sides.
         has_finetune = bool(model_locations(config).finetuned(request.preset, build=False).strip())
-        chosen = resolve_mode(request.mode, has_finetune, request.short_prompt)
-        outputs.check_writable(config.output_dir, outputs.estimate_run_bytes(request.settings))
-        from ..generation.precision import check_precision
-
-        check_precision(config.precision)
-        if config.parallel != "off":
-            from ..generation.hardware import check_parallel, cuda_device_count
-
-            check_parallel(config.parallel, cuda_device_count())
+        mode = resolve_mode(request.mode, has_finetune, request.short_prompt)
+        sides = plan_sides(mode, request.prompt, request.short_prompt, has_finetune)
         if request.settings.step_cache.startswith("magcache"):
             from ..generation.calibration import check_calibrated
-            from ..generation.comparison import plan_sides
 
-            models = list(dict.fromkeys(side.model for side in plan_sides(chosen, request.prompt, request.short_prompt,
-                                                                          has_finetune)))
+            models = list(dict.fromkeys(side.model for side in sides))
             check_calibrated(config, request.preset, models, request.settings.steps)  # before the long load
         image, image_source, reference = self._start_image(request)
         yield Status(f"Loading {request.preset}…")
@@ -285,15 +277,13 @@ class Session:
             raise InputError(f"is {tokens} tokens; the text encoder reads {self.limits.token_limit}, so the end "
                              "would be cut. Shorten it, or fit it (the page's 'Fit to the limit', "
                              "`python -m studio compose --fit`)", "prompt")
-        mode, sides = generator.plan(request.prompt, request.mode, request.short_prompt)
         labels = {side.key: side.label for side in sides}
         settings = request.settings
         if image is not None and request.size_follows_image:
-            settings = settings.following_image(image.size, generator.size_multiple,
-                                                min(generator.size_limits[0], generator.preset.max_side))
-        from ..generation.rendering import run_order
-
-        together = generator.runs_concurrently(sides, image)
+            loaded = generator.models
+            settings = settings.following_image(image.size, loaded.size_multiple,
+                                                min(loaded.size_limits[0], loaded.preset.max_side))
+        together = generator.renderer.runs_concurrently(sides, image)
         yield Plan(mode, tuple(labels.items()), () if together else tuple(s.key for s in run_order(sides)),
                    settings.seed)
         total_steps, started = settings.steps * len(sides), time.monotonic()
@@ -310,8 +300,8 @@ class Session:
             try:
                 return generator.generate(request.prompt, settings, caption=request.caption, image=image,
                                           cancel=cancel, out_dir=config.output_dir, image_source=image_source,
-                                          mode=mode, short_prompt=request.short_prompt, on_step=on_step,
-                                          reference=reference, from_run=request.from_run)
+                                          mode=mode, sides=sides, short_prompt=request.short_prompt,
+                                          on_step=on_step, reference=reference, from_run=request.from_run)
             except StudioError as exc:
                 if cancel is not None and cancel.is_set():
                     log.warning("generation stopped after %d of %d steps: %s", done_steps[0], total_steps, exc)

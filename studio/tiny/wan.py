@@ -186,7 +186,7 @@ TINY_SPEED_SIDECAR = {"steps": 2, "guidance_scale": 1.0, "flow_shift": 3.0,
 def _save_tiny_speed_lora(folder: Path, shape: dict, seed: int) -> None:
     import json
 
-    from ..generation.speed_adapter import SIDECAR_NAME
+    from ..generation.finetune import SIDECAR_NAME
 
     _save_tiny_lora(folder, shape, seed=seed, targets=SPEED_LORA_TARGETS)
     (Path(folder) / SIDECAR_NAME).write_text(json.dumps(TINY_SPEED_SIDECAR, indent=2) + "\n")

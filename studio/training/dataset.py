@@ -16,7 +16,7 @@ The stages live in `studio.training.stages`. The dataset folder holds:
 Work is keyed by the clip's content hash, the shot's range and the settings that shape it, so
 running the command again does only what is missing and loads no model when nothing is.
 
-`build_dataset` runs everything in this process; `studio.training.ray_stages` runs the same two
+`stages.build_dataset` runs everything in this process; `studio.training.ray_stages` runs the same two
 stages (`CaptionStage`, `EncodeStage`) as Ray Data `map_batches` stages, one model actor per GPU.
 """
 
@@ -34,7 +34,7 @@ from typing import Any, Callable
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
 from ..generation.presets import get_preset
-from .folder import DATASET_SCHEMA, DATASET_VERSION, DatasetFolder
+from .folder import DATASET_SCHEMA, DATASET_VERSION, DatasetFolder, Skip
 from ..generation.provenance import file_sha256
 from .sources import ClipSource, cached_file_sha256, list_sources
 
@@ -153,16 +153,6 @@ class ShotTask:
 
 
 @dataclass
-class Skip:
-    clip: str
-    reason: str  # a short code, counted in the summary
-    detail: str
-    shot: int | None = None
-    start: float | None = None
-    end: float | None = None
-
-
-@dataclass
 class DatasetSummary:
     kept: int  # manifest rows for the clips of this run
     new: int  # rows written by this run
@@ -271,59 +261,8 @@ def prepare(config: StudioConfig, clips: str | Path, out: str | Path, spec: Data
     """Plan a run: the tasks still missing, the skips, and how many of the planned rows already exist."""
     sources = list_sources(clips)
     folder = DatasetFolder(out)
-    folder.open_for(spec)
+    folder.open_for(spec.header())
     tasks, skips = plan_dataset(sources, spec, folder, on_clip)
     done = {row["key"] for row in folder.rows() if (folder.root / row["latents"]["shard"]).is_file()}
     missing = [t for t in tasks if t.key not in done]
     return folder, missing, skips, len(tasks) - len(missing)
-
-
-def build_dataset(config: StudioConfig, clips: str | Path, out: str | Path, spec: DatasetSpec,
-                  progress: Callable[[str, int], Any] | None = None) -> DatasetSummary:
-    """Caption and encode every missing shot in this process: all captions first (one model at a
-    time in memory), then all encodings. `progress(stage, total)` returns a bar with `update()`."""
-    began = time.perf_counter()
-    folder, missing, skips, existing = prepare(config, clips, out, spec)
-    log.info("dataset %s: %d shots to build, %d already built, %d skipped", folder.root, len(missing), existing,
-             len(skips))
-    summary = DatasetSummary(kept=existing, new=0)
-    from .stages import CaptionStage, EncodeStage
-
-    captioned: dict[str, dict] = {}
-    captions = CaptionStage(config, spec, folder.root)
-    try:
-        _each(missing, lambda task: captioned.__setitem__(task.key, captions(task)), "caption-failed", skips,
-              progress and (lambda total: progress("caption", total)))
-    finally:
-        summary.loaded_captioner = captions.captioner is not None
-        captions.close()
-    encoder = EncodeStage(config, spec, folder.root)
-
-    def encode(task: ShotTask) -> None:
-        folder.append_row(encoder(task, captioned[task.key]))
-        summary.new += 1
-
-    try:
-        _each([t for t in missing if t.key in captioned], encode, "encode-failed", skips,
-              progress and (lambda total: progress("encode", total)))
-    finally:
-        summary.loaded_encoders = encoder.encoders is not None
-        encoder.close()
-    return summary.finish(folder, skips, began)
-
-
-def _each(tasks: list[ShotTask], work: Callable[[ShotTask], None], reason: str, skips: list[Skip],
-          progress: Callable[[int], Any] | None) -> None:
-    """`work` on every task; a task it refuses (a `StudioError`) becomes a skip, and the run goes on."""
-    bar = progress(len(tasks)) if progress else None
-    try:
-        for task in tasks:
-            try:
-                work(task)
-            except (StudioError, OSError) as exc:  # a file that vanished or broke mid-run is one skip
-                skips.append(Skip(task.clip, reason, str(exc), task.shot, task.start, task.end))
-            if bar is not None:
-                bar.update()
-    finally:
-        if bar is not None:
-            bar.close()

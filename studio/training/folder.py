@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InputError
-
-if TYPE_CHECKING:
-    from .dataset import DatasetSpec, Skip
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +19,16 @@ MANIFEST = "manifest.jsonl"
 SKIPPED = "skipped.jsonl"
 HEADER = "dataset.json"
 CACHE = "cache.json"
+
+
+@dataclass
+class Skip:
+    clip: str
+    reason: str  # a short code, counted in the summary
+    detail: str
+    shot: int | None = None
+    start: float | None = None
+    end: float | None = None
 
 
 class DatasetFolder:
@@ -34,12 +41,12 @@ class DatasetFolder:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
 
-    def open_for(self, spec: DatasetSpec) -> None:
-        """Create the folder for `spec`, or check that an existing one was built with the same settings."""
+    def open_for(self, wanted: dict[str, Any]) -> None:
+        """Create the folder for a dataset spec's header (`wanted`), or check that an existing one was
+        built with the same settings."""
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"{self.root} is a file; --out must name a folder", "out")
         header_path = self.root / HEADER
-        wanted = spec.header()
         if header_path.is_file():
             existing = read_header(self.root)
             differing = [k for k in ("preset", "height", "width", "frames", "fps", "baseline", "captioner",

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from ..config import StudioConfig
 from ..errors import StudioError
-from .dataset import DatasetSpec, DatasetSummary, ShotTask, Skip, prepare
+from .dataset import DatasetSpec, DatasetSummary, ShotTask, prepare
+from .folder import Skip
 from .stages import CaptionStage, EncodeStage
 
 

@@ -2,20 +2,27 @@
 
 `CaptionStage`: task -> caption (cached, hand-written, or the CHAI captioner's, with rewards).
 `EncodeStage`: captioned task -> manifest row, writing the shot's shard of latents and embeddings.
-Each holds its model once and loads it on the first shot that needs it.
+Each holds its model once and loads it on the first shot that needs it. `build_dataset` runs both
+in this process, one model at a time.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..caption.structured import ASPECTS, StructuredCaption
 from ..config import StudioConfig
-from ..errors import InputError
+from ..errors import InputError, StudioError
 from ..generation.presets import get_preset
-from .dataset import DatasetFolder, DatasetSpec, ShotTask
+from .dataset import DatasetSpec, DatasetSummary, ShotTask, prepare
+from .folder import DatasetFolder, Skip
+
+log = logging.getLogger("studio.training.dataset")
 
 
 class CaptionStage:
@@ -115,3 +122,52 @@ class EncodeStage:
 
     def close(self) -> None:
         self.encoders = None
+
+
+def build_dataset(config: StudioConfig, clips: str | Path, out: str | Path, spec: DatasetSpec,
+                  progress: Callable[[str, int], Any] | None = None) -> DatasetSummary:
+    """Caption and encode every missing shot in this process: all captions first (one model at a
+    time in memory), then all encodings. `progress(stage, total)` returns a bar with `update()`."""
+    began = time.perf_counter()
+    folder, missing, skips, existing = prepare(config, clips, out, spec)
+    log.info("dataset %s: %d shots to build, %d already built, %d skipped", folder.root, len(missing), existing,
+             len(skips))
+    summary = DatasetSummary(kept=existing, new=0)
+    captioned: dict[str, dict] = {}
+    captions = CaptionStage(config, spec, folder.root)
+    try:
+        _each(missing, lambda task: captioned.__setitem__(task.key, captions(task)), "caption-failed", skips,
+              progress and (lambda total: progress("caption", total)))
+    finally:
+        summary.loaded_captioner = captions.captioner is not None
+        captions.close()
+    encoder = EncodeStage(config, spec, folder.root)
+
+    def encode(task: ShotTask) -> None:
+        folder.append_row(encoder(task, captioned[task.key]))
+        summary.new += 1
+
+    try:
+        _each([t for t in missing if t.key in captioned], encode, "encode-failed", skips,
+              progress and (lambda total: progress("encode", total)))
+    finally:
+        summary.loaded_encoders = encoder.encoders is not None
+        encoder.close()
+    return summary.finish(folder, skips, began)
+
+
+def _each(tasks: list[ShotTask], work: Callable[[ShotTask], None], reason: str, skips: list[Skip],
+          progress: Callable[[int], Any] | None) -> None:
+    """`work` on every task; a task it refuses (a `StudioError`) becomes a skip, and the run goes on."""
+    bar = progress(len(tasks)) if progress else None
+    try:
+        for task in tasks:
+            try:
+                work(task)
+            except (StudioError, OSError) as exc:  # a file that vanished or broke mid-run is one skip
+                skips.append(Skip(task.clip, reason, str(exc), task.shot, task.start, task.end))
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()

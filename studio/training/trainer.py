@@ -35,7 +35,7 @@ from . import artifacts
 from .encoders import MAX_SEQUENCE_LENGTH
 from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
 from .plan import EXPERTS, TrainingPlan, dataset_fingerprint
-from .validation_renders import render_validation
+from .validation_renders import build_validation_generator, render_validation
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +335,13 @@ def _report(trainer: LoraTrainer, row: dict[str, Any], done: int, logged: bool, 
             row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
         trainer.metrics.append(row)
     if render:
-        render_validation(trainer, done)
+        if trainer.generator is None:
+            trainer.generator = build_validation_generator(trainer.location, trainer.preset, trainer.transformers,
+                                                           str(trainer.accelerator.device), trainer.weight_dtype,
+                                                           trainer.plan.out)
+        prompts = [row["prompt"] for row in trainer.plan.val_rows[: trainer.options.validation_prompts]]
+        render_validation(trainer.generator, trainer.transformers, prompts, trainer.preset, trainer.plan.header,
+                          trainer.options, trainer.plan.out / "validation" / f"step-{done:06d}")
 
 
 def _save_checkpoint(trainer: LoraTrainer, step: int) -> None:

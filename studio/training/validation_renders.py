@@ -1,12 +1,14 @@
 """Validation renders during training: the base model beside the LoRA so far, on fixed prompts.
 
 Apart from the training loop because it borrows the studio's generator: the training
-transformer(s) are handed to a `SideBySideGenerator` (adapter off for the base run, on for the
-other), so no second copy of the weights is loaded, and each render is an ordinary run folder.
+transformer(s) become the `LoadedModels` of a `SideBySideGenerator` (adapter off for the base run,
+on for the other), so no second copy of the weights is loaded, and each render is an ordinary run
+folder. The trainer passes in what a render needs; nothing here reads the trainer itself.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -14,9 +16,10 @@ import torch
 from ..generation.finetune import ADAPTER_NAME
 
 if TYPE_CHECKING:
+    from ..generation.generator import SideBySideGenerator
+    from ..generation.presets import Preset
     from ..generation.settings import GenerationSettings
     from .options import TrainOptions
-    from .trainer import LoraTrainer
 
 
 def validation_settings(preset, header: dict[str, Any], options: TrainOptions, number: int) -> GenerationSettings:
@@ -29,20 +32,18 @@ def validation_settings(preset, header: dict[str, Any], options: TrainOptions, n
                                         seed=options.seed + number)
 
 
-def render_validation(trainer: LoraTrainer, step: int) -> None:
-    """Base vs the LoRA so far on fixed prompts, written as studio run folders."""
-    if trainer.generator is None:
-        trainer.generator = build_validation_generator(trainer, trainer.transformers)
-    prompts = [r["prompt"] for r in trainer.plan.val_rows[: trainer.options.validation_prompts]]
+def render_validation(generator: SideBySideGenerator, transformers: list, prompts: list[str], preset: Preset,
+                      header: dict[str, Any], options: TrainOptions, out_dir: Path) -> None:
+    """Base vs the LoRA so far on each of `prompts`, written as studio run folders under `out_dir`."""
     for number, prompt in enumerate(prompts):
-        settings = validation_settings(trainer.preset, trainer.plan.header, trainer.options, number)
-        trainer.generator.generate(prompt, settings, out_dir=trainer.plan.out / "validation" / f"step-{step:06d}")
-    for model in trainer.transformers:  # the generator toggles adapters; training needs ours on
+        generator.generate(prompt, validation_settings(preset, header, options, number), out_dir=out_dir)
+    for model in transformers:  # the generator toggles adapters; training needs ours on
         model.enable_adapters()
         model.set_adapters([ADAPTER_NAME], weights=[1.0])
 
 
-def build_validation_generator(trainer: LoraTrainer, transformers: list):
+def build_validation_generator(location: str, preset: Preset, transformers: list, device: str, weight_dtype,
+                               lora_folder: Path) -> SideBySideGenerator:
     """The studio's side-by-side generator around the training transformer(s): the adapter is off for
     the base run and on for the other, so no second copy of the weights is loaded."""
     from diffusers import AutoencoderKLWan, WanPipeline
@@ -50,15 +51,15 @@ def build_validation_generator(trainer: LoraTrainer, transformers: list):
     from ..generation import hardware
     from ..generation.finetune import FinetuneSource
     from ..generation.generator import SideBySideGenerator
+    from ..generation.loaded import LoadedModels
 
-    device = str(trainer.accelerator.device)
-    vae = AutoencoderKLWan.from_pretrained(trainer.location, subfolder="vae", dtype=torch.float32).to(device)
-    pipe = WanPipeline.from_pretrained(trainer.location, vae=vae, transformer=None, transformer_2=None,
-                                       dtype=trainer.weight_dtype)
+    vae = AutoencoderKLWan.from_pretrained(location, subfolder="vae", dtype=torch.float32).to(device)
+    pipe = WanPipeline.from_pretrained(location, vae=vae, transformer=None, transformer_2=None, dtype=weight_dtype)
     pipe.text_encoder.to(device)
     mode = "cpu" if device == "cpu" else "gpu"
-    return SideBySideGenerator(
-        preset=trainer.preset, tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=vae,
-        scheduler=pipe.scheduler, baseline_transformers=transformers, finetuned_transformers=transformers,
-        finetune=FinetuneSource("lora", str(trainer.plan.out)), baseline_location=trainer.location,
-        placement=hardware.Placement(mode, device, device, False))
+    return SideBySideGenerator(LoadedModels(
+        preset=preset, tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=vae,
+        scheduler_class=type(pipe.scheduler), scheduler_config=dict(pipe.scheduler.config),
+        baseline_transformers=transformers, finetuned_transformers=transformers,
+        finetune=FinetuneSource("lora", str(lora_folder)), baseline_location=location,
+        placement=hardware.Placement(mode, device, device, False)))

@@ -83,8 +83,9 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     log_as_server()
     if on_zerogpu():  # downloads happen now, not inside a GPU call's time limit
         from ..hub import download_models
+        from ..tiny.locations import model_locations
 
-        download_models(config)
+        download_models(model_locations(config).to_download())
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)
     page = build(config, public=is_public(host, share))
