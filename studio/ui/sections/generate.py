@@ -18,6 +18,7 @@ from ...session import Done, GenerateRequest, Plan, RunRequest, SideStep, Status
 from ...session.finetunes import finetune_choices
 from ...session.requests import FOLLOW_IMAGE, request_again
 from ...session.speed_adapters import speed_adapter_choices, speed_adapter_defaults, speed_adapter_location
+from ...tiny.locations import model_locations
 from ..context import (
     PageContext, log_failure, model_job, model_started, owner, shows_errors, takes_turns,
 )
@@ -82,7 +83,7 @@ class GenerateSection:
             d.update(profile_values(DEFAULT_PRESET, opening, config.tiny))
         with gr.Column(elem_id="section-generate", elem_classes=["studio-section"]):
             gr.Markdown("## 4 · Generate")
-            if not config.finetuned and not config.tiny:
+            if not model_locations(config).finetuned(DEFAULT_PRESET, build=False):
                 gr.Markdown("No CHAI-finetuned weights are set: *Automatic* compares the CHAI prompt with a short "
                             "plain prompt on the zero-shot model. Pick weights from the models folder (*Finetuned weights*), or "
                             "start with `--finetuned PATH`.", elem_id="finetuned-missing")
