@@ -5,6 +5,7 @@ import sys
 
 HELP = ("Run many comparison jobs (JOBS.jsonl: one JSON object per line) x seeds into DIR/runs, judge them "
         "and write DIR/results.jsonl and DIR/report.html; re-running resumes.")
+MODELS = ("captioner", "generator")  # loaded by run; the CLI says first when they would run on the CPU
 
 SETTINGS = ("baseline", "finetuned", "lora_scale", "captioner", "caption_prompts", "device", "dtype", "memory_mode",
             "attention", "compile", "first_block_cache", "vae_tiling", "tiny", "tiny_dir", "prompt_words",

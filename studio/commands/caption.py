@@ -5,6 +5,7 @@ import sys
 from dataclasses import dataclass
 
 HELP = "Caption a reference clip aspect by aspect with the CHAI captioner (StructuredCaption JSON)."
+MODELS = ("captioner",)  # loaded by run; the CLI says first when they would run on the CPU
 
 # Settings every captioner command accepts (flags and CHAI_STUDIO_* variables).
 SETTINGS = ("captioner", "caption_prompts", "device", "dtype", "tiny", "tiny_dir", "max_clip_seconds",

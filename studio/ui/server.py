@@ -61,8 +61,10 @@ def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
            **kwargs: Any) -> Any:
     """Check the finetuned weights' path and the outputs folder (a StudioError, before anything is
-    served or loaded), clear what a killed run left there, then serve."""
+    served or loaded), clear what a killed run left there, say whether the models would run on the
+    CPU, then serve."""
     from ..generation import outputs
+    from ..gpu_check import PAGE_MODELS, warn_if_models_run_on_cpu
     from ..hub import check_local_location
 
     from ..logging_setup import log_as_server
@@ -71,6 +73,7 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     log_as_server()
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)
+    warn_if_models_run_on_cpu(config, PAGE_MODELS)
     page = build(config, public=is_public(host, share))
     return page.launch(
         server_name=host, server_port=port, share=share,
