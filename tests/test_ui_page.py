@@ -609,3 +609,15 @@ def test_script_api_values_of_the_wrong_type_get_clear_messages(page, reference_
         with pytest.raises(InputError) as refused:
             call()
         assert expected in str(refused.value) and "/etc" not in str(refused.value)
+
+
+def test_the_sample_clip_button_loads_the_shipped_clip_and_lists_its_shots(page):
+    from studio.resources import samples_dir
+    from studio.ui.server import serving_paths
+
+    ref = page.reference
+    clip = ref.on_sample()
+    assert clip.endswith("plaza_two_shots.mp4") and Path(clip).is_file()
+    assert str(samples_dir()) in serving_paths(Path("outputs"))  # Gradio may serve it from an installed package
+    shown = ref.on_upload(Values({ref.clip: clip}))
+    assert [label for label, _ in shown[ref.shot]["choices"]] == ["Shot 1: 0.00–2.50 s", "Shot 2: 2.50–4.50 s"]

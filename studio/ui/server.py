@@ -29,11 +29,16 @@ def _inside(path: Path, folder: str) -> bool:
 def serving_paths(output_dir: Path) -> list[str]:
     """Gradio copies the videos it shows into its cache; it needs `allowed_paths` only for an
     outputs folder outside the working and temporary folders. Leaving it out otherwise keeps
-    Gradio's file route from serving run folders to anyone who guesses a path."""
+    Gradio's file route from serving run folders to anyone who guesses a path. The shipped
+    samples folder is always allowed, for *Use the sample clip*."""
+    from ..resources import samples_dir
+
+    # The sample clip's folder is public data; inside an installed package it is outside both.
+    shipped = [str(samples_dir())]
     resolved = output_dir.resolve()
     if _inside(resolved, os.getcwd()) or _inside(resolved, tempfile.gettempdir()):
-        return []
-    return [str(resolved)]
+        return shipped
+    return [*shipped, str(resolved)]
 
 
 def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:

@@ -9,6 +9,7 @@ import gradio as gr
 
 from ...caption.editing import take_in
 from ...caption.structured import ASPECTS
+from ...resources import sample_clip
 from ...session import CaptionRequest, CaptionText, Done, Status
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
 from ..formatting import shot_label, without_paths
@@ -26,6 +27,7 @@ class ReferenceSection:
                     self.clip = gr.Video(label=f"Reference clip ({limits.video_types_text}; at most "
                                                f"{limits.max_clip_seconds:g} s)", sources=["upload"], height=280,
                                          elem_id="reference-clip")
+                    self.sample_button = gr.Button("Use the sample clip", size="sm", elem_id="sample-clip-button")
                     self.summary = gr.Markdown("", elem_id="reference-info")
                 with gr.Column(scale=2, min_width=260):
                     self.shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
@@ -57,6 +59,10 @@ class ReferenceSection:
         caption = page.caption
         self.clip.upload(self.on_upload, {self.clip}, [self.summary, self.shot, self.start, self.end, self.frame,
                                                        self.shots, self.status], api_visibility="undocumented")
+        # Setting the video's value does not fire its upload event, so the shots are listed next.
+        self.sample_button.click(self.on_sample, None, self.clip, api_visibility="undocumented").then(
+            self.on_upload, {self.clip}, [self.summary, self.shot, self.start, self.end, self.frame, self.shots,
+                                         self.status], api_visibility="undocumented")
         self.clip.clear(self.on_clear, None, [self.summary, self.shot, self.shots, self.frame, self.status],
                         api_visibility="undocumented")
         self.shot.input(self.on_shot, {self.clip, self.shot, self.shots},
@@ -68,6 +74,10 @@ class ReferenceSection:
             {self.clip, self.start, self.end, self.two_stage, self.compare, *caption.inputs},
             [self.status, self.caption_button, *caption.outputs, *caption.compare_texts.values()],
             api_visibility="undocumented", show_progress="hidden", **model_job(self.ctx, blocks))
+
+    def on_sample(self) -> str:
+        """The shipped sample clip (two shots with a cut), from the package."""
+        return str(sample_clip())
 
     @shows_errors
     def on_upload(self, values: dict) -> dict:
