@@ -91,7 +91,7 @@ def test_runnable_blocks_run_as_written(newcomer):
     assert (work / "shot1.json").is_file() and (work / ".tiny-models" / "captioner").is_dir()
     runs = [p for p in (work / "outputs").iterdir() if (p / "side_by_side.mp4").is_file()]
     assert len(runs) == 3  # the command-line tour, the Python API, and the LoRA made offline
-    assert (work / "study" / "runs" / "dolly-zoom-seed1" / "run.json").is_file()  # the batch example's named run
+    assert (work / "study" / "runs" / "kite-seed1" / "run.json").is_file()  # the batch example's named run
     assert [p for p in (work / "again").iterdir() if (p / "side_by_side.mp4").is_file()]  # and it again
     assert (work / "datasets" / "sample" / "manifest.jsonl").is_file()
     assert (work / "models" / "sample-lora" / "pytorch_lora_weights.safetensors").is_file()
