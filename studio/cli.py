@@ -13,17 +13,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from .errors import StudioError
 from .logging_setup import add_verbose_flag
 from .logging_setup import configure as configure_logging
 
 # Subcommand name -> module under studio.commands (dashes become underscores), listed in the
-# order of the workflow: offline set-up, the reference clip and its caption, the prompt, the
-# videos and their comparison, making a CHAI-finetuned model, then reference material. A new
+# order of the workflow: the page, offline set-up, the reference clip and its caption, the prompt,
+# the videos and their comparison, making a CHAI-finetuned model, then reference material. A new
 # workflow command slots in at its stage.
-COMMANDS = ("tiny-models", "prompts", "shots", "caption", "critique", "revise", "score", "compose", "calibrate-cache", "generate",
-            "explore", "batch", "judge", "dataset", "train", "spec", "config")
+COMMANDS = ("serve", "tiny-models", "prompts", "shots", "caption", "critique", "revise", "score", "compose",
+            "calibrate-cache", "generate", "explore", "batch", "judge", "dataset", "train", "spec", "config")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     # No abbreviated flags: argparse would take `--frame 9` for `--frames 9`, and a later flag
     # sharing the prefix would silently change what an old command line means.
     parser = argparse.ArgumentParser(
-        prog="python -m studio",
+        prog="studio" if Path(sys.argv[0]).name == "studio" else "python -m studio",  # the console script
         description="CHAI Cinematic Prompt Studio: caption, refine, compose and compare cinematic shot prompts.",
         allow_abbrev=False,
     )
@@ -46,6 +47,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def say_where_models_run(args: argparse.Namespace) -> None:
+    """Before a command loads a real model on a machine without a usable GPU, say so in one line."""
+    models = getattr(importlib.import_module(args.run.__module__), "MODELS", ())
+    if not models or getattr(args, "ray", None):  # with --ray they load on the cluster's workers
+        return
+    from .config import StudioConfig
+    from .gpu_check import warn_if_models_run_on_cpu
+
+    warn_if_models_run_on_cpu(StudioConfig.from_args(args), models)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
@@ -53,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(verbose=args.verbose)
     try:
+        say_where_models_run(args)
         return int(args.run(args) or 0)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,7 @@
-"""A loud warning when `--device auto` falls back to the CPU on a machine that has an NVIDIA GPU.
+"""What `--device auto` will run on, said before any real model loads.
+
+On a machine with no GPU at all, one line names the models that would run on the CPU, what that
+costs, and `--tiny`. On a machine with an NVIDIA GPU that torch cannot use, a loud warning.
 
 The usual cause is a driver older than the CUDA runtime inside the torch wheel (PyPI's torch
 carries its own CUDA; the driver must be at least as new). torch then reports no GPU and every
@@ -19,6 +22,20 @@ log = logging.getLogger("studio")
 
 DEVICE_NODES = (Path("/dev/nvidia0"), Path("/dev/nvidiactl"))
 DRIVER_VERSION_FILE = Path("/proc/driver/nvidia/version")
+# ROCm builds of torch answer `torch.cuda.is_available()` for AMD GPUs, which show up as this node.
+ROCM_NODE = Path("/dev/kfd")
+
+# What each kind of model costs on a CPU in float32 (the dtype `auto` picks there). RAM is the
+# parameter count times 4 bytes (Qwen3-VL-8B: 8.8 B; TI2V-5B: 5 B transformer + 5.7 B umT5 + VAE).
+# Time is arithmetic, not a measurement: a 1280x704, 121-frame TI2V-5B run is about 109k tokens,
+# roughly 1e16 FLOPs per guided step, so 50 steps per side at about 1 TFLOP/s take days; a caption
+# decodes a few hundred tokens, each reading all 35 GB of weights.
+CPU_COSTS = {
+    "captioner": "the CHAI captioner (Qwen3-VL-8B: about 35 GB of RAM, tens of minutes per caption)",
+    "generator": "Wan2.2 (TI2V-5B with its text encoder: about 45 GB of RAM, days per full-size video)",
+    "encoders": "Wan2.2's text encoder and VAE for the latent cache (about 25 GB of RAM, minutes per shot)",
+    "trainer": "LoRA training on the Wan2.2 transformer (20 GB of RAM and more, hours per step at full size)",
+}
 
 
 def nvidia_evidence(nodes=DEVICE_NODES, version_file: Path = DRIVER_VERSION_FILE, which=shutil.which) -> str | None:
@@ -76,5 +93,46 @@ def warn_if_gpu_unusable() -> str | None:
     """Log the warning once per process (on stderr for the CLI, in the server log for the page)."""
     message = auto_device_warning()
     if message:
+        log.warning(message)
+    return message
+
+PAGE_MODELS = ("captioner", "generator")  # what the page's steps load on first use
+
+
+def cpu_only_message(models: tuple[str, ...]) -> str:
+    """The line for a machine without a GPU: which of `models` would run on the CPU, and `--tiny`."""
+    names = [CPU_COSTS[m] for m in models]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return (f"No CUDA GPU found, so --device auto runs {listed} on the CPU in float32. Add --tiny for the "
+            "offline check on tiny random-weight models, or run on a machine with an NVIDIA GPU.")
+
+
+def has_gpu_hardware(nodes=DEVICE_NODES, version_file: Path = DRIVER_VERSION_FILE, which=shutil.which,
+                     rocm_node: Path = ROCM_NODE) -> bool:
+    """Whether this machine shows any GPU torch might use (checked without importing torch)."""
+    return nvidia_evidence(nodes, version_file, which) is not None or Path(rocm_node).exists()
+
+
+def models_on_cpu_message(config, models: tuple[str, ...]) -> str | None:
+    """What to say before loading `models` for `config`: None in tiny mode, with an explicit
+    `--device`, or when torch can use a GPU here. Without any GPU hardware torch is not imported."""
+    if config.tiny or config.device != "auto" or not models:
+        return None
+    unusable = auto_device_warning()
+    if unusable is not None:
+        return unusable
+    if not has_gpu_hardware():
+        return cpu_only_message(models)
+    import torch
+
+    return None if torch.cuda.is_available() else cpu_only_message(models)
+
+
+def warn_if_models_run_on_cpu(config, models: tuple[str, ...]) -> str | None:
+    """Log `models_on_cpu_message` (stderr for the CLI, the server log for the page)."""
+    message = models_on_cpu_message(config, models)
+    if message is not None and message == auto_device_warning():
+        warn_if_gpu_unusable()  # the same warning `resolved_device` gives later: logged once per process
+    elif message:
         log.warning(message)
     return message

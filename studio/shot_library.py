@@ -1,4 +1,5 @@
-"""The shot library: named structured captions in `prompts/shots/<name>.json`.
+"""The shot library: named structured captions in `prompts/shots/<name>.json` (shipped in the
+package as `studio/prompts/shots/`), loaded by name: `studio compose dolly_zoom`.
 
 Each preset is a complete `StructuredCaption` (all five aspects, written at CHAI caption length)
 for one well-known shot (dolly zoom, rack focus, whip pan, ...), with the vocabulary primitives it
@@ -46,6 +47,11 @@ def list_presets(directory: str | Path | None = None) -> list[PresetInfo]:
             continue
         presets.append(PresetInfo(path.stem, _read_title(path) or path.stem.replace("_", " "), path))
     return presets
+
+
+def is_preset_name(text: str) -> bool:
+    """Whether `text` is written like a preset name (`dolly_zoom`) rather than a path."""
+    return isinstance(text, str) and bool(_NAME.match(text.strip()))
 
 
 def load_preset(name: str, directory: str | Path | None = None) -> StructuredCaption:

@@ -54,7 +54,7 @@ class LoadCounter:
 
 
 def unload_all():
-    from studio.captioner import unload_captioner
+    from studio.session.models import unload_captioner
     from studio.session.models import unload_generator
 
     unload_captioner()

@@ -12,7 +12,7 @@ from clipmaker import write_clip
 
 from studio.caption import StructuredCaption
 from studio.caption.structured import ASPECTS
-from studio.captioner import unload_captioner
+from studio.session.models import unload_captioner
 from studio.cli import COMMANDS, main
 from studio.tiny import build_tiny_models
 

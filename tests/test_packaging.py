@@ -1,7 +1,9 @@
-"""pyproject.toml: the wheel holds every package and the data files, and its `studio` command runs."""
+"""pyproject.toml: the wheel holds every package and the data files (the shot library and the sample
+clip too), and its `studio` command runs from outside the checkout."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -45,7 +47,7 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md", "requirements.txt", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
-    for name in ("studio", "prompts"):
+    for name in ("studio", "prompts", "samples"):
         shutil.copytree(ROOT / name, source / name, ignore=ignore)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300,
@@ -55,7 +57,7 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"studio/data/vocabulary.json", "studio/prompts/captioner/default/reward.txt",
             "studio/prompts/captioner/default/pack.json", "studio/prompts/captioner/tiny/pack.json",
-            "studio/prompts/shots/dolly_zoom.json",
+            "studio/prompts/shots/dolly_zoom.json", "studio/samples/plaza_two_shots.mp4",
             "studio/research/batch.py", "studio/commands/batch.py"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "studio = studio.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -74,9 +76,27 @@ def test_wheel_installs_a_working_studio_command_with_its_data(tmp_path):
     assert spec.returncode == 0 and "SUBJECT" in spec.stdout and "dolly" in spec.stdout.lower(), spec.stderr
     probe = ("import studio, studio.captioner.packs as p, studio.shot_library as s; "
              "print(studio.__file__); print(p.PACKS_DIR); print(len(p.PromptPack.load().texts)); "
-             "print(len(p.PromptPack.load(p.TINY_PACK).texts)); print(len(s.list_presets()))")
+             "print(len(p.PromptPack.load(p.TINY_PACK).texts)); print(len(s.list_presets())); "
+             "from studio.resources import sample_clip; print(sample_clip()); print(sample_clip().stat().st_size)")
     where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                            timeout=120, check=False)
-    package, templates, count, tiny_count, presets = where.stdout.split()
+    package, templates, count, tiny_count, presets, clip, clip_size = where.stdout.split()
     assert str(venv) in package and templates.startswith(str(venv)) and templates.endswith("studio/prompts/captioner")
     assert int(count) == int(tiny_count) == 11 and int(presets) == len(list((ROOT / "prompts" / "shots").glob("*.json")))
+    assert clip.startswith(str(venv)) and clip.endswith("studio/samples/plaza_two_shots.mp4")
+    assert int(clip_size) == (ROOT / "samples" / "plaza_two_shots.mp4").stat().st_size
+
+    # With the dependencies (this interpreter's, so nothing is downloaded): the shot library by name
+    # and the page's command, run from outside any checkout.
+    target = tmp_path / "target"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target",
+                                str(target), str(wheel)], capture_output=True, text=True, timeout=300, check=False)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAI_STUDIO_")} | {"PYTHONPATH": str(target)}
+    composed = subprocess.run([str(target / "bin" / "studio"), "compose", "dolly_zoom"], capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=120, check=False)
+    assert composed.returncode == 0 and "dolly zoom" in composed.stdout.lower(), composed.stderr[-2000:]
+    served = subprocess.run([str(target / "bin" / "studio"), "serve", "--help"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=120, check=False)
+    assert served.returncode == 0 and served.stdout.startswith("usage: studio serve"), served.stderr[-2000:]
+    assert all(flag in served.stdout for flag in ("--host", "--port", "--share", "--auth", "--tiny", "--finetuned"))

@@ -22,7 +22,6 @@ from studio.caption.structured import StructuredCaption
 from studio.config import StudioConfig
 from studio.errors import InputError, ModelLoadError, StudioError
 from studio.generation import GenerationSettings, PRESETS, list_runs, load_run
-from studio.session import SharedModels
 from studio.generation import outputs
 from studio.session import Limits, RunHistory, SharedModels, Worker
 from studio.session.models import _loading, models_take_turns

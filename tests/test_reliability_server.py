@@ -208,7 +208,7 @@ HOSTILE_CALLS = [
     ("/compose", [{"Camera": 5}, "Extractive", 120], "Camera: expected text, got a number"),
     ("/compose", [[1, 2], "Extractive", 120], "caption: expected the caption as a JSON object, got a list"),
     ("/generate", ["A kite.", {**SMALL, "seconds": "long"}, None, None], "expected a number, got 'long'"),
-    ("/generate", ["A kite.", {"resolution": 64}, None, None], "expected WIDTHxHEIGHT"),
+    ("/generate", ["A kite.", {"resolution": 64}, None, None], "resolution: expected text, got a number"),
     ("/generate", ["A kite.", {"resolution": "64x64/../.."}, None, None], "expected WIDTHxHEIGHT"),
     ("/generate", ["A kite.", {**SMALL, "steps": 10**9}, None, None], "steps"),
     ("/generate", ["A kite.", {**SMALL, "seed": {"seed": 1}}, None, None], "seed"),

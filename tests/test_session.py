@@ -508,7 +508,7 @@ def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, 
     del second
     third = models.generator("t2v-a14b")  # another preset
     gc.collect()
-    assert gone() is None and models.loaded_tokenizer() is third.tokenizer
+    assert gone() is None and models.loaded_tokenizer() is third.models.tokenizer
 
 
 def test_a_captioner_key_change_frees_the_previous_captioner(ui_tiny_dir, tmp_path):

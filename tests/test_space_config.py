@@ -83,3 +83,32 @@ def test_gradio_sdk_version_is_the_tested_one():
 def test_the_rule_checks_can_fail():
     assert not is_single_emoji("🎬🎬") and not is_single_emoji("ab") and is_single_emoji("🎬")
     assert is_single_emoji("👩\u200d🎤") and not is_single_emoji("")
+
+
+def requirement_lines(name: str) -> list[str]:
+    lines = [line.split("#", 1)[0].strip() for line in (ROOT / name).read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def test_the_space_install_needs_no_constraints_file():
+    """A Space installs requirements.txt on its own: no line may point at another file, and every
+    version the tests pinned (constraints.txt, used by the Docker image) lies within its bounds."""
+    from packaging.requirements import Requirement
+
+    lines = requirement_lines("requirements.txt")
+    assert not [line for line in lines if line.startswith("-")], "a Space cannot follow -r/-c lines"
+    bounds = {Requirement(line).name.lower(): Requirement(line).specifier for line in lines}
+    pins = dict(line.split("==") for line in requirement_lines("constraints.txt"))
+    outside = {name: pins[name] for name in bounds if not bounds[name].contains(pins[name], prereleases=True)}
+    assert not outside, f"constraints.txt pins versions requirements.txt excludes: {outside}"
+    assert bounds["gradio"].contains(front_matter()["sdk_version"])
+    # What each file says about the Space matches what it does.
+    assert "its build installs requirements.txt on its own" in (ROOT / "constraints.txt").read_text() and "-c constraints.txt" in (
+        ROOT / "Dockerfile").read_text()
+    assert "cannot apply `constraints.txt`" in README
+
+
+def test_the_bounds_check_can_fail():
+    from packaging.requirements import Requirement
+
+    assert not Requirement("diffusers>=0.42,<0.43").specifier.contains("0.43.0")

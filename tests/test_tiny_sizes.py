@@ -120,7 +120,7 @@ def test_tiny_mode_is_one_provider_of_model_locations(tmp_path):
     assert locations.finetuned("ti2v-5b", build=False) == str(tmp_path / "tiny" / "finetuned-lora")
     assert planned_locations(tiny, "ti2v-5b") == {"baseline": str(tmp_path / "tiny" / "wan-ti2v"),
                                                  "finetuned": str(tmp_path / "tiny" / "finetuned-lora")}
-    assert download_models(tiny) == [] and not (tmp_path / "tiny").exists()
+    assert download_models(locations.to_download()) == [] and not (tmp_path / "tiny").exists()
     # A finetune given explicitly still takes the finetuned slot in tiny mode.
     assert model_locations(tiny.replace(finetuned="mine.safetensors")).finetuned("ti2v-5b") == "mine.safetensors"
     built = Path(locations.captioner())

@@ -964,3 +964,15 @@ def test_script_api_values_of_the_wrong_type_get_clear_messages(page, reference_
             call()
         assert expected in str(refused.value) and "/etc" not in str(refused.value)
         assert refused.value.field and refused.value.field in str(refused.value)
+
+
+def test_the_example_clip_is_the_shipped_sample_and_loading_it_lists_its_shots(page):
+    from studio.resources import sample_clip, samples_dir
+    from studio.ui.server import serving_paths
+
+    ref = page.reference
+    clip = ref.examples.examples[0][0]
+    assert Path(clip) == sample_clip() and Path(clip).is_file()
+    assert str(samples_dir()) in serving_paths(Path("outputs"))  # Gradio may serve it from an installed package
+    shown = ref.on_upload(Values({ref.clip: clip}))
+    assert [label for label, _ in shown[ref.shot]["choices"]] == ["Shot 1: 0.00–2.50 s", "Shot 2: 2.50–4.50 s"]

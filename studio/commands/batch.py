@@ -5,6 +5,7 @@ import sys
 
 HELP = ("Run many comparison jobs (JOBS.jsonl: one JSON object per line) x seeds into DIR/runs, judge them "
         "and write DIR/results.jsonl and DIR/report.html (with report.csv and report.json); re-running resumes.")
+MODELS = ("captioner", "generator")  # loaded by run; the CLI says first when they would run on the CPU
 
 SETTINGS = ("baseline", "finetuned", "speed_adapter", "lora_scale", "captioner", "caption_prompts", "device", "dtype",
             "memory_mode", "attention", "compile", "first_block_cache", "vae_tiling", "precision", "tiny", "tiny_dir",

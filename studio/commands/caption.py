@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 
 HELP = "Caption a reference clip aspect by aspect with the CHAI captioner (StructuredCaption JSON)."
+MODELS = ("captioner",)  # loaded by run; the CLI says first when they would run on the CPU
 
 # Settings every captioner command accepts (flags and CHAI_STUDIO_* variables).
 SETTINGS = ("captioner", "caption_prompts", "device", "dtype", "tiny", "tiny_dir", "max_clip_seconds",
@@ -39,7 +41,8 @@ def add_aspect_argument(parser: argparse.ArgumentParser, help: str) -> None:
 def add_caption_file_arguments(parser: argparse.ArgumentParser, verb: str, out_help: str) -> None:
     """For the commands that work on an existing caption: CLIP, --caption, --aspect and --out."""
     add_clip_arguments(parser)
-    parser.add_argument("--caption", required=True, help="StructuredCaption / CHAI record / {aspect: text} JSON, or -")
+    parser.add_argument("--caption", required=True, help="StructuredCaption / CHAI record / {aspect: text} JSON, - for stdin, or a shot library "
+                                                        "name such as dolly_zoom")
     add_aspect_argument(parser, f"aspect to {verb} (repeatable; default: every non-empty aspect)")
     parser.add_argument("--out", default=None, help=out_help)
 
@@ -63,8 +66,6 @@ def warn(message: str) -> None:
 
 def emit(text: str, out: str | None) -> None:
     if out:
-        from pathlib import Path
-
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n", encoding="utf-8")
@@ -74,10 +75,14 @@ def emit(text: str, out: str | None) -> None:
 
 
 def load_caption_file(path: str, config):
+    """A caption file, `-` for stdin, or a shot library name (`dolly_zoom`) when no such file exists."""
     from ..caption import StructuredCaption
+    from ..shot_library import is_preset_name, load_preset
 
     if path == "-":
         return StructuredCaption.from_json(sys.stdin.read(), config.max_aspect_chars)
+    if not Path(path).exists() and is_preset_name(path):
+        return load_preset(path)
     return StructuredCaption.load(path, config.max_aspect_chars)
 
 

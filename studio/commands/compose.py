@@ -8,7 +8,8 @@ HELP = "Compose a structured caption (or a CHAI record) into one generation prom
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="StructuredCaption JSON, CHAI record JSON, {aspect: text} JSON, or - for stdin")
+    parser.add_argument("file", help="StructuredCaption JSON, CHAI record JSON, {aspect: text} JSON, - for stdin, or a shot "
+                             "library name such as dolly_zoom")
     parser.add_argument("--max-words", default=None,
                         help="word budget, 20-320 (default: CHAI_STUDIO_PROMPT_WORDS or 260)")
     parser.add_argument("--camera-first", action="store_true", help="put the Camera sentences first")

@@ -5,6 +5,7 @@ import sys
 
 HELP = ("Build a LoRA training dataset: split clips into shots, caption each with the CHAI captioner, cache "
         "VAE latents and prompt embeddings.")
+MODELS = ("captioner", "encoders")  # loaded by run; the CLI says first when they would run on the CPU
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

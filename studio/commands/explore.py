@@ -6,6 +6,7 @@ from pathlib import Path
 
 HELP = ("Explore seeds: N draft side-by-sides of one caption or prompt, each judged per aspect by the CHAI "
         "captioner, ranked; prints the best run last (render it with generate --from-run BEST --profile final).")
+MODELS = ("generator", "captioner")  # loaded by run; the CLI says first when they would run on the CPU
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

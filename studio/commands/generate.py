@@ -6,6 +6,7 @@ from pathlib import Path
 
 HELP = ("Generate a comparison run: the CHAI-finetuned beside the zero-shot Wan2.2 (finetuned mode), or the "
         "CHAI prompt beside a short plain prompt on one model (prompt mode); same seed and settings.")
+MODELS = ("generator",)  # loaded by run; the CLI says first when they would run on the CPU
 
 # Flags that set a generation setting; --from-run takes all of them from the recorded run.
 SETTING_FLAGS = ("preset", "duration", "frames", "height", "width", "steps", "guidance", "guidance_2", "shift",

@@ -6,6 +6,7 @@ import sys
 
 HELP = ("Score run directories with the CHAI judge: per aspect, P(Yes) that each video matches the caption, "
         "plus a hard-negative contrast check; writes each run's judge.json.")
+MODELS = ("captioner",)  # loaded by run; the CLI says first when they would run on the CPU
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 from .caption import add_caption_file_arguments, emit, open_caption_task, warn
 
 HELP = "Revise caption aspects from a critique (the model's own when none is given); history is kept."
+MODELS = ("captioner",)  # loaded by run; the CLI says first when they would run on the CPU
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

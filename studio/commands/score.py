@@ -6,6 +6,7 @@ import json
 from .caption import add_caption_file_arguments, emit, open_caption_task
 
 HELP = "Score caption aspects against the clip: P(Yes) that the caption matches (CHAI reward)."
+MODELS = ("captioner",)  # loaded by run; the CLI says first when they would run on the CPU
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ import sys
 
 HELP = ("Train a LoRA on the Wan2.2 transformer from a `studio dataset` folder; the result loads with "
         "--finetuned LORA_DIR. Data-parallel on several GPUs with `accelerate launch -m studio train ...`.")
+MODELS = ("trainer",)  # loaded by run; the CLI says first when they would run on the CPU
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

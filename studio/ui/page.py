@@ -69,10 +69,9 @@ def build_page(config: StudioConfig, session: Session | None = None, public: boo
 
 
 def gpu_warning(config: StudioConfig) -> dict:
-    """The banner's text when `--device auto` cannot use the machine's GPU (hidden otherwise)."""
-    message = None
-    if config.device == "auto":
-        from ..gpu_check import warn_if_gpu_unusable
+    """The banner's text when `--device auto` would run the real models on the CPU: no GPU here, or
+    one that torch cannot use (hidden otherwise, in tiny mode and with an explicit --device)."""
+    from ..gpu_check import PAGE_MODELS, models_on_cpu_message
 
-        message = warn_if_gpu_unusable()
+    message = models_on_cpu_message(config, PAGE_MODELS)
     return gr.update(value=f"**Warning:** {message}" if message else "", visible=bool(message))

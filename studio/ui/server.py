@@ -30,11 +30,16 @@ def _inside(path: Path, folder: str) -> bool:
 def serving_paths(output_dir: Path) -> list[str]:
     """Gradio copies the videos it shows into its cache; it needs `allowed_paths` only for an
     outputs folder outside the working and temporary folders. Leaving it out otherwise keeps
-    Gradio's file route from serving run folders to anyone who guesses a path."""
+    Gradio's file route from serving run folders to anyone who guesses a path. The shipped
+    samples folder is always allowed, for the page's example clip."""
+    from ..resources import samples_dir
+
+    # The sample clip's folder is public data; inside an installed package it is outside both.
+    shipped = [str(samples_dir())]
     resolved = output_dir.resolve()
     if _inside(resolved, os.getcwd()) or _inside(resolved, tempfile.gettempdir()):
-        return []
-    return [str(resolved)]
+        return shipped
+    return [*shipped, str(resolved)]
 
 
 def read_auth(values: list[str] | None) -> list[tuple[str, str]] | None:
@@ -70,9 +75,11 @@ def check_mcp_extra(config: StudioConfig) -> None:
 def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False,
            **kwargs: Any) -> Any:
     """Check the MCP extra, the finetuned weights' path and the outputs folder (a StudioError,
-    before anything is served or loaded), clear what a killed run left there, then serve."""
+    before anything is served or loaded), clear what a killed run left there, say whether the
+    models would run on the CPU, then serve."""
     from ..generation import outputs
     from ..generation.precision import check_precision
+    from ..gpu_check import PAGE_MODELS, warn_if_models_run_on_cpu
     from ..hub import check_local_location
     from ..logging_setup import log_as_server
     from .zerogpu import on_zerogpu
@@ -88,6 +95,7 @@ def launch(config: StudioConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         download_models(model_locations(config).to_download())
     outputs.check_writable(config.output_dir)
     outputs.clean_leftovers(config.output_dir)
+    warn_if_models_run_on_cpu(config, PAGE_MODELS)
     page = build(config, public=is_public(host, share))
     return page.launch(
         server_name=host, server_port=port, share=share,

@@ -9,13 +9,11 @@ import gradio as gr
 
 from ...caption.editing import take_in
 from ...caption.structured import ASPECTS
+from ...resources import sample_clip
 from ...session import CaptionRequest, CaptionText, Done, Status
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
 from ..formatting import range_label, shot_label, without_paths
 from ..zerogpu import CAPTION_DURATION, gpu
-
-# The sample clip of the repository (two shots with a hard cut), offered as a one-click example.
-SAMPLE_CLIP = Path(__file__).resolve().parents[3] / "samples" / "plaza_two_shots.mp4"
 
 
 class ReferenceSection:
@@ -31,12 +29,12 @@ class ReferenceSection:
                                          elem_id="reference-clip")
                     self.summary = gr.Markdown("", elem_id="reference-info")
                     self.range = gr.Markdown("", elem_id="reference-range")
-                    self.examples = None
-                    if SAMPLE_CLIP.is_file():
-                        self.examples = gr.Examples([[str(SAMPLE_CLIP)]], inputs=[self.clip],
-                                                    label="Example clip (click to load)",
-                                                    example_labels=["Sample: a plaza, two shots"],
-                                                    elem_id="reference-examples")
+                    # The shipped sample clip (two shots with a hard cut), from the package: a pip
+                    # install has it too.
+                    self.examples = gr.Examples([[str(sample_clip())]], inputs=[self.clip],
+                                                label="Example clip (click to load)",
+                                                example_labels=["Sample: a plaza, two shots"],
+                                                elem_id="reference-examples")
                 with gr.Column(scale=2, min_width=260):
                     self.shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
                                             info="Detected shots, numbered as `python -m studio shots` lists them.",
@@ -67,8 +65,8 @@ class ReferenceSection:
         caption = page.caption
         loaded = [self.summary, self.shot, self.start, self.end, self.frame, self.shots, self.status, self.range]
         self.clip.upload(self.on_upload, {self.clip}, loaded, api_visibility="undocumented")
-        if self.examples is not None:
-            self.examples.load_input_event.then(self.on_upload, {self.clip}, loaded, api_visibility="undocumented")
+        # Setting the video's value (an example) does not fire its upload event, so the shots are listed next.
+        self.examples.load_input_event.then(self.on_upload, {self.clip}, loaded, api_visibility="undocumented")
         self.clip.clear(self.on_clear, None, [self.summary, self.shot, self.shots, self.frame, self.status,
                                               self.range], api_visibility="undocumented")
         self.shot.input(self.on_shot, {self.clip, self.shot, self.shots},
@@ -83,7 +81,6 @@ class ReferenceSection:
             [self.status, self.caption_button, *caption.outputs, *caption.compare_texts.values()],
             api_visibility="undocumented", show_progress="hidden", **model_job(self.ctx, blocks))
 
-    @shows_errors
     def on_upload(self, values: dict) -> dict:
         info = self.ctx.session.inspect(values[self.clip])
         choices = [(shot_label(n, lo, hi), str(n)) for n, (lo, hi) in enumerate(info.shots, start=1)]
