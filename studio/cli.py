@@ -47,15 +47,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def say_where_models_run(args: argparse.Namespace) -> None:
-    """Before a command loads a real model on a machine without a usable GPU, say so in one line."""
+def where_models_run(args: argparse.Namespace):
+    """When the command loads a real model on a machine without a usable GPU, it says so first in one line."""
     models = getattr(importlib.import_module(args.run.__module__), "MODELS", ())
-    if not models or getattr(args, "ray", None):  # with --ray they load on the cluster's workers
-        return
+    if getattr(args, "ray", None):  # with --ray they load on the cluster's workers
+        models = ()
     from .config import StudioConfig
-    from .gpu_check import warn_if_models_run_on_cpu
+    from .gpu_check import said_when_models_load
 
-    warn_if_models_run_on_cpu(StudioConfig.from_args(args), models)
+    return said_when_models_load(StudioConfig.from_args(args) if models else None, models)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(verbose=args.verbose)
     try:
-        say_where_models_run(args)
-        return int(args.run(args) or 0)
+        with where_models_run(args):
+            return int(args.run(args) or 0)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,11 +12,13 @@ and only then asks torch whether it can use it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger("studio")
 
@@ -136,3 +138,28 @@ def warn_if_models_run_on_cpu(config, models: tuple[str, ...]) -> str | None:
     elif message:
         log.warning(message)
     return message
+
+
+
+# The CLI names a command's models as it starts, but the line is said when the first of them loads:
+# a command refused for bad input (a missing jobs file, a wrong shot number) prints only its error.
+_held: tuple | None = None
+
+
+@contextlib.contextmanager
+def said_when_models_load(config, models: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, the first `before_a_model_loads` says the line for `models` (once)."""
+    global _held
+    _held = (config, models) if models else None
+    try:
+        yield
+    finally:
+        _held = None
+
+
+def before_a_model_loads() -> None:
+    """Every real model load calls this first; it says the held line, if any, once."""
+    global _held
+    held, _held = _held, None
+    if held is not None:
+        warn_if_models_run_on_cpu(*held)

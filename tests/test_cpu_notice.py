@@ -1,5 +1,6 @@
 """No GPU, said at once: in real mode without a usable GPU, one line names what would run on the
-CPU and `--tiny`, before any model loads; tiny mode and an explicit --device say nothing."""
+CPU and `--tiny`, just before the first model loads; tiny mode, an explicit --device and a command
+refused for bad input say nothing."""
 
 from __future__ import annotations
 
@@ -29,11 +30,23 @@ def run_without_gpu(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess
 def test_real_mode_says_so_before_the_captioner_loads(tmp_path):
     done = run_without_gpu("caption", str(SAMPLE), "--shot", "1", "--tiny-dir", str(tmp_path / "tiny"))
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines[0].startswith("warning: No CUDA GPU found, so --device auto runs the CHAI captioner"), done.stderr
-    assert "on the CPU" in lines[0] and "Add --tiny" in lines[0] and "Traceback" not in done.stderr
+    # Only the step's own status ("Loading the captioner…") comes before it.
+    assert lines[0].startswith("Loading the captioner"), done.stderr
+    assert lines[1].startswith("warning: No CUDA GPU found, so --device auto runs the CHAI captioner"), done.stderr
+    assert "on the CPU" in lines[1] and "Add --tiny" in lines[1] and "Traceback" not in done.stderr
     # What follows is the load being attempted (the hub refuses it offline), never before the line.
     assert done.returncode == 2 and lines[-1].startswith("error: ") and "HF_HUB_OFFLINE" in lines[-1], done.stderr
     assert sum("No CUDA GPU" in line for line in lines) == 1
+
+
+def test_a_command_refused_for_bad_input_prints_only_its_error(tmp_path):
+    # The line waits for a model to load: a wrong shot or a missing jobs file loads none.
+    shot = run_without_gpu("caption", str(SAMPLE), "--shot", "3", "--tiny-dir", str(tmp_path / "tiny"))
+    assert shot.stderr.strip().splitlines() == ["error: shot: there is no shot 3; the clip has 2 shot(s), numbered "
+                                                "1 to 2"]
+    jobs = run_without_gpu("batch", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "out"))
+    assert jobs.returncode == 2
+    assert jobs.stderr.strip().splitlines() == [f"error: jobs: {tmp_path / 'missing.jsonl'} does not exist"]
 
 
 def test_tiny_mode_and_commands_without_models_say_nothing(tmp_path):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..config import StudioConfig
 from ..errors import ModelLoadError, StudioError
 from ..generation.presets import DEFAULT_PRESET
+from ..gpu_check import before_a_model_loads
 from ..tiny.locations import model_locations
 
 if TYPE_CHECKING:
@@ -272,6 +273,7 @@ class SharedModels:
 
 def _loading(load: Callable[[], Any], what: str, location: str, settings: str) -> Any:
     """Run a loader; a failure the loader did not explain becomes a ModelLoadError naming the settings."""
+    before_a_model_loads()
     try:
         return load()
     except StudioError:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..config import StudioConfig
 from ..errors import ModelLoadError
+from ..gpu_check import before_a_model_loads
 from ..generation.loading import baseline_location
 from ..generation.presets import Preset
 from ..video.framing import cover_crop
@@ -41,6 +42,7 @@ class TrainingEncoders:
 
         location = baseline_location(config, preset)
         device = torch.device(config.resolved_device())
+        before_a_model_loads()
         try:
             tokenizer = AutoTokenizer.from_pretrained(location, subfolder="tokenizer")
             text_encoder = UMT5EncoderModel.from_pretrained(location, subfolder="text_encoder",

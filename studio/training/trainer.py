@@ -31,6 +31,7 @@ import torch
 from ..errors import InputError, ModelLoadError
 from ..generation.finetune import ADAPTER_NAME
 from ..generation.loading import baseline_location
+from ..gpu_check import before_a_model_loads
 from . import artifacts
 from .encoders import MAX_SEQUENCE_LENGTH
 from .flow import flow_batch, flow_loss, shift_sigmas, unshift_sigma
@@ -128,6 +129,7 @@ class LoraTrainer:
         from diffusers.training_utils import cast_training_params
         from peft import LoraConfig
 
+        before_a_model_loads()
         names = EXPERTS[: 2 if self.preset.two_experts else 1]
         self.transformers = []
         for name in names:

@@ -81,6 +81,7 @@ class ReferenceSection:
             [self.status, self.caption_button, *caption.outputs, *caption.compare_texts.values()],
             api_visibility="undocumented", show_progress="hidden", **model_job(self.ctx, blocks))
 
+    @shows_errors
     def on_upload(self, values: dict) -> dict:
         info = self.ctx.session.inspect(values[self.clip])
         choices = [(shot_label(n, lo, hi), str(n)) for n, (lo, hi) in enumerate(info.shots, start=1)]
