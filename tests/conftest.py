@@ -41,14 +41,31 @@ def write_two_shot_clip(path: Path, seconds_per_shot: float = 1.0, size: int = 6
 TINY_FOR_UI = ["captioner", "wan-ti2v", "finetuned-lora"]
 
 
-@pytest.fixture(scope="session")
-def ui_tiny_dir(tmp_path_factory) -> Path:
-    """The tiny checkpoints `--tiny` uses for TI2V-5B, built once per test session."""
-    from studio.tiny import build_tiny_models
+class TinyModels:
+    """The tiny random-weight checkpoints of one test process, in one folder: `tiny_models("wan-ti2v")`
+    builds a checkpoint on its first request and hands back the same folder after that."""
 
-    root = tmp_path_factory.mktemp("ui-tiny")
-    build_tiny_models(root, only=TINY_FOR_UI)
-    return root
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, *names: str) -> dict[str, Path]:
+        from studio.tiny import build_tiny_models
+
+        return build_tiny_models(self.root, only=list(names))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> TinyModels:
+    """Every test's tiny checkpoints (one folder per xdist worker). Tests that damage a checkpoint
+    build their own copy under tmp_path instead."""
+    return TinyModels(tmp_path_factory.getbasetemp() / "tiny-models")
+
+
+@pytest.fixture(scope="session")
+def ui_tiny_dir(tiny_models) -> Path:
+    """The folder `--tiny` reads, with the TI2V-5B checkpoints the page and the server use."""
+    tiny_models(*TINY_FOR_UI)
+    return tiny_models.root
 
 
 @pytest.fixture(scope="session")

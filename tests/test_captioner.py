@@ -17,13 +17,12 @@ from studio.captioner import model as captioner_model
 from studio.compose import ComposeOptions, compose
 from studio.config import StudioConfig
 from studio.errors import InputError, ModelLoadError, StudioError
-from studio.tiny import build_tiny_models
 from studio.video import sample_clip
 
 
 @pytest.fixture(scope="session")
-def tiny_captioner_dir(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models", only=["captioner"])["captioner"]
+def tiny_captioner_dir(tiny_models):
+    return tiny_models("captioner")["captioner"]
 
 
 @pytest.fixture(scope="module", autouse=True)

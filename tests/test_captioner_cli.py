@@ -14,7 +14,6 @@ from studio.caption import StructuredCaption
 from studio.caption.structured import ASPECTS
 from studio.session.models import unload_captioner
 from studio.cli import COMMANDS, main
-from studio.tiny import build_tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +30,8 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    tiny = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models", only=["captioner"])["captioner"]
+def setup(tmp_path_factory, tiny_models):
+    tiny = tiny_models("captioner")["captioner"]
     root = tmp_path_factory.mktemp("cli-clips")
     return {
         "flags": ["--captioner", str(tiny), "--device", "cpu", "--max-new-tokens", "12"],

@@ -23,7 +23,6 @@ from studio.generation import (
     load_tokenizer,
 )
 from studio.generation.outputs import BASELINE_LABEL, FINETUNED_LABEL
-from studio.tiny import build_tiny_models
 from studio.video import first_frame
 
 TI2V = PRESETS["ti2v-5b"]
@@ -32,9 +31,8 @@ PROMPT = "a woman walks slowly across a wide street at night, camera tracks left
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.mktemp("tiny-wan"), only=[
-        "wan-ti2v", "wan-a14b", "finetuned-transformer", "finetuned-lora", "finetuned-lora-a14b"])
+def tiny(tiny_models):
+    return tiny_models("wan-ti2v", "wan-a14b", "finetuned-transformer", "finetuned-lora", "finetuned-lora-a14b")
 
 
 def _generator(tiny, preset, finetuned, **config):

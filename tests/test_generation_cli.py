@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from studio.tiny import build_tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def tiny_cli(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.mktemp("tiny-wan-cli"), only=["wan-ti2v", "finetuned-lora"])
+def tiny_cli(tiny_models):
+    return tiny_models("wan-ti2v", "finetuned-lora")
 
 
 def studio(*args):
@@ -57,11 +56,9 @@ def test_cli_generates_and_prints_the_run_dir_last(tiny_cli, tmp_path):
     (["--finetuned", "/no/such/lora.safetensors"], "finetuned: /no/such/lora.safetensors does not exist"),
     (["--finetuned", "A14B"], "does not fit baseline"),
 ])
-def test_cli_bad_input_exits_2_with_one_line(tiny_cli, tmp_path, args, fragment):
-    tiny_root = tiny_cli["wan-ti2v"].parent
+def test_cli_bad_input_exits_2_with_one_line(tiny_cli, tiny_models, tmp_path, args, fragment):
     if "A14B" in args:
-        build_tiny_models(tiny_root, only=["finetuned-lora-a14b"])
-        args = ["--finetuned", tiny_root / "finetuned-lora-a14b"]
+        args = ["--finetuned", tiny_models("finetuned-lora-a14b")["finetuned-lora-a14b"]]
     if "NOTIMAGE" in args:
         bogus = tmp_path / "not-an-image.png"
         bogus.write_text("hello")

@@ -22,7 +22,6 @@ from studio.cli import main
 from studio.config import StudioConfig
 from studio.errors import InputError
 from studio.session import Session
-from studio.tiny import build_tiny_models
 from studio.video import FrameSampling, sample_clip
 from studio.video.sampling import smart_resize
 
@@ -31,10 +30,9 @@ CHAI_SENTINEL = "The caption is accurate and requires no edits, so it should rem
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.getbasetemp() / "tiny-models"
-    build_tiny_models(root, only=["captioner"])
-    return root
+def tiny_dir(tiny_models) -> Path:
+    tiny_models("captioner")
+    return tiny_models.root
 
 
 @pytest.fixture(scope="module")

@@ -486,15 +486,13 @@ def test_judge_writes_judge_json_and_the_card_shows_the_means(session, finished_
     assert card.lines[3] != "not judged" and card.lines[3].count("%") == 2
 
 
-def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, tmp_path):
+def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, tiny_models, tmp_path):
     """One generator is alive at a time: on a GPU an old pair left referenced is 20-60 GB never freed."""
     import gc
     import weakref
 
     from studio.session import SharedModels
-    from studio.tiny import build_tiny_models
-
-    build_tiny_models(ui_tiny_dir, only=["wan-a14b"])
+    tiny_models("wan-a14b")
     config = StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu", output_dir=tmp_path)
     models = SharedModels(config)
     first = models.generator("ti2v-5b")

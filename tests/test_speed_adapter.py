@@ -26,16 +26,14 @@ from studio.generation.settings import GenerationSettings
 from studio.generation.speed_adapter import SIDECAR_NAME, describe_speed_adapter
 from studio.session import GenerateRequest, Limits
 from studio.session.speed_adapters import speed_adapter_choices, speed_adapter_defaults, speed_adapter_location
-from studio.tiny import build_tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "A slow push in on a lighthouse at dusk, waves breaking below."
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-speed-adapter",
-                             only=["wan-ti2v", "finetuned-lora", "finetuned-transformer", "speed-lora"])
+def tiny(tiny_models):
+    return tiny_models("wan-ti2v", "finetuned-lora", "finetuned-transformer", "speed-lora")
 
 
 def load(tiny, finetuned: str | None = "finetuned-lora", speed: str | None = "speed-lora") -> SideBySideGenerator:
@@ -100,9 +98,8 @@ def test_a_full_weight_finetune_gets_the_speed_adapter_too(tiny):
     assert (pair.baseline != pair.finetuned).any()
 
 
-def test_both_a14b_experts_carry_the_speed_adapter(tmp_path_factory):
-    tiny = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-speed-a14b",
-                             only=["wan-a14b", "finetuned-lora-a14b", "speed-lora-a14b"])
+def test_both_a14b_experts_carry_the_speed_adapter(tiny_models):
+    tiny = tiny_models("wan-a14b", "finetuned-lora-a14b", "speed-lora-a14b")
     config = StudioConfig(baseline=str(tiny["wan-a14b"]), finetuned=str(tiny["finetuned-lora-a14b"]),
                           speed_adapter=str(tiny["speed-lora-a14b"]), device="cpu")
     generator = load_generator(config, "t2v-a14b")
@@ -194,8 +191,8 @@ def test_a_bad_speed_adapter_flag_is_one_error_line_and_nothing_loads(tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-def test_a_speed_lora_for_another_model_does_not_fit_the_baseline(tiny, tmp_path_factory):
-    other = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-speed-a14b", only=["speed-lora-a14b"])
+def test_a_speed_lora_for_another_model_does_not_fit_the_baseline(tiny, tiny_models):
+    other = tiny_models("speed-lora-a14b")
     config = StudioConfig(baseline=str(tiny["wan-ti2v"]), speed_adapter=str(other["speed-lora-a14b"]), device="cpu")
     with pytest.raises(InputError, match="does not fit baseline .*input size 24 in the baseline but 32") as caught:
         load_generator(config, "ti2v-5b")

@@ -20,15 +20,14 @@ from studio.generation.settings import GenerationSettings
 from studio.generation.step_caches import StepCache, canonical
 from studio.session import GenerateRequest, Limits, Session
 from studio.session.events import Done
-from studio.tiny import build_tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "A slow dolly forward along a row of columns at dusk."
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-speed", only=["wan-ti2v", "finetuned-lora"])
+def tiny(tiny_models):
+    return tiny_models("wan-ti2v", "finetuned-lora")
 
 
 @pytest.fixture(scope="module")
@@ -184,12 +183,12 @@ def test_a_magcache_calibration_is_found_by_weights_and_nearest_steps(tmp_path):
     assert caught.value.field == "step_cache"
 
 
-def test_magcache_calibrates_each_a14b_expert_over_the_steps_it_runs(tmp_path):
+def test_magcache_calibrates_each_a14b_expert_over_the_steps_it_runs(tmp_path, tiny_models):
     """Two experts: each gets its own ratios, as long as the steps it denoises, and a MagCache run
     gives each its own step count (diffusers interpolates the ratios to it)."""
     from studio.generation.calibration import find_calibration, save_calibration
 
-    folders = build_tiny_models(tmp_path / "tiny", only=["wan-a14b"])
+    folders = tiny_models("wan-a14b")
     a14b = load_generator(StudioConfig(baseline=str(folders["wan-a14b"]), device="cpu",
                                                         settings_dir=tmp_path / "settings"), "t2v-a14b")
     preset = get_preset("t2v-a14b", tiny=True)

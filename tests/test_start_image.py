@@ -17,7 +17,6 @@ from studio.config import StudioConfig
 from studio.errors import InputError
 from studio.session import GenerateRequest, Session
 from studio.session.events import Done
-from studio.tiny import build_tiny_models
 from studio.video.framing import cover_crop, size_for_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +24,8 @@ PROMPT = "A woman in a red coat turns toward the camera in a narrow hallway."
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-start-image",
-                             only=["wan-ti2v", "finetuned-lora"])
+def tiny(tiny_models):
+    return tiny_models("wan-ti2v", "finetuned-lora")
 
 
 def gradient(width: int, height: int) -> Image.Image:

@@ -22,7 +22,6 @@ from studio.generation import GenerationSettings, get_preset
 from studio.generation.presets import size_limits
 from studio.session import Done, GenerateRequest, Limits, Session
 from studio.session.requests import parse_resolution
-from studio.tiny import build_tiny_models
 from studio.ui.sections.generate import preset_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +37,9 @@ def built_limits(folder: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(ui_tiny_dir):
-    build_tiny_models(ui_tiny_dir, only=["wan-a14b"])
-    return ui_tiny_dir
+def tiny_root(tiny_models):
+    tiny_models("wan-ti2v", "wan-a14b")
+    return tiny_models.root
 
 
 @pytest.mark.parametrize("preset_name", sorted(TINY_BASELINES))

@@ -20,7 +20,6 @@ from safetensors.torch import load_file
 from clipmaker import write_clip
 from studio.cli import main
 from studio.config import StudioConfig
-from studio.tiny import build_tiny_models
 from studio.training.dataset import DatasetSpec
 from studio.training.stages import build_dataset
 from studio.training.folder import read_manifest
@@ -36,10 +35,9 @@ FAST_LORA = ["--rank", "8", "--learning-rate", "1e-2", "--render-every", "0",
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny-train")
-    build_tiny_models(root, only=["captioner", "wan-ti2v", "wan-a14b"])
-    return root
+def tiny(tiny_models) -> Path:
+    tiny_models("captioner", "wan-ti2v", "wan-a14b")
+    return tiny_models.root
 
 
 def settings(tiny: Path) -> list[str]:

@@ -29,7 +29,6 @@ from studio.compose.text import word_count
 from studio.errors import InputError
 from studio.session import ComposeRequest, caption_from_user
 from studio.session.latest import LatestRequests
-from studio.tiny import build_tiny_models
 from studio.ui.context import GPU_QUEUE, QueueInternalsMoved, _model_queue_view, check_queue_internals
 from studio.ui.page import build_page
 
@@ -56,12 +55,12 @@ def interactive(value) -> bool | None:
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory, ui_tiny_dir) -> Path:
+def models_dir(tmp_path_factory, ui_tiny_dir, tiny_models) -> Path:
     folder = tmp_path_factory.mktemp("models")
     shutil.copytree(ui_tiny_dir / "finetuned-lora", folder / "mine")
     (folder / "notes").mkdir()  # neither a LoRA nor a model: never offered
     # A speed LoRA (its sidecar marks it): offered in the speed adapter menu, never as a finetune.
-    speed = build_tiny_models(tmp_path_factory.mktemp("speed-tiny"), only=["speed-lora"])["speed-lora"]
+    speed = tiny_models("speed-lora")["speed-lora"]
     shutil.copytree(speed, folder / "fast")
     return folder
 
