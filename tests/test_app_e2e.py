@@ -18,9 +18,6 @@ from gradio_client import Client, handle_file
 
 from studio.caption.structured import ASPECTS, StructuredCaption
 
-# Every test here talks to the one session server (conftest.studio_server): one xdist worker runs them all.
-pytestmark = pytest.mark.xdist_group("server")
-
 
 @pytest.fixture(scope="module")
 def client(studio_server):

@@ -363,7 +363,6 @@ def test_killed_batch_resumes_without_duplicates_or_half_written_runs(tmp_path, 
                for r in runs)
 
 
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on a small machine
 def test_ray_with_two_workers_gives_the_frames_of_the_in_process_batch(tmp_path, tiny_config):
     import ray
     jobs = _prompt_jobs(tmp_path, count=2, seeds=(5,))

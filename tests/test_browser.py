@@ -38,9 +38,6 @@ sync_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI"
 
 STEP_TIMEOUT_MS = 90_000
 DESKTOP, PHONE = (1440, 900), (390, 844)
-# One worker runs this file in order: one server and one browser, and the phone reloads the
-# desktop test's run from the history.
-pytestmark = pytest.mark.xdist_group("browser")
 
 
 @pytest.fixture(scope="module")

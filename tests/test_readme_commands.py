@@ -20,10 +20,6 @@ from pathlib import Path
 
 import pytest
 
-# The README's server blocks use the one session server (conftest.studio_server): one xdist worker
-# runs this file and the end-to-end tests.
-pytestmark = pytest.mark.xdist_group("server")
-
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SHIPPED = ("app.py", "studio", "prompts", "samples")  # what the README's commands read

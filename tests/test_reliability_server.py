@@ -23,8 +23,6 @@ CAPTION = {"Subject": "A kite.", "Scene": "A beach at dusk.", "Motion": "The kit
            "Camera": "The camera tilts up."}
 LONG_STEPS = 100
 SMALL = {"resolution": "64x64", "seconds": 0.3}
-# One worker runs this file: its server (capped queue, per-session history) starts once.
-pytestmark = pytest.mark.xdist_group("reliability-server")
 
 
 @pytest.fixture(scope="module")

@@ -199,13 +199,16 @@ def test_a_speed_lora_for_another_model_does_not_fit_the_baseline(tiny, tiny_mod
     assert caught.value.field == "speed_adapter"
 
 
-def test_the_models_folder_offers_speed_adapters_apart_from_finetunes(tiny):
-    config = StudioConfig(models_dir=Path(tiny["speed-lora"]).parent, tiny=True)
+def test_the_models_folder_offers_speed_adapters_apart_from_finetunes(tiny, tmp_path):
+    folder = tmp_path / "models"  # a models folder with one finetune and one speed LoRA
+    for name in ("finetuned-lora", "speed-lora"):
+        shutil.copytree(tiny[name], folder / name)
+    config = StudioConfig(models_dir=folder, tiny=True)
     choices = speed_adapter_choices(config)
     assert [value for _, value in choices] == ["", "none", "speed-lora"]
     assert "2 steps, guidance 1, shift 3" in choices[2][0]
     assert "speed-lora" not in {Path(c.location).name for c in list_finetunes(config.models_dir)}
-    assert speed_adapter_location(config, "speed-lora") == str(tiny["speed-lora"])
+    assert speed_adapter_location(config, "speed-lora") == str(folder / "speed-lora")
     assert speed_adapter_location(config, "none") == "" and speed_adapter_location(config, "") == ""
     assert speed_adapter_defaults(config, "speed-lora") == {"steps": 2, "guidance": 1.0, "shift": 3.0}
     assert speed_adapter_defaults(config, "none") == {}

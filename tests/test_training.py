@@ -154,7 +154,6 @@ def test_an_interrupted_run_resumes_without_recaptioning(dataset, clips, tiny):
     assert [r["key"] for r in rows].count(lost["key"]) == 1 and len(rows) == 4
 
 
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on a small machine
 def test_ray_stages_write_the_same_manifest(dataset, clips, tiny, tmp_path, capsys):
     """Two local Ray actors per stage on the CPU: same rows (bar creation times) and same tensors."""
     out = tmp_path / "ray"
