@@ -140,7 +140,6 @@ def warn_if_models_run_on_cpu(config, models: tuple[str, ...]) -> str | None:
     return message
 
 
-
 # The CLI names a command's models as it starts, but the line is said when the first of them loads:
 # a command refused for bad input (a missing jobs file, a wrong shot number) prints only its error.
 _held: tuple | None = None
