@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
+from .tiny.locations import model_locations
+
 log = logging.getLogger("studio")
 
 DEVICE_NODES = (Path("/dev/nvidia0"), Path("/dev/nvidiactl"))
@@ -118,7 +120,7 @@ def has_gpu_hardware(nodes=DEVICE_NODES, version_file: Path = DRIVER_VERSION_FIL
 def models_on_cpu_message(config, models: tuple[str, ...]) -> str | None:
     """What to say before loading `models` for `config`: None in tiny mode, with an explicit
     `--device`, or when torch can use a GPU here. Without any GPU hardware torch is not imported."""
-    if config.tiny or config.device != "auto" or not models:
+    if not model_locations(config).full_size or config.device != "auto" or not models:
         return None
     unusable = auto_device_warning()
     if unusable is not None:

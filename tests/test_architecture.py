@@ -113,3 +113,19 @@ def test_only_the_model_registry_loads_models():
                         called == "from_pretrained" and isinstance(owner, ast.Name) and owner.id == "Captioner"):
                     callers.add(name)
     assert callers == {REGISTRY}
+
+
+def test_tiny_mode_is_read_only_by_the_model_locations_provider():
+    """Everything that differs in tiny mode asks `studio.tiny.locations.model_locations`; nothing
+    else tests `config.tiny` (a preset's own `tiny` flag, read from a record, is not the setting)."""
+    readers = set()
+    for name, path in MODULES.items():
+        if name.startswith("studio.tiny") or name == "studio.config":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "tiny":
+                owner = node.value
+                owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+                if owner_name.endswith("config") or owner_name == "args":
+                    readers.add(name)
+    assert readers == set()

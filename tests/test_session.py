@@ -15,12 +15,14 @@ from studio.cli import main
 from studio.config import StudioConfig
 from studio.errors import InputError, StudioError
 from studio.generation.settings import MAX_SEED
+from studio.tiny.locations import model_locations
 from studio.session import (
     AspectRequest, BestOfRequest, CaptionRequest, CaptionText, ClipRange, ComposeRequest, Done, GenerateRequest,
     Limits, RunRequest, Session, SideStep, Status,
 )
 
 LIMITS = Limits.from_config(StudioConfig())
+TINY = model_locations(StudioConfig(tiny=True))  # the tiny presets' sizes
 PROMPT = "A lighthouse keeper climbs the spiral stairs at dusk; the camera tilts up slowly."
 
 
@@ -50,12 +52,12 @@ def test_good_values_become_typed_values(reference_clip):
     assert (words.mode, words.max_words) == ("Camera first", 80)
     assert ComposeRequest.from_user(words.caption, LIMITS).max_words == LIMITS.default_words
 
-    run = GenerateRequest.from_user(LIMITS, f"  {PROMPT} ", "ti2v-5b", tiny=True, frames="5", width="64",
+    run = GenerateRequest.from_user(LIMITS, f"  {PROMPT} ", "ti2v-5b", locations=TINY, frames="5", width="64",
                                     height=64, steps="2", seed=str(MAX_SEED), mode="auto")
     s = run.settings
     assert (run.prompt, run.mode, s.num_frames, s.width, s.height, s.steps, s.seed) == (PROMPT, None, 5, 64, 64, 2,
                                                                                         MAX_SEED)
-    assert 0 <= GenerateRequest.from_user(LIMITS, PROMPT, "ti2v-5b", tiny=True, seed="").settings.seed <= MAX_SEED
+    assert 0 <= GenerateRequest.from_user(LIMITS, PROMPT, "ti2v-5b", locations=TINY, seed="").settings.seed <= MAX_SEED
     assert RunRequest.from_user(" 20260101-120000-ab12 ").run_id == "20260101-120000-ab12"
 
 
@@ -395,7 +397,7 @@ def test_compose_without_a_tokenizer_estimates_and_never_imports_torch(tmp_path)
 
 
 def tiny_run(session, prompt=PROMPT, **settings) -> GenerateRequest:
-    values = dict(tiny=True, width=64, height=64, steps=2, seconds=0.3, seed=5)
+    values = dict(locations=session.locations, width=64, height=64, steps=2, seconds=0.3, seed=5)
     return GenerateRequest.from_user(session.limits, prompt, "ti2v-5b", **{**values, **settings})
 
 
@@ -492,14 +494,16 @@ def test_switching_preset_or_finetune_frees_the_previous_generator(ui_tiny_dir, 
     import weakref
 
     from studio.session import SharedModels
-    tiny_models("wan-a14b")
+    tiny_models("wan-a14b", "finetuned-transformer")
     config = StudioConfig(tiny=True, tiny_dir=ui_tiny_dir, device="cpu", output_dir=tmp_path)
     models = SharedModels(config)
     first = models.generator("ti2v-5b")
     assert models.loaded_tokenizer() is first.models.tokenizer
     gone = weakref.ref(first)
     del first
-    second = models.generator("ti2v-5b", finetuned=str(ui_tiny_dir / "finetuned-lora"))  # another finetune
+    # The tiny LoRA named explicitly is the same weights: kept, not reloaded.
+    assert models.generator("ti2v-5b", finetuned=str(ui_tiny_dir / "finetuned-lora")) is gone()
+    second = models.generator("ti2v-5b", finetuned=str(ui_tiny_dir / "finetuned-transformer"))  # another finetune
     gc.collect()
     assert gone() is None and models.loaded_tokenizer() is second.models.tokenizer
     gone = weakref.ref(second)

@@ -26,6 +26,7 @@ from studio.generation.settings import GenerationSettings
 from studio.generation.speed_adapter import SIDECAR_NAME, describe_speed_adapter
 from studio.session import GenerateRequest, Limits
 from studio.session.speed_adapters import speed_adapter_choices, speed_adapter_defaults, speed_adapter_location
+from studio.tiny.locations import model_locations
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "A slow push in on a lighthouse at dusk, waves breaking below."
@@ -177,8 +178,8 @@ def test_run_json_records_the_adapter_and_from_run_renders_it_again(tiny, tmp_pa
 def test_bad_speed_adapters_are_refused_by_name_before_loading(tiny, tmp_path, make, message):
     location = make(tiny, tmp_path)
     with pytest.raises(InputError, match=message) as caught:
-        GenerateRequest.from_user(Limits.from_config(StudioConfig()), PROMPT, "ti2v-5b", tiny=True,
-                                  speed_adapter=location)
+        GenerateRequest.from_user(Limits.from_config(StudioConfig()), PROMPT, "ti2v-5b",
+                                  locations=model_locations(StudioConfig(tiny=True)), speed_adapter=location)
     assert caught.value.field == "speed_adapter"
 
 

@@ -216,7 +216,8 @@ def test_every_profile_runs_end_to_end_and_a_kept_draft_renders_final(tiny, tmp_
     session, limits = Session(config), Limits.from_config(config)
     runs = {}
     for name in PROFILES:
-        request = GenerateRequest.from_user(limits, PROMPT, "ti2v-5b", tiny=True, seed=5, profile=name)
+        request = GenerateRequest.from_user(limits, PROMPT, "ti2v-5b", locations=session.locations, seed=5,
+                                            profile=name)
         runs[name] = next(e for e in session.generate(request) if isinstance(e, Done)).result
         record = json.loads(runs[name].run_json.read_text())
         assert record["settings"]["profile"] == name

@@ -165,11 +165,12 @@ def test_the_default_negative_prompt_covers_wan22s_own():
 
 
 def test_the_page_resolution_that_follows_the_start_image(tmp_path):
+    from studio.generation.presets import get_preset
     from studio.session import Limits
     from studio.ui.sections.generate import resolution_choices
 
-    assert ("Follow the start image (its aspect, the preset's area)", "auto") in resolution_choices("ti2v-5b", False)
-    assert all(isinstance(c, str) for c in resolution_choices("t2v-a14b", False))  # text-only: no such choice
+    assert ("Follow the start image (its aspect, the preset's area)", "auto") in resolution_choices(get_preset("ti2v-5b"))
+    assert all(isinstance(c, str) for c in resolution_choices(get_preset("t2v-a14b")))  # text-only: no such choice
     limits = Limits.from_config(StudioConfig())
     image = tmp_path / "start.png"
     gradient(320, 480).save(image)

@@ -49,7 +49,7 @@ def test_tiny_defaults_and_choices_fit_the_built_checkpoint(tiny_root, preset_na
     assert max(real.width, real.height) > max_side  # the real default would not fit: the reason for a tiny preset
     tiny = get_preset(preset_name, tiny=True)
     assert (tiny.max_side, tiny.max_frames) == (min(real.max_side, max_side), min(real.max_frames, max_frames))
-    defaults = preset_defaults(preset_name, tiny=True)  # what the page's sliders and menu offer
+    defaults = preset_defaults(tiny)  # what the page's sliders and menu offer
     assert len(defaults["resolutions"]) >= 2 and defaults["steps"] == tiny.steps
     for choice in defaults["resolutions"]:
         width, height = parse_resolution(choice)
@@ -70,12 +70,14 @@ def test_tiny_preset_refuses_a_size_too_large_naming_the_field():
 
 def test_tiny_page_generates_at_its_largest_choice(tiny_root, tmp_path):
     config = StudioConfig(tiny=True, tiny_dir=tiny_root, output_dir=tmp_path, device="cpu")
-    defaults = preset_defaults("ti2v-5b", tiny=True)
+    session = Session(config)
+    defaults = preset_defaults(session.locations.preset("ti2v-5b"))
     largest = max(defaults["resolutions"], key=lambda c: max(parse_resolution(c)))
-    request = GenerateRequest.from_user(Limits.from_config(config), "A dog runs.", "ti2v-5b", tiny=True,
+    request = GenerateRequest.from_user(Limits.from_config(config), "A dog runs.", "ti2v-5b",
+                                        locations=session.locations,
                                         seconds=defaults["seconds"], resolution=largest, steps=defaults["steps"],
                                         seed=3)
-    events = list(Session(config).generate(request, threading.Event()))
+    events = list(session.generate(request, threading.Event()))
     assert isinstance(events[-1], Done)
     result = events[-1].result
     assert (result.settings.width, result.settings.height) == parse_resolution(largest)
@@ -129,3 +131,31 @@ def test_tiny_mode_is_one_provider_of_model_locations(tmp_path):
     assert model_locations(real).captioner() == "org/captioner"
     assert model_locations(real).resolved_baseline("ti2v-5b") == str(tmp_path)
     assert model_locations(real).finetuned("ti2v-5b") == "" and model_locations(real).shown("baseline") == str(tmp_path)
+
+
+def test_everything_tiny_mode_changes_comes_from_its_provider(tmp_path):
+    from studio.captioner.packs import DEFAULT_PACK, TINY_PACK, PromptPack
+    from studio.gpu_check import PAGE_MODELS, models_on_cpu_message
+    from studio.session.finetunes import finetune_choices
+    from studio.tiny.locations import model_locations
+
+    tiny_config = StudioConfig(tiny=True, tiny_dir=tmp_path / "tiny")
+    real_config = StudioConfig(captioner="org/captioner", baseline="org/wan", finetuned="")
+    tiny, real = model_locations(tiny_config), model_locations(real_config)
+    # The presets at the sizes each provider's checkpoints take.
+    assert tiny.preset("ti2v-5b") == get_preset("ti2v-5b", tiny=True) and tiny.preset("ti2v-5b").tiny
+    assert real.preset("t2v-a14b") is get_preset("t2v-a14b")
+    for locations in (tiny, real):
+        with pytest.raises(InputError) as caught:
+            locations.preset("wan-99b")
+        assert caught.value.field == "preset" and "unknown preset 'wan-99b'" in str(caught.value)
+    # Records name models so they mean the same elsewhere: the settings as given, or tiny:NAME.
+    assert (real.recorded("captioner"), real.recorded("baseline", "ti2v-5b")) == ("org/captioner", "org/wan")
+    assert (tiny.recorded("captioner"), tiny.recorded("baseline", "t2v-a14b")) == ("tiny:captioner", "tiny:t2v-a14b")
+    assert PromptPack.for_config(tiny_config) == PromptPack.load(TINY_PACK)
+    assert PromptPack.for_config(real_config) == PromptPack.load(DEFAULT_PACK) != PromptPack.load(TINY_PACK)
+    assert finetune_choices(real_config)[0] == ("As started (none set)", "")
+    assert finetune_choices(tiny_config.replace(models_dir=tmp_path))[0] == ("As started (the tiny LoRA)", "")
+    assert "random-weight" in tiny.notice and real.notice is None
+    assert models_on_cpu_message(tiny_config, PAGE_MODELS) is None and not tiny.full_size and real.full_size
+    assert not (tmp_path / "tiny").exists()  # none of it built a checkpoint

@@ -137,7 +137,7 @@ class Captioner:
 
     @classmethod
     def from_config(cls, config: Any) -> "Captioner":
-        """Load the captioner a `StudioConfig` names (the tiny one when `config.tiny`), prompted with
+        """Load the captioner a `StudioConfig` names (where its model locations find it), prompted with
         the config's prompt pack."""
         return cls.from_pretrained(captioner_path(config), device=config.resolved_device(),
                                    dtype=config.resolved_dtype(), pack=PromptPack.for_config(config))
@@ -159,10 +159,13 @@ class Captioner:
 
     @property
     def max_new_tokens(self) -> int:
-        if self._max_new_tokens:
-            return self._max_new_tokens
+        return self._max_new_tokens or self._checkpoint_max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
+    @property
+    def _checkpoint_max_new_tokens(self) -> int | None:
+        """The cap the checkpoint's own generation config sets, if any (the real Qwen3-VL sets none)."""
         configured = getattr(getattr(self.model, "generation_config", None), "max_new_tokens", None)
-        return int(configured or DEFAULT_MAX_NEW_TOKENS)
+        return int(configured) if configured else None
 
     # -- tasks ------------------------------------------------------------------------------------
     @_logged("caption")
@@ -310,8 +313,9 @@ class Captioner:
         listed = "\n\n".join(f"{a}: {texts[a].strip()}" for a in ASPECTS if texts[a].strip())
         prompt = self.pack.render("merge", captions=listed, max_words=max_words)
         # About 1.3 tokens a word: twice the word budget leaves room without letting a rambling
-        # model run on.
-        budget = max_new_tokens or min(MERGE_MAX_NEW_TOKENS, 2 * max_words)
+        # model run on; a checkpoint that caps its own generation is held to that cap too.
+        budget = max_new_tokens or min(MERGE_MAX_NEW_TOKENS, 2 * max_words,
+                                       self._checkpoint_max_new_tokens or MERGE_MAX_NEW_TOKENS)
         merged = self._generate(None, [prompt], ["merge"], None, budget)[0].strip()
         return within_words(merged, max_words)
 

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 from ..caption.structured import ASPECTS, MAX_TEMPLATE_CHARS, aspect_name
 from ..errors import InputError
 from ..resources import prompts_dir
+from ..tiny.locations import model_locations
 from ..video.sampling import FrameSampling
 
 PACKS_DIR = prompts_dir() / "captioner"
@@ -76,11 +77,10 @@ class PromptPack:
 
     @classmethod
     def for_config(cls, config: Any) -> "PromptPack":
-        """The pack a config selects: `caption_prompts`, else the tiny pack under `tiny`, else the default."""
+        """The pack a config selects: `caption_prompts`, else its model locations' own (the tiny
+        pack for the tiny checkpoints), else the default."""
         chosen = str(getattr(config, "caption_prompts", "") or "").strip()
-        if chosen:
-            return cls.load(chosen)
-        return cls.load(TINY_PACK if getattr(config, "tiny", False) else DEFAULT_PACK)
+        return cls.load(chosen or PACKS_DIR / model_locations(config).prompt_pack)
 
     @classmethod
     def _load(cls, folder: Path, seen: tuple[Path, ...]) -> "PromptPack":

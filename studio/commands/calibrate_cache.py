@@ -31,11 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import StudioConfig
     from ..errors import InputError
-    from ..generation.presets import get_preset
     from ..generation.settings import GenerationSettings
+    from ..tiny.locations import model_locations
 
     config = StudioConfig.from_args(args)
-    preset = get_preset(args.preset, tiny=config.tiny)
+    preset = model_locations(config).preset(args.preset)
     # Every value is checked before the generator loads: a bad flag costs no model load.
     settings = GenerationSettings.from_user(preset, steps=args.steps, seed=args.seed, step_cache="none")
     if not str(args.prompt or "").strip():

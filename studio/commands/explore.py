@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
         caption = StructuredCaption.load(args.source)
         prompt = session.compose(ComposeRequest.from_user(caption, session.limits)).prompt
-    request = GenerateRequest.from_user(session.limits, prompt, args.preset or DEFAULT_PRESET, tiny=config.tiny,
+    request = GenerateRequest.from_user(session.limits, prompt, args.preset or DEFAULT_PRESET,
+                                        locations=session.locations,
                                         seed=seeds[0], mode=args.mode, short_prompt=args.short_prompt,
                                         caption=caption, image=args.image, profile=args.profile,
                                         step_cache=args.step_cache, speed_adapter=config.speed_adapter)

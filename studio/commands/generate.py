@@ -99,7 +99,7 @@ def request_from_args(args: argparse.Namespace):
         caption = StructuredCaption.load(args.caption)
         prompt = session.compose(ComposeRequest.from_user(caption, session.limits)).prompt
     request = GenerateRequest.from_user(
-        session.limits, prompt, args.preset or DEFAULT_PRESET, tiny=config.tiny, seconds=args.duration,
+        session.limits, prompt, args.preset or DEFAULT_PRESET, locations=session.locations, seconds=args.duration,
         frames=args.frames, width=args.width, height=args.height, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, shift=args.shift, seed=args.seed, negative_prompt=args.negative_prompt,
         mode=args.mode, short_prompt=args.short_prompt, caption=caption, image=args.image, profile=args.profile,

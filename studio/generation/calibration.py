@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..tiny.locations import model_locations
 from . import provenance
 
 SCHEMA = "chai-studio/magcache-calibration"
@@ -116,7 +117,6 @@ def find_calibration(settings_dir: str | Path, preset: str, tiny: bool, model: s
 def planned_locations(config, preset_name: str) -> dict[str, str]:
     """Where the baseline and finetune of `config` will load from, worked out without loading
     (or, in tiny mode, building) anything: the keys the generator's calibrations are found by."""
-    from ..tiny.locations import model_locations
     from .finetune import classify_finetuned
 
     provider = model_locations(config)
@@ -130,7 +130,8 @@ def planned_locations(config, preset_name: str) -> dict[str, str]:
 
 def check_calibrated(config, preset_name: str, models: list[str], steps: int) -> None:
     """Refuse a MagCache run, before loading, when a model it runs has no calibration."""
+    tiny = model_locations(config).preset(preset_name).tiny
     locations = planned_locations(config, preset_name)
     for model in models:
         if model in locations:
-            find_calibration(config.settings_dir, preset_name, config.tiny, model, locations[model], steps)
+            find_calibration(config.settings_dir, preset_name, tiny, model, locations[model], steps)

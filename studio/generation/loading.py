@@ -38,7 +38,8 @@ def load_generator(config: StudioConfig, preset_name: str | None = None) -> Side
     from diffusers import AutoencoderKLWan, WanPipeline
 
     started = time.perf_counter()
-    preset = get_preset(preset_name or DEFAULT_PRESET, tiny=config.tiny)
+    locations = model_locations(config)
+    preset = locations.preset(preset_name or DEFAULT_PRESET)
     # The machine and precision checks come first: nothing is built or read before they pass
     # (not even the tiny checkpoints).
     device, dtype = config.resolved_device(), config.resolved_dtype()
@@ -47,7 +48,6 @@ def load_generator(config: StudioConfig, preset_name: str | None = None) -> Side
     attention_backend = hardware.resolve_attention_backend(config.attention, cuda=device == "cuda")
     check_precision(config.precision)
     hardware.check_parallel(config.parallel, hardware.cuda_device_count())
-    locations = model_locations(config)
     baseline, finetuned = locations.baseline(preset.name), locations.finetuned(preset.name)
     # Cheap path checks before loading anything; no finetune at all is allowed (prompt and
     # baseline modes need none).
@@ -197,7 +197,7 @@ def _check_preset(pipe, preset: Preset, baseline: str) -> None:
 
 
 def baseline_location(config: StudioConfig, preset: Preset) -> str:
-    """The baseline folder or hub id for `preset`: the tiny checkpoint (built on first use) in tiny mode."""
+    """The baseline folder or hub id for `preset`, as the configuration's model locations give it."""
     return model_locations(config).resolved_baseline(preset.name)
 
 

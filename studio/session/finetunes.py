@@ -7,6 +7,7 @@ from typing import Any
 
 from ..config import StudioConfig
 from ..errors import InputError
+from ..tiny.locations import model_locations
 
 
 def finetune_choices(config: StudioConfig) -> list[tuple[str, str]]:
@@ -14,8 +15,7 @@ def finetune_choices(config: StudioConfig) -> list[tuple[str, str]]:
     diffusers folder and transformer file in the models folder (`--models-dir`)."""
     from ..generation.finetune import list_finetunes
 
-    started = Path(config.finetuned).name if config.finetuned else ("the tiny LoRA" if config.tiny else "none set")
-    return [(f"As started ({started})", "")] + [(choice.label, Path(choice.location).name)
+    return [(f"As started ({model_locations(config).finetune_label()})", "")] + [(choice.label, Path(choice.location).name)
                                                for choice in list_finetunes(config.models_dir)]
 
 

@@ -107,8 +107,11 @@ def unload_generator() -> bool:
 
 def _generator_key(config: StudioConfig, preset: str) -> tuple:
     """What a loaded generator depends on; the LoRA scale and settings folder are not in it (they
-    are applied to the loaded one)."""
-    return (config.baseline, config.finetuned, config.speed_adapter, config.tiny, str(config.tiny_dir), config.device,
+    are applied to the loaded one). The models are keyed by where they come from (and which
+    provider's presets size them), as named without building anything."""
+    locations = model_locations(config)
+    return (type(locations).__name__, locations.baseline(preset, build=False), locations.finetuned(preset, build=False),
+            config.speed_adapter, config.device,
             config.dtype, config.memory_mode, config.attention, config.first_block_cache, config.vae_tiling,
             config.compile, config.precision, config.parallel, preset)
 

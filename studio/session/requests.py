@@ -186,7 +186,8 @@ class GenerateRequest:
     speed_adapter: str | None = None
 
     @classmethod
-    def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, tiny: bool = False, seconds: Any = None,
+    def from_user(cls, limits: Limits, prompt: Any, preset: Any, *, locations: Any = None,
+                  seconds: Any = None,
                   resolution: Any = None, width: Any = None, height: Any = None, steps: Any = None, guidance: Any = None,
                   shift: Any = None, seed: Any = -1, negative_prompt: Any = None, mode: Any = "auto",
                   short_prompt: Any = None, finetuned: Any = "", start_image: ClipRange | None = None,
@@ -201,7 +202,8 @@ class GenerateRequest:
         it (a start frame is its own reference), recorded so the judge has its ceiling and a
         reload brings the clip back. `speed_adapter` (a location, "" = none; None = the server's
         setting, its sampling not applied) is checked here, and its sidecar's steps, guidance and
-        shift fill the values not given, ahead of the profile's."""
+        shift fill the values not given, ahead of the profile's. `locations` (the configuration's
+        `ModelLocations`) sizes the preset for its checkpoints; None: the real models' sizes."""
         from ..generation.presets import PRESETS, get_preset
         from ..generation.speed_adapter import describe_speed_adapter
 
@@ -222,7 +224,7 @@ class GenerateRequest:
                                                 and height in (None, ""))
         if resolution not in (None, "", FOLLOW_IMAGE):
             width, height = parse_resolution(resolution)
-        spec = get_preset(preset, tiny=tiny)
+        spec = locations.preset(preset) if locations else get_preset(preset)  # sized for these checkpoints
         if start_image is not None and image not in (None, ""):
             raise InputError("give either the reference frame or an image file as the start, not both", "image")
         for given, field in ((start_image, "start_image"), (image, "image")):

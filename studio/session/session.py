@@ -61,6 +61,7 @@ class Session:
         self.config = config
         self.pack = PromptPack.for_config(config)  # checked here: a bad pack is refused before any model loads
         self.limits = Limits.from_config(config)
+        self.locations = model_locations(config)  # the checkpoints' presets, names and notices
         self.models = models or SharedModels(config)
         self.runs = RunHistory(config)
         self._sampled: dict[tuple, Any] = {}
@@ -194,9 +195,7 @@ class Session:
         `current`), scored in one reward batch and ranked best first: the first is the one to keep,
         which is the current text unless a candidate beats it."""
         captioner = self.models.captioner()
-        # Tiny checkpoints write noise: their own small token budget keeps a wiring check fast.
-        limit = captioner.max_new_tokens if self.config.tiny else None
-        ranked = captioner.candidates(self.sample(request.clip), request.aspect, n=request.n, max_new_tokens=limit,
+        ranked = captioner.candidates(self.sample(request.clip), request.aspect, n=request.n,
                                       current=request.current or None)
         return [replace(c, text=c.text if c.current else clean_model_text(c.text)) for c in ranked]
 
@@ -219,10 +218,7 @@ class Session:
         result = compose(request.caption, options, tokenizer=self.models.tokenizer())
         prompt, report = result.prompt, result.report
         if request.mode == "LLM merge":
-            captioner = self.models.captioner()
-            # Tiny checkpoints write noise: their own small token budget keeps a wiring check fast.
-            limit = captioner.max_new_tokens if self.config.tiny else None
-            prompt = clean_model_text(captioner.merge(request.caption, request.max_words, max_new_tokens=limit))
+            prompt = clean_model_text(self.models.captioner().merge(request.caption, request.max_words))
         tokens, exact = self.count_tokens(prompt)
         if request.mode == "LLM merge":
             # The extractive draft's report would describe a text nobody sees: the report and the
@@ -261,7 +257,7 @@ class Session:
         if request.speed_adapter is not None:
             config = config.replace(speed_adapter=request.speed_adapter)
         # Planned once, here, before the long load: the generator is handed the mode and its sides.
-        has_finetune = bool(model_locations(config).finetuned(request.preset, build=False).strip())
+        has_finetune = bool(self.locations.finetuned(request.preset, build=False).strip())
         mode = resolve_mode(request.mode, has_finetune, request.short_prompt)
         sides = plan_sides(mode, request.prompt, request.short_prompt, has_finetune)
         if request.settings.step_cache.startswith("magcache"):

@@ -1,9 +1,10 @@
 """Where each model of a configuration is found: its settings, or the tiny checkpoints.
 
 Tiny mode changes where the models come from and nothing about how they load, so the choice is
-made once, here (`model_locations`), and every loader asks the provider it returns instead of
-testing `config.tiny` itself. A location is asked for with `build=False` when only its name is
-needed (a cache key, a calibration look-up, a message): nothing is written then.
+made once, here (`model_locations`), and everything that differs with it (the checkpoints, the
+presets' sizes, the prompt pack, what records and the page call the models) is asked of the provider
+it returns instead of testing `config.tiny`. A location is asked for with `build=False` when only
+its name is needed (a cache key, a calibration look-up, a message): nothing is written then.
 """
 
 from __future__ import annotations
@@ -20,8 +21,32 @@ class ModelLocations:
     """The models the settings name: folders, files or hub ids, as given (the loaders resolve hub
     ids through `studio.hub`)."""
 
+    # The full-size models: worth a warning before they would load on a CPU.
+    full_size = True
+    # What the page says about these models above everything else (None: nothing to say).
+    notice: str | None = None
+    # The studio's own prompt pack (a folder under prompts/captioner) these checkpoints take when
+    # `caption_prompts` names none.
+    prompt_pack = "default"
+
     def __init__(self, config: Any) -> None:
         self.config = config
+
+    def preset(self, name: str):
+        """The named preset with the sizes and limits these checkpoints take (an InputError naming
+        the `preset` field when there is no such preset)."""
+        from ..generation.presets import get_preset
+
+        return get_preset(name)
+
+    def recorded(self, role: str, preset: str = "") -> str:
+        """How a dataset or training record names the `role` model ("captioner" or "baseline"): the
+        setting as given, so the record means the same on another machine."""
+        return self.captioner() if role == "captioner" else self.config.baseline
+
+    def finetune_label(self) -> str:
+        """What the finetune menu calls the weights the server started with."""
+        return Path(self.config.finetuned).name if self.config.finetuned else "none set"
 
     def captioner(self, build: bool = True) -> str:
         return self.config.captioner
@@ -52,6 +77,25 @@ class ModelLocations:
 class TinyLocations(ModelLocations):
     """The tiny random-weight checkpoints under `tiny_dir`, built on first use. A finetune given
     explicitly still goes in the finetuned slot; without one, the preset's tiny LoRA does."""
+
+    full_size = False
+    prompt_pack = "tiny"  # the default texts with a small frame budget: a CPU wiring check stays fast
+    notice = ("**Tiny mode:** every model here is a random-weight wiring check built offline. Captions, "
+              "scores, critiques and videos are noise; they show that each step runs end to end, "
+              "not what the real models produce.")
+
+    def preset(self, name: str):
+        """The preset at the tiny checkpoints' small defaults and limits."""
+        from ..generation.presets import get_preset
+
+        return get_preset(name, tiny=True)
+
+    def recorded(self, role: str, preset: str = "") -> str:
+        # A tiny folder's path means nothing elsewhere; the tiny checkpoints are rebuilt, not copied.
+        return "tiny:captioner" if role == "captioner" else f"tiny:{preset}"
+
+    def finetune_label(self) -> str:
+        return Path(self.config.finetuned).name if self.config.finetuned else "the tiny LoRA"
 
     def _folder(self, name: str, build: bool) -> str:
         if not build:

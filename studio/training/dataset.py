@@ -33,9 +33,9 @@ from typing import Any, Callable
 
 from ..config import StudioConfig
 from ..errors import InputError, StudioError
-from ..generation.presets import get_preset
 from .folder import DATASET_SCHEMA, DATASET_VERSION, DatasetFolder, Skip
 from ..generation.provenance import file_sha256
+from ..tiny.locations import model_locations
 from .sources import ClipSource, cached_file_sha256, list_sources
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,12 @@ class DatasetSpec:
                   max_shot_seconds: Any = 60.0, shot_threshold: Any = 27.0,
                   max_new_tokens: Any = None) -> DatasetSpec:
         """Sizes are snapped and checked exactly as `generate` does (its flags have the same names)."""
-        from ..captioner import PromptPack, captioner_path
+        from ..captioner import PromptPack
         from .. import values
         from ..generation.settings import GenerationSettings
 
-        chosen = get_preset(preset, tiny=config.tiny)  # tiny: the sizes the tiny checkpoints handle
+        locations = model_locations(config)
+        chosen = locations.preset(preset)  # the sizes these checkpoints handle
         size = GenerationSettings.from_user(chosen, height=height, width=width, frames=frames, seed=0)
         best = values.whole(best_of, "best_of", say_text=False)
         if not 1 <= best <= MAX_BEST_OF:
@@ -117,10 +118,9 @@ class DatasetSpec:
         tokens = None if max_new_tokens is None else values.whole(max_new_tokens, "max_new_tokens", say_text=False)
         if tokens is not None and not 1 <= tokens <= 4096:
             raise InputError(f"must be from 1 to 4096, got {tokens}", "max_new_tokens")
-        baseline = config.baseline if not config.tiny else f"tiny:{chosen.name}"
         return cls(preset=chosen.name, height=size.height, width=size.width, frames=size.num_frames, fps=size.fps,
-                   captioner=captioner_path(config) if not config.tiny else "tiny:captioner",
-                   baseline=baseline, best_of=best, two_stage=bool(two_stage),
+                   captioner=locations.recorded("captioner"), baseline=locations.recorded("baseline", chosen.name),
+                   best_of=best, two_stage=bool(two_stage),
                    prompt_pack=PromptPack.for_config(config).sha256, prompt_words=config.prompt_words,
                    min_shot_seconds=low, max_shot_seconds=high, shot_threshold=threshold, max_new_tokens=tokens)
 

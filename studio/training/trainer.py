@@ -31,6 +31,7 @@ import torch
 from ..errors import InputError, ModelLoadError
 from ..generation.finetune import ADAPTER_NAME
 from ..generation.loading import baseline_location
+from ..tiny.locations import model_locations
 from ..gpu_check import before_a_model_loads
 from . import artifacts
 from .encoders import MAX_SEQUENCE_LENGTH
@@ -406,7 +407,9 @@ def _summary(trainer: LoraTrainer, rows: list[dict], seconds: float, result: Tra
         "dataset": {"path": str(plan.dataset), "train_rows": len(plan.train_rows), "val_rows": len(plan.val_rows),
                     "clips": len({r["clip_sha256"] for r in plan.train_rows + plan.val_rows}),
                     **{k: header[k] for k in ("preset", "height", "width", "frames", "fps", "captioner", "baseline")}},
-        "base_model": {"location": plan.config.baseline if not plan.config.tiny else location, "revision": revision,
+        # As the setting gives it (a hub id, not this machine's snapshot path), or the tiny folder.
+        "base_model": {"location": model_locations(plan.config).baseline(trainer.preset.name, build=False),
+                       "revision": revision,
                        "label": trainer.preset.label, "preset": trainer.preset.name},
         "steps": trainer.options.steps, "world_size": trainer.accelerator.num_processes, "seconds": round(seconds, 2),
         "final": {"loss": losses[-1] if losses else None, "val_loss": vals[-1] if vals else None,

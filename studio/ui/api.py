@@ -181,14 +181,15 @@ class ScriptApi:
             settings.setdefault("profile", "draft")
         start_image = self._clip(clip, start, None) if clip else None
         structured = None if caption is None else caption_from_user(caption, session.limits)
-        return GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"), tiny=config.tiny,
+        return GenerateRequest.from_user(session.limits, prompt, settings.pop("preset", "ti2v-5b"),
+                                         locations=session.locations,
                                          start_image=start_image, caption=structured, **settings)
 
     def _fits(self, run: GenerateRequest, reserve: int = 0) -> GenerateRequest:
         """On ZeroGPU, refused before the GPU is asked for when one call cannot hold it."""
         if zerogpu.on_zerogpu():
             config = self.ctx.config
-            zerogpu.check_fits(run, config.zerogpu_seconds - reserve, config.tiny)
+            zerogpu.check_fits(run, config.zerogpu_seconds - reserve, self.ctx.session.locations)
         return run
 
     def on_generate(self, prompt: Any, settings: Any, clip: Any, start: Any, caption: Any = None,

@@ -14,6 +14,7 @@ import gradio as gr
 
 from ..config import StudioConfig
 from ..session import Session
+from ..tiny.locations import model_locations
 from .api import ScriptApi
 from .context import COMPOSE_CONCURRENCY, PageContext, check_queue_internals
 from .sections.caption import CaptionSection
@@ -48,10 +49,9 @@ def build_page(config: StudioConfig, session: Session | None = None, public: boo
         gr.Markdown(f"# {TITLE}\nCaption a reference shot aspect by aspect, refine it, compose one prompt and "
                     "compare the CHAI-finetuned Wan2.2 with the zero-shot Wan2.2 on the same seed.")
         gr.HTML(NAV, elem_id="section-nav")
-        if config.tiny:
-            gr.Markdown("**Tiny mode:** every model here is a random-weight wiring check built offline. Captions, "
-                        "scores, critiques and videos are noise; they show that each step runs end to end, "
-                        "not what the real models produce.", elem_id="tiny-banner")
+        notice = model_locations(config).notice
+        if notice:
+            gr.Markdown(notice, elem_id="tiny-banner")
         gpu_banner = gr.Markdown("", visible=False, elem_id="gpu-banner")
         page = Page(blocks, ctx, ReferenceSection(ctx), CaptionSection(ctx), PromptSection(ctx),
                     GenerateSection(ctx), HistorySection(ctx), ScriptApi(ctx))

@@ -17,7 +17,7 @@ DEFAULT_PORT = 7860
 
 
 def build(config: StudioConfig, public: bool = False) -> Any:
-    """The page's Gradio Blocks (every model reads `config.tiny` and loads its tiny checkpoint then)."""
+    """The page's Gradio Blocks (every model is found through `model_locations(config)`: the tiny checkpoints under --tiny)."""
     from .page import build_page
 
     return build_page(config, public=public).blocks

@@ -61,17 +61,18 @@ def request_seconds(request: Any) -> int:
     return generation_seconds(request.preset, request.settings, sides_of(request))
 
 
-def check_fits(request: Any, limit: int, tiny: bool = False, runs: int = 1) -> int:
+def check_fits(request: Any, limit: int, locations: Any = None, runs: int = 1) -> int:
     """The seconds to ask for `runs` renders of `request`, or an InputError when that is more than
-    one ZeroGPU call may hold, naming the profile that fits at the request's model."""
+    one ZeroGPU call may hold, naming the profile that fits at the request's model (its preset as
+    `locations`, a `ModelLocations`, sizes it; the real models' when None)."""
     seconds = request_seconds(request) * runs
     if seconds <= limit:
         return seconds
-    from ..generation.presets import get_preset
     from ..generation.profiles import get_profile
     from ..generation.settings import GenerationSettings
+    from ..generation.presets import get_preset
 
-    preset = get_preset(request.preset, tiny=tiny)
+    preset = locations.preset(request.preset) if locations else get_preset(request.preset)
     fitting = None
     for name in PROFILE_ORDER:
         settings = GenerationSettings.from_user(preset, profile=name, seed=0)

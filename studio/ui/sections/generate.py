@@ -11,14 +11,13 @@ from typing import Any
 import gradio as gr
 
 from ...errors import StudioError
-from ...generation.presets import DEFAULT_PRESET, PRESETS, get_preset
+from ...generation.presets import DEFAULT_PRESET, PRESETS, Preset
 from ...generation.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from ...research.explore import MAX_SEEDS, draw_seeds, explore, explore_one
 from ...session import Done, GenerateRequest, Plan, RunRequest, SideStep, Status
 from ...session.finetunes import finetune_choices
 from ...session.requests import FOLLOW_IMAGE, request_again
 from ...session.speed_adapters import speed_adapter_choices, speed_adapter_defaults, speed_adapter_location
-from ...tiny.locations import model_locations
 from ..context import (
     PageContext, log_failure, model_job, model_started, owner, shows_errors, takes_turns,
 )
@@ -32,15 +31,14 @@ FOLLOW_IMAGE_CHOICE = ("Follow the start image (its aspect, the preset's area)",
 PREVIEW_EVERY = 1  # a latent preview each step: one small matrix product per step, no VAE decode
 
 
-def preset_defaults(preset: str, tiny: bool) -> dict[str, Any]:
-    spec = get_preset(preset, tiny=tiny)
+def preset_defaults(spec: Preset) -> dict[str, Any]:
+    """A preset's defaults and limits, as the sliders and the size menu take them."""
     return dict(seconds=round(spec.duration, 2), max_seconds=round((spec.max_frames - 1) / spec.fps, 2),
                 resolutions=list(spec.resolutions), steps=spec.steps, guidance=spec.guidance, shift=spec.shift)
 
 
-def resolution_choices(preset: str, tiny: bool) -> list:
+def resolution_choices(spec: Preset) -> list:
     """The preset's sizes, and for an image-start model the size that follows the start image."""
-    spec = get_preset(preset, tiny=tiny)
     return list(spec.resolutions) + ([FOLLOW_IMAGE_CHOICE] if spec.supports_image else [])
 
 
@@ -54,9 +52,8 @@ def _seed_seconds(section: Any, run: GenerateRequest, *rest: Any, **kwargs: Any)
     return zerogpu.request_seconds(run) + CAPTION_DURATION
 
 
-def profile_values(preset: str, profile: str, tiny: bool) -> dict[str, Any]:
+def profile_values(spec: Preset, profile: str) -> dict[str, Any]:
     """A profile's duration, resolution and steps for a preset, as the controls show them."""
-    spec = get_preset(preset, tiny=tiny)
     scaled = get_profile(profile).defaults(spec)
     return dict(seconds=round((scaled["frames"] - 1) / spec.fps, 2), steps=scaled["steps"],
                 resolution=f"{scaled['width']}x{scaled['height']}")
@@ -76,14 +73,16 @@ class GenerateSection:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
         config = ctx.config
-        d = preset_defaults(DEFAULT_PRESET, config.tiny)
+        spec = ctx.session.locations.preset(DEFAULT_PRESET)
+        d = preset_defaults(spec)
         d["resolution"] = d["resolutions"][0]
+        d["resolution_choices"] = resolution_choices(spec)
         opening = starting_profile(config)
         if opening != DEFAULT_PROFILE:
-            d.update(profile_values(DEFAULT_PRESET, opening, config.tiny))
+            d.update(profile_values(spec, opening))
         with gr.Column(elem_id="section-generate", elem_classes=["studio-section"]):
             gr.Markdown("## 4 · Generate")
-            if not model_locations(config).finetuned(DEFAULT_PRESET, build=False):
+            if not ctx.session.locations.finetuned(DEFAULT_PRESET, build=False):
                 gr.Markdown("No CHAI-finetuned weights are set: *Automatic* compares the CHAI prompt with a short "
                             "plain prompt on the zero-shot model. Pick weights from the models folder (*Finetuned weights*), or "
                             "start with `--finetuned PATH`.", elem_id="finetuned-missing")
@@ -110,7 +109,7 @@ class GenerateSection:
                                 info="Sets the size, duration and steps below (then edit them freely) and "
                                      "the step cache the run uses. Draft to explore; final for the keeper.")
         with gr.Row():
-            self.resolution = gr.Dropdown(resolution_choices(DEFAULT_PRESET, config.tiny),
+            self.resolution = gr.Dropdown(d["resolution_choices"],
                                           value=d["resolution"], label="Resolution",
                                           allow_custom_value=True, elem_id="resolution", min_width=140)
             self.seconds = gr.Slider(0.1, d["max_seconds"], value=d["seconds"], step=0.1,
@@ -230,15 +229,17 @@ class GenerateSection:
                                 show_progress="minimal", **options, **model_job(self.ctx, blocks))
 
     def on_preset(self, values: dict) -> dict:
-        d = preset_defaults(values[self.preset], self.ctx.config.tiny)
+        spec = self.ctx.session.locations.preset(values[self.preset])
+        d = preset_defaults(spec)
         return {self.seconds: gr.update(value=d["seconds"], maximum=d["max_seconds"]),
-                self.resolution: gr.update(choices=resolution_choices(values[self.preset], self.ctx.config.tiny),
+                self.resolution: gr.update(choices=resolution_choices(spec),
                                            value=d["resolutions"][0]),
                 self.steps: d["steps"], self.guidance: d["guidance"], self.shift: d["shift"]}
 
     def on_profile(self, values: dict) -> dict:
         """The chosen profile's size, duration and steps for the preset, shown in the controls."""
-        shown = profile_values(values[self.preset] or DEFAULT_PRESET, values[self.profile], self.ctx.config.tiny)
+        shown = profile_values(self.ctx.session.locations.preset(values[self.preset] or DEFAULT_PRESET),
+                               values[self.profile])
         try:  # a picked speed adapter's steps stay ahead of the profile's
             steps = speed_adapter_defaults(self.ctx.config, values[self.speed_adapter]).get("steps", shown["steps"])
         except StudioError:
@@ -248,7 +249,7 @@ class GenerateSection:
     def on_speed_adapter(self, values: dict) -> dict:
         """The picked adapter's steps, guidance and shift in the sliders; without one, the profile's and
         the preset's again."""
-        spec = get_preset(values[self.preset] or DEFAULT_PRESET, tiny=self.ctx.config.tiny)
+        spec = self.ctx.session.locations.preset(values[self.preset] or DEFAULT_PRESET)
         try:
             wanted = speed_adapter_defaults(self.ctx.config, values[self.speed_adapter])
         except StudioError as exc:
@@ -280,7 +281,8 @@ class GenerateSection:
                                   "the option")
         sized = at_profile is None
         return GenerateRequest.from_user(
-            session.limits, values[self.page.prompt.prompt], values[self.preset], tiny=self.ctx.config.tiny,
+            session.limits, values[self.page.prompt.prompt], values[self.preset],
+            locations=session.locations,
             seconds=values[self.seconds] if sized else None, resolution=values[self.resolution] if sized else None,
             steps=values[self.steps] if sized else None,
             guidance=values[self.guidance], shift=values[self.shift], seed=values[self.seed],
@@ -314,7 +316,7 @@ class GenerateSection:
         try:
             run = build()
             if zerogpu.on_zerogpu():
-                zerogpu.check_fits(run, self.ctx.config.zerogpu_seconds, self.ctx.config.tiny)
+                zerogpu.check_fits(run, self.ctx.config.zerogpu_seconds, self.ctx.session.locations)
         except Exception as exc:  # noqa: BLE001 - shown in place
             log_failure(exc)
             yield {**self._buttons(busy=False), self.status: error_line(exc)}
@@ -356,7 +358,7 @@ class GenerateSection:
             seed = values[self.seed]
             seeds = draw_seeds(values[self.explore_seeds], None if seed in (None, -1) else seed)
             if zerogpu.on_zerogpu():  # a seed per GPU call: each must fit on its own
-                zerogpu.check_fits(run, config.zerogpu_seconds - CAPTION_DURATION, config.tiny)
+                zerogpu.check_fits(run, config.zerogpu_seconds - CAPTION_DURATION, self.ctx.session.locations)
         except Exception as exc:  # noqa: BLE001 - shown in place
             log_failure(exc)
             yield {**self._buttons(busy=False), self.status: error_line(exc)}
