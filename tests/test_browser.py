@@ -259,6 +259,22 @@ def test_the_whole_page_on_a_desktop(browser, server, shots_dir, reference_clip)
     tab.context.close()
 
 
+def test_a_non_video_on_the_reference_player_is_refused_once_in_its_status(browser, server):
+    """Gradio's player refuses a non-video with a toast of its own; the page stops the file first and
+    says it once, in the Reference status."""
+    tab = open_tab(browser, server, DESKTOP)
+    dropped = tab.evaluate_handle("""() => { const d = new DataTransfer();
+        d.items.add(new File(['not a clip'], 'notes.txt', {type: 'text/plain'})); return d; }""")
+    tab.locator("#reference-clip button").first.dispatch_event("drop", {"dataTransfer": dropped})
+    wait_text(tab, "#reference-status", "notes.txt is not a video file the studio reads")
+    tab.locator("#reference-clip input[type=file]").set_input_files(
+        files=[{"name": "still.png", "mimeType": "image/png", "buffer": b"not a clip"}])
+    wait_text(tab, "#reference-status", "still.png is not a video file the studio reads")
+    tab.wait_for_timeout(500)
+    assert tab.locator(".toast-body").count() == 0  # no second message beside the status
+    tab.context.close()
+
+
 def test_an_image_start_run_reloaded_from_history_regenerates_identically(browser, server, reference_clip):
     tab = open_tab(browser, server, DESKTOP)
     tab.locator("#reference-clip input[type=file]").set_input_files(str(reference_clip))

@@ -296,6 +296,17 @@ def test_bad_uploads_change_only_the_status_line(page, tmp_path):
         assert str(tmp_path) not in shown[ref.status]
 
 
+def test_a_file_the_browser_refused_is_worded_in_the_reference_status(page):
+    """The page script stops a non-video before the player's own toast and hands its name here."""
+    ref = page.reference
+    for name, message in (("notes.txt", "⚠ reference: notes.txt is not a video file the studio reads; use a clip "
+                                        "of type mp4, mov, webm, mkv, avi, m4v"),
+                          ("odd.mkv", "⚠ the browser does not read odd.mkv as a video; convert it to mp4"),
+                          ("", "⚠ reference: the file is not a video file the studio reads")):
+        shown = ref.on_refused_upload(Values({ref.refused_name: name}))
+        assert list(shown) == [ref.status] and shown[ref.status].startswith(message), shown
+
+
 def test_uploads_over_the_size_limit_are_refused(page, tmp_path):
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * (2 * 2**20))

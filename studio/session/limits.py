@@ -9,6 +9,7 @@ captioner's best-of-N cap) is read from there, never restated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..compose.composer import HARD_CAP_WORDS, MIN_WORDS
 from ..config import StudioConfig
@@ -51,3 +52,11 @@ class Limits:
     @property
     def video_types_text(self) -> str:
         return ", ".join(e.lstrip(".") for e in self.video_extensions)
+
+    def check_video_name(self, name: str) -> None:
+        """Refuse a file whose name is not one of the video types the studio reads."""
+        from ..errors import InputError
+
+        if Path(name).suffix.lower() not in self.video_extensions:
+            raise InputError(f"{Path(name).name} is not a video file the studio reads; use a clip of type "
+                             f"{self.video_types_text}", "reference")

@@ -43,9 +43,7 @@ class ClipRange:
         types = limits.video_types_text if limits else "a video file"
         clip = values.file_path(path, "reference", f"a reference clip ({types})")
         if limits is not None:
-            if clip.suffix.lower() not in limits.video_extensions:
-                raise InputError(f"{clip.name} is not a video file the studio reads; use a clip of type {types}",
-                                 "reference")
+            limits.check_video_name(clip.name)
             size_mb = clip.stat().st_size / 2**20
             if size_mb > limits.max_upload_mb:
                 raise InputError(f"{clip.name} is {size_mb:.0f} MB; the limit is {limits.max_upload_mb} MB "

@@ -1,5 +1,5 @@
 """The page's look: CSS (desktop and a 390-px-wide phone), the section links, and the script that
-keeps the two result videos in step."""
+keeps the two result videos in step (and says a non-video upload is refused, once)."""
 
 NAV = ('<nav class="studio-nav">'
        + " ".join(f'<a href="#section-{key}">{n} · {label}</a>' for n, (key, label) in enumerate(
@@ -8,6 +8,7 @@ NAV = ('<nav class="studio-nav">'
        + "</nav>")
 
 CSS = """
+.studio-hidden { display: none !important; }
 #tiny-banner { background: #fff4d6; border: 1px solid #e0b84a; border-radius: 6px; padding: 4px 12px; }
 #gpu-banner { background: #fde2e1; border: 1px solid #d9534f; border-radius: 6px; padding: 4px 12px; }
 /* Gradio's container hides its overflow, which makes it the sticky bar's scroll box (one that never
@@ -56,6 +57,30 @@ SYNC_JS = """
     mirror(a, b); mirror(b, a);
   };
   setInterval(bind, 800);
+  // The reference player's own type check refuses a non-video with a toast, while this section's
+  // last status stays beside it. Stop such a file first (drop or file picker), reset the player's
+  // drag highlight with an empty drop, and let the server word the refusal in the status line.
+  const refuse = (event, files) => {
+    const wrong = Array.from(files || []).filter(f => !f.type.startsWith('video/'));
+    if (!wrong.length) return false;
+    event.preventDefault();
+    event.stopPropagation();
+    window.studioRefusedUpload = wrong.map(f => f.name).join(', ');
+    document.querySelector('#refused-upload')?.click();
+    return true;
+  };
+  document.addEventListener('drop', event => {
+    if (event.studioReset || !event.target.closest?.('#reference-clip')) return;
+    if (refuse(event, event.dataTransfer?.files)) {
+      const reset = new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: new DataTransfer()});
+      reset.studioReset = true;
+      event.target.dispatchEvent(reset);
+    }
+  }, true);
+  document.addEventListener('change', event => {
+    const input = event.target;
+    if (input.matches?.('#reference-clip input[type=file]') && refuse(event, input.files)) input.value = '';
+  }, true);
 })();
 </script>
 """

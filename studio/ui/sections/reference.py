@@ -9,10 +9,11 @@ import gradio as gr
 
 from ...caption.editing import take_in
 from ...caption.structured import ASPECTS
+from ...errors import StudioError
 from ...resources import sample_clip
 from ...session import CaptionRequest, CaptionText, Done, Status
 from ..context import PageContext, model_job, model_started, shows_errors, takes_turns
-from ..formatting import range_label, shot_label, without_paths
+from ..formatting import error_line, range_label, shot_label, without_paths
 from ..zerogpu import CAPTION_DURATION, gpu
 
 
@@ -59,6 +60,12 @@ class ReferenceSection:
                                               "under Caption to start from a library shot.",
                                               elem_id="reference-status", elem_classes=["step-status"])
             self.shots = gr.State([])
+            # A file the player's own type check would refuse (with a toast of its own, beside this
+            # section's earlier status) is stopped by the page script and its name handed here, so
+            # the refusal is said once, in the status line.
+            self.refused_name = gr.Textbox(visible=False)
+            self.refused_button = gr.Button("Refused upload", elem_id="refused-upload",
+                                            elem_classes=["studio-hidden"])
 
     def wire(self, page: Any, blocks: gr.Blocks) -> None:
         self.page = page
@@ -69,6 +76,8 @@ class ReferenceSection:
         self.examples.load_input_event.then(self.on_upload, {self.clip}, loaded, api_visibility="undocumented")
         self.clip.clear(self.on_clear, None, [self.summary, self.shot, self.shots, self.frame, self.status,
                                               self.range], api_visibility="undocumented")
+        self.refused_button.click(self.on_refused_upload, {self.refused_name}, [self.status], queue=False,
+                                  js="() => [window.studioRefusedUpload || '']", api_visibility="undocumented")
         self.shot.input(self.on_shot, {self.clip, self.shot, self.shots},
                         [self.start, self.end, self.frame, self.status, self.range], api_visibility="undocumented")
         self.start.submit(self.on_start, {self.clip, self.start, self.end, self.shots},
@@ -93,6 +102,16 @@ class ReferenceSection:
                 self.frame: self.ctx.session.frame(info.path, start),
                 self.range: range_label(round(start, 2), round(end, 2), info.duration, info.shots),
                 self.status: "Ready: press **Caption the shot**, or pick another shot first."}
+
+    def on_refused_upload(self, values: dict) -> dict:
+        """A file the browser does not read as a video, refused before it was uploaded."""
+        name = str(values[self.refused_name] or "the file")
+        try:
+            self.ctx.session.limits.check_video_name(name)
+        except StudioError as exc:
+            return {self.status: error_line(exc)}
+        return {self.status: error_line(StudioError(f"the browser does not read {name} as a video; convert it to "
+                                                    "mp4 and upload that"))}
 
     def on_clear(self) -> dict:
         return {self.summary: "", self.shot: gr.update(choices=[], value=None), self.shots: [], self.frame: None,
