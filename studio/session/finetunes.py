@@ -15,7 +15,8 @@ def finetune_choices(config: StudioConfig) -> list[tuple[str, str]]:
     diffusers folder and transformer file in the models folder (`--models-dir`)."""
     from ..generation.finetune import list_finetunes
 
-    return [(f"As started ({model_locations(config).finetune_label()})", "")] + [(choice.label, Path(choice.location).name)
+    started = model_locations(config).finetune_label()
+    return [(f"As started ({started})", "")] + [(choice.label, Path(choice.location).name)
                                                for choice in list_finetunes(config.models_dir)]
 
 

@@ -28,16 +28,18 @@ class ModelLocations:
     # The studio's own prompt pack (a folder under prompts/captioner) these checkpoints take when
     # `caption_prompts` names none.
     prompt_pack = "default"
+    # What the finetune menu calls the started weights when no finetune was given.
+    no_finetune_label = "none set"
 
     def __init__(self, config: Any) -> None:
         self.config = config
 
     def preset(self, name: str):
-        """The named preset with the sizes and limits these checkpoints take (an InputError naming
-        the `preset` field when there is no such preset)."""
+        """The named preset with the sizes and limits these checkpoints take (the tiny variant for the
+        tiny checkpoints; an InputError naming the `preset` field when there is no such preset)."""
         from ..generation.presets import get_preset
 
-        return get_preset(name)
+        return get_preset(name, tiny=not self.full_size)
 
     def recorded(self, role: str, preset: str = "") -> str:
         """How a dataset or training record names the `role` model ("captioner" or "baseline"): the
@@ -46,7 +48,7 @@ class ModelLocations:
 
     def finetune_label(self) -> str:
         """What the finetune menu calls the weights the server started with."""
-        return Path(self.config.finetuned).name if self.config.finetuned else "none set"
+        return Path(self.config.finetuned).name if self.config.finetuned else self.no_finetune_label
 
     def captioner(self, build: bool = True) -> str:
         return self.config.captioner
@@ -80,22 +82,14 @@ class TinyLocations(ModelLocations):
 
     full_size = False
     prompt_pack = "tiny"  # the default texts with a small frame budget: a CPU wiring check stays fast
+    no_finetune_label = "the tiny LoRA"
     notice = ("**Tiny mode:** every model here is a random-weight wiring check built offline. Captions, "
               "scores, critiques and videos are noise; they show that each step runs end to end, "
               "not what the real models produce.")
 
-    def preset(self, name: str):
-        """The preset at the tiny checkpoints' small defaults and limits."""
-        from ..generation.presets import get_preset
-
-        return get_preset(name, tiny=True)
-
     def recorded(self, role: str, preset: str = "") -> str:
         # A tiny folder's path means nothing elsewhere; the tiny checkpoints are rebuilt, not copied.
         return "tiny:captioner" if role == "captioner" else f"tiny:{preset}"
-
-    def finetune_label(self) -> str:
-        return Path(self.config.finetuned).name if self.config.finetuned else "the tiny LoRA"
 
     def _folder(self, name: str, build: bool) -> str:
         if not build:

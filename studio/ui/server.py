@@ -17,7 +17,8 @@ DEFAULT_PORT = 7860
 
 
 def build(config: StudioConfig, public: bool = False) -> Any:
-    """The page's Gradio Blocks (every model is found through `model_locations(config)`: the tiny checkpoints under --tiny)."""
+    """The page's Gradio Blocks (every model is found through `model_locations(config)`: under --tiny,
+    the tiny checkpoints)."""
     from .page import build_page
 
     return build_page(config, public=public).blocks
